@@ -1,0 +1,25 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace civitas {
+
+// Instants are microseconds since the Unix epoch, UTC.
+using Micros = int64_t;
+
+Micros NowMicros();
+
+// Parses an ISO 8601 / RFC 3339 date-time that carries a zone ("Z" or "+hh:mm"), with an
+// optional fraction of any length. Returns nullopt for anything else (including a missing zone).
+std::optional<Micros> ParseDateTime(std::string_view s);
+// Parses "YYYY-MM-DD" (a Date) and "hh:mm:ss[.f][Z]" (a Time) for the typed literals of NGSI-LD.
+bool IsDate(std::string_view s);
+bool IsTime(std::string_view s);
+
+// Formats as "YYYY-MM-DDThh:mm:ss.mmmZ" (milliseconds, as the NGSI-LD examples use).
+std::string FormatDateTime(Micros t);
+
+}  // namespace civitas
