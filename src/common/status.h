@@ -14,7 +14,8 @@ enum class ErrorCode {
   kInvalidRequest,
   kBadRequestData,
   kAlreadyExists,
-  kOperationNotSupported,
+  kOperationNotSupported,  // 422: the operation is not supported for this resource
+  kNotImplemented,         // 501 (type OperationNotSupported): a feature Civitas does not have yet
   kResourceNotFound,
   kInternalError,
   kTooComplexQuery,

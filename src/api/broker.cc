@@ -1,0 +1,306 @@
+#include "api/broker.h"
+
+#include "api/negotiation.h"
+#include "api/problem.h"
+#include "common/log.h"
+
+namespace civitas::api {
+namespace {
+
+constexpr std::string_view kApiPrefix = "/ngsi-ld/v1/";
+
+bool MethodHasBody(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
+
+bool ValidTenant(std::string_view t) {
+  if (t.size() > 256) return false;
+  for (unsigned char c : t) {
+    if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options)
+    : store_(store), contexts_(contexts), options_(std::move(options)) {
+  AddRoute({"entities"}, "POST", &Broker::CreateEntity, "POST /entities");
+  AddRoute({"entities", "*"}, "GET", &Broker::RetrieveEntity, "GET /entities/{id}", true);
+  AddRoute({"entities", "*"}, "DELETE", &Broker::DeleteEntity, "DELETE /entities/{id}");
+  AddRoute({"entities", "*"}, "PUT", &Broker::ReplaceEntity, "PUT /entities/{id}");
+  AddRoute({"entities", "*"}, "PATCH", &Broker::MergeEntity, "PATCH /entities/{id}");
+  AddRoute({"entities", "*", "attrs"}, "POST", &Broker::AppendAttrs, "POST /entities/{id}/attrs");
+  AddRoute({"entities", "*", "attrs"}, "PATCH", &Broker::UpdateAttrs,
+           "PATCH /entities/{id}/attrs");
+  AddRoute({"entities", "*", "attrs", "*"}, "PATCH", &Broker::PartialUpdateAttr,
+           "PATCH /entities/{id}/attrs/{attrId}");
+  AddRoute({"entities", "*", "attrs", "*"}, "PUT", &Broker::ReplaceAttr,
+           "PUT /entities/{id}/attrs/{attrId}");
+  AddRoute({"entities", "*", "attrs", "*"}, "DELETE", &Broker::DeleteAttr,
+           "DELETE /entities/{id}/attrs/{attrId}");
+  AddRoute({"jsonldContexts"}, "GET", &Broker::ListContexts, "GET /jsonldContexts");
+  AddRoute({"jsonldContexts"}, "POST", &Broker::AddContext, "POST /jsonldContexts");
+  AddRoute({"jsonldContexts", "*"}, "GET", &Broker::GetContext, "GET /jsonldContexts/{id}");
+  AddRoute({"jsonldContexts", "*"}, "DELETE", &Broker::DeleteContext,
+           "DELETE /jsonldContexts/{id}");
+  metric_health_ = metrics_.AddRoute("GET /health");
+  metric_version_ = metrics_.AddRoute("GET /version");
+  metric_metrics_ = metrics_.AddRoute("GET /metrics");
+  metric_other_ = metrics_.AddRoute("other");
+}
+
+void Broker::AddRoute(std::vector<std::string_view> pattern, std::string_view method,
+                      HandlerFn fn, std::string_view label, bool geo) {
+  routes_.push_back({std::move(pattern), method, fn, geo, metrics_.AddRoute(label)});
+}
+
+void Broker::Handle(http::Request&& request, http::Responder respond) {
+  const Micros start = NowMicros();
+  std::string_view path = request.path;
+  if (path.size() >= kApiPrefix.size() && path.substr(0, kApiPrefix.size()) == kApiPrefix) {
+    HandleApi(std::move(request), std::move(respond), path.substr(kApiPrefix.size()));
+    return;
+  }
+  http::Response r;
+  r.AddHeader("Content-Type", "application/json");
+  int metric = metric_other_;
+  if (request.method != "GET" && request.method != "HEAD" &&
+      (path == "/health" || path == "/version" || path == "/metrics")) {
+    r = ProblemResponse(Status(ErrorCode::kMethodNotAllowed, "use GET"));
+    r.AddHeader("Allow", "GET");
+  } else if (path == "/health") {
+    metric = metric_health_;
+    r.body = R"({"status":"ok"})";
+  } else if (path == "/version") {
+    metric = metric_version_;
+    Json v = Json::MakeObject();
+    v.Set("name", "civitas");
+    v.Set("version", options_.version);
+    v.Set("ngsiLdVersion", "1.8");
+    r.body = ToJsonString(v);
+  } else if (path == "/metrics") {
+    metric = metric_metrics_;
+    r.headers.clear();
+    r.AddHeader("Content-Type", "text/plain; version=0.0.4");
+    metrics_.Render(r.body);
+    auto st = store_.stats();
+    r.body += "# TYPE civitas_store_entities gauge\ncivitas_store_entities " +
+              std::to_string(store_.TotalCount()) + "\n";
+    r.body += "# TYPE civitas_store_tenants gauge\ncivitas_store_tenants " +
+              std::to_string(store_.Tenants().size()) + "\n";
+    r.body += "# TYPE civitas_store_commits_total counter\ncivitas_store_commits_total " +
+              std::to_string(st.commits) + "\n";
+    r.body += "# TYPE civitas_store_ops_total counter\ncivitas_store_ops_total " +
+              std::to_string(st.ops) + "\n";
+    r.body += "# TYPE civitas_store_failed_commits_total counter\n"
+              "civitas_store_failed_commits_total " +
+              std::to_string(st.failed_commits) + "\n";
+    r.body += "# TYPE civitas_store_disk_bytes gauge\ncivitas_store_disk_bytes " +
+              std::to_string(st.disk_bytes) + "\n";
+    if (metrics_hook_) metrics_hook_(r.body);
+  } else {
+    r = ProblemResponse(Status::NotFound("no resource at " + std::string(path)));
+  }
+  metrics_.Record(metric, r.status, NowMicros() - start);
+  respond(std::move(r));
+}
+
+void Broker::HandleApi(http::Request&& request, http::Responder respond, std::string_view rest) {
+  const Micros start = NowMicros();
+  auto call = std::make_shared<Call>();
+  // Decode the path into segments.
+  Status bad_path;
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    size_t slash = rest.find('/', pos);
+    std::string_view raw = rest.substr(pos, slash == std::string_view::npos ? slash : slash - pos);
+    std::string seg;
+    if (!http::PercentDecode(raw, &seg, false)) {
+      bad_path = Status::InvalidRequest("malformed percent-encoding in the path");
+    }
+    call->segments.push_back(std::move(seg));
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  if (!call->segments.empty() && call->segments.back().empty()) call->segments.pop_back();
+
+  const Route* route = nullptr;
+  std::string allow;
+  for (const auto& r : routes_) {
+    if (r.pattern.size() != call->segments.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < r.pattern.size() && match; ++i) {
+      match = r.pattern[i] == "*" ? !call->segments[i].empty() : r.pattern[i] == call->segments[i];
+    }
+    if (!match) continue;
+    if (r.method == request.method || (request.method == "HEAD" && r.method == "GET")) {
+      route = &r;
+      break;
+    }
+    if (!allow.empty()) allow += ", ";
+    allow += r.method;
+  }
+  int metric = route ? route->metric : metric_other_;
+  call->respond = [this, start, metric, respond = std::move(respond)](http::Response r) {
+    metrics_.Record(metric, r.status, NowMicros() - start);
+    respond(std::move(r));
+  };
+  call->request = std::move(request);
+  if (route == nullptr) {
+    http::Response r;
+    if (!allow.empty()) {
+      r = ProblemResponse(Status(ErrorCode::kMethodNotAllowed,
+                                 "method " + call->request.method + " is not allowed here"));
+      r.AddHeader("Allow", allow);
+    } else {
+      r = ProblemResponse(Status::NotFound("no resource at " + call->request.path));
+    }
+    call->respond(std::move(r));
+    return;
+  }
+  if (!bad_path.ok()) return Fail(call, bad_path);
+  Status st = Prepare(*call, *route);
+  if (!st.ok()) return Fail(call, st);
+  (this->*(route->fn))(call);
+}
+
+Status Broker::Prepare(Call& call, const Route& route) {
+  const http::Request& req = call.request;
+  call.rc.caller = req.peer;
+  call.rc.received_at = NowMicros();
+  if (const std::string* t = req.FindHeader("ngsild-tenant")) {
+    if (!ValidTenant(*t)) return Status::BadRequest("invalid NGSILD-Tenant");
+    call.rc.tenant = *t;
+    call.rc.tenant_given = !t->empty();
+  }
+  std::vector<std::pair<std::string, std::string>> params;
+  if (!http::ParseQuery(req.query, &params)) {
+    return Status::InvalidRequest("malformed query string");
+  }
+  call.params = QueryParams(std::move(params));
+
+  auto accept = NegotiateAccept(req.FindHeader("accept"), route.geo);
+  if (!accept.ok()) return accept.status();
+  call.accept = *accept;
+
+  const bool uses_context = route.pattern[0] != "jsonldContexts";
+  Json context_value;  // null: core
+  std::optional<std::string> link_context;
+  if (const std::string* link = req.FindHeader("link")) {
+    auto parsed = ContextFromLink(*link);
+    if (!parsed.ok()) return parsed.status();
+    link_context = *parsed;
+  }
+
+  if (MethodHasBody(req.method)) {
+    const std::string* ct = req.FindHeader("content-type");
+    std::string media = ct ? MediaTypeOf(*ct) : "";
+    bool json = media == "application/json";
+    bool ld = media == "application/ld+json";
+    bool merge = media == "application/merge-patch+json" && req.method == "PATCH";
+    if (!json && !ld && !merge) {
+      return Status(ErrorCode::kUnsupportedMediaType,
+                    ct ? "unsupported Content-Type '" + *ct +
+                             "' (use application/json or application/ld+json)"
+                       : "a Content-Type header is required");
+    }
+    if (req.body.empty()) return Status::InvalidRequest("the request body is empty");
+    auto body = ParseJson(req.body, options_.max_json_depth);
+    if (!body.ok()) return body.status();
+    call.body = std::move(*body);
+    if (uses_context) {
+      const Json* ctx_member = call.body.is_object() ? call.body.Find("@context") : nullptr;
+      if (ld) {
+        if (link_context) {
+          return Status::BadRequest(
+              "with Content-Type application/ld+json the @context must be in the body, not in "
+              "a Link header");
+        }
+        if (call.body.is_object() && ctx_member == nullptr) {
+          return Status::BadRequest(
+              "with Content-Type application/ld+json the body must contain @context");
+        }
+        if (ctx_member != nullptr) context_value = *ctx_member;
+      } else {
+        if (ctx_member != nullptr) {
+          return Status::BadRequest(
+              "with Content-Type application/json the body must not contain @context (use a "
+              "Link header or application/ld+json)");
+        }
+      }
+    }
+  }
+  if (uses_context) {
+    if (context_value.is_null() && link_context) context_value = Json(*link_context);
+    auto ctx = contexts_.Resolve(context_value, call.rc.tenant);
+    if (!ctx.ok()) return ctx.status();
+    call.ctx = std::move(*ctx);
+  } else {
+    call.ctx = contexts_.Core();
+  }
+  return Status::Ok();
+}
+
+http::Response Broker::Decorate(const Call& call, http::Response r) {
+  if (call.rc.tenant_given) r.AddHeader("NGSILD-Tenant", call.rc.tenant);
+  return r;
+}
+
+void Broker::Reply(const CallPtr& call, int status, const Json& body) {
+  http::Response r;
+  r.status = status;
+  const jsonld::Context& ctx = *call->ctx;
+  switch (call->accept) {
+    case MediaType::kJsonLd:
+      r.AddHeader("Content-Type", "application/ld+json");
+      break;
+    case MediaType::kGeoJson:
+      r.AddHeader("Content-Type", "application/geo+json");
+      break;
+    case MediaType::kJson: {
+      r.AddHeader("Content-Type", "application/json");
+      // Point to the context the names were compacted with.
+      const Json& src = ctx.source();
+      std::string url(jsonld::kCoreContextUrl);
+      if (src.is_string()) {
+        url = src.as_string();
+      } else if (src.is_array()) {
+        for (const auto& item : src.as_array()) {
+          if (item.is_string() && !jsonld::IsCoreContextUrl(item.as_string())) {
+            url = item.as_string();
+            break;
+          }
+        }
+      }
+      r.AddHeader("Link", ContextLink(url));
+      break;
+    }
+  }
+  r.body = ToJsonString(body);
+  call->respond(Decorate(*call, std::move(r)));
+}
+
+void Broker::ReplyEmpty(const CallPtr& call, int status) {
+  http::Response r;
+  r.status = status;
+  call->respond(Decorate(*call, std::move(r)));
+}
+
+void Broker::Fail(const CallPtr& call, const Status& status) {
+  if (status.code() == ErrorCode::kInternalError) {
+    Log(LogLevel::kError, "internal error",
+        {{"path", call->request.path}, {"detail", status.detail()}});
+  }
+  call->respond(Decorate(*call, ProblemResponse(status)));
+}
+
+void Broker::SubmitOne(const CallPtr& call, storage::WriteOp op,
+                       std::function<void(const CallPtr&)> on_ok) {
+  std::vector<storage::WriteOp> ops;
+  ops.push_back(std::move(op));
+  store_.Submit(std::move(ops), [this, call, on_ok = std::move(on_ok)](std::vector<Status> st) {
+    if (!st[0].ok()) return Fail(call, st[0]);
+    on_ok(call);
+  });
+}
+
+}  // namespace civitas::api

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/call.h"
+#include "api/metrics.h"
+#include "http/http.h"
+#include "jsonld/context.h"
+#include "storage/entity_store.h"
+
+namespace civitas::api {
+
+// The NGSI-LD API (under /ngsi-ld/v1) and the operational endpoints (/health, /version,
+// /metrics) as one http::Handler. Owns no state of its own beyond metrics: entities live in the
+// EntityStore and contexts in the ContextRegistry.
+class Broker {
+ public:
+  struct Options {
+    std::string version = "0.0.0";
+    size_t max_json_depth = 64;
+  };
+
+  Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options);
+
+  // The http::Handler entry point.
+  void Handle(http::Request&& request, http::Responder respond);
+
+  Metrics& metrics() { return metrics_; }
+
+  // Extra text appended to /metrics (e.g. server counters), set by the wiring.
+  void SetMetricsHook(std::function<void(std::string&)> hook) { metrics_hook_ = std::move(hook); }
+
+ private:
+  using CallPtr = std::shared_ptr<Call>;
+  using HandlerFn = void (Broker::*)(const CallPtr&);
+  struct Route {
+    std::vector<std::string_view> pattern;  // "*" matches one segment
+    std::string_view method;
+    HandlerFn fn;
+    bool geo = false;  // may answer application/geo+json
+    int metric = 0;
+  };
+
+  void AddRoute(std::vector<std::string_view> pattern, std::string_view method, HandlerFn fn,
+                std::string_view label, bool geo = false);
+  void HandleApi(http::Request&& request, http::Responder respond, std::string_view rest);
+  Status Prepare(Call& call, const Route& route);
+
+  // Responses.
+  void Reply(const CallPtr& call, int status, const Json& body);
+  void ReplyEmpty(const CallPtr& call, int status);
+  void Fail(const CallPtr& call, const Status& status);
+  http::Response Decorate(const Call& call, http::Response r);
+  // Submits one write and answers with on_ok(call) or the op's error.
+  void SubmitOne(const CallPtr& call, storage::WriteOp op,
+                 std::function<void(const CallPtr&)> on_ok);
+
+  // Entities (entities.cc).
+  void CreateEntity(const CallPtr& call);
+  void RetrieveEntity(const CallPtr& call);
+  void DeleteEntity(const CallPtr& call);
+  void ReplaceEntity(const CallPtr& call);
+  void MergeEntity(const CallPtr& call);
+  void AppendAttrs(const CallPtr& call);
+  void UpdateAttrs(const CallPtr& call);
+  void PartialUpdateAttr(const CallPtr& call);
+  void ReplaceAttr(const CallPtr& call);
+  void DeleteAttr(const CallPtr& call);
+
+  // @contexts (contexts.cc).
+  void ListContexts(const CallPtr& call);
+  void AddContext(const CallPtr& call);
+  void GetContext(const CallPtr& call);
+  void DeleteContext(const CallPtr& call);
+
+  storage::EntityStore& store_;
+  jsonld::ContextRegistry& contexts_;
+  Options options_;
+  Metrics metrics_;
+  std::vector<Route> routes_;
+  int metric_health_ = 0, metric_version_ = 0, metric_metrics_ = 0, metric_other_ = 0;
+  std::function<void(std::string&)> metrics_hook_;
+};
+
+}  // namespace civitas::api

@@ -1,0 +1,133 @@
+#include "ngsild/entity.h"
+
+#include <array>
+
+namespace civitas::ngsild {
+namespace {
+
+struct KindInfo {
+  AttrKind kind;
+  std::string_view name;
+  std::string_view member;
+};
+
+constexpr std::array<KindInfo, 8> kKinds = {{
+    {AttrKind::kProperty, "Property", "value"},
+    {AttrKind::kRelationship, "Relationship", "object"},
+    {AttrKind::kGeoProperty, "GeoProperty", "value"},
+    {AttrKind::kLanguageProperty, "LanguageProperty", "languageMap"},
+    {AttrKind::kVocabProperty, "VocabProperty", "vocab"},
+    {AttrKind::kListProperty, "ListProperty", "valueList"},
+    {AttrKind::kListRelationship, "ListRelationship", "objectList"},
+    {AttrKind::kJsonProperty, "JsonProperty", "json"},
+}};
+
+}  // namespace
+
+std::string_view AttrKindName(AttrKind kind) { return kKinds[static_cast<int>(kind)].name; }
+std::string_view ValueMember(AttrKind kind) { return kKinds[static_cast<int>(kind)].member; }
+
+bool ParseAttrKind(std::string_view name, AttrKind* out) {
+  for (const auto& k : kKinds) {
+    if (k.name == name) {
+      *out = k.kind;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsCoreAttributeMember(std::string_view key) {
+  static constexpr std::string_view kCore[] = {
+      "type",      "value",      "object",     "languageMap", "vocab",      "valueList",
+      "objectList", "json",      "objectType", "observedAt",  "unitCode",   "datasetId",
+      "createdAt", "modifiedAt", "instanceId", "lang",        "deletedAt",  "previousValue",
+      "previousObject", "previousLanguageMap", "previousVocab", "previousValueList",
+      "previousObjectList", "previousJson", "@context"};
+  for (auto k : kCore) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+AttributeSlot* Entity::FindSlot(std::string_view name) {
+  for (auto& s : attrs) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+const AttributeSlot* Entity::FindSlot(std::string_view name) const {
+  for (const auto& s : attrs) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+bool Entity::HasType(std::string_view type_iri) const {
+  for (const auto& t : types) {
+    if (t == type_iri) return true;
+  }
+  return false;
+}
+
+std::string_view DatasetIdOf(const Attribute& instance) { return instance.GetString("datasetId"); }
+
+int FindInstance(const AttributeSlot& slot, std::string_view dataset_id) {
+  for (size_t i = 0; i < slot.instances.size(); ++i) {
+    if (DatasetIdOf(slot.instances[i]) == dataset_id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string SerializeEntity(const Entity& e) {
+  Json rec = Json::MakeObject();
+  rec.Set("id", e.id);
+  Json::Array types;
+  for (const auto& t : e.types) types.emplace_back(t);
+  rec.Set("type", Json(std::move(types)));
+  if (!e.scope.is_null()) rec.Set("scope", e.scope);
+  rec.Set("c", Json(static_cast<int64_t>(e.created_at)));
+  rec.Set("m", Json(static_cast<int64_t>(e.modified_at)));
+  Json::Array attrs;
+  for (const auto& slot : e.attrs) {
+    Json s = Json::MakeObject();
+    s.Set("n", slot.name);
+    s.Set("i", Json(Json::Array(slot.instances.begin(), slot.instances.end())));
+    attrs.push_back(std::move(s));
+  }
+  rec.Set("a", Json(std::move(attrs)));
+  return ToJsonString(rec);
+}
+
+Result<Entity> DeserializeEntity(std::string_view record) {
+  auto parsed = ParseJson(record, 512);
+  if (!parsed.ok()) return Status::Internal("corrupt entity record: " + parsed.status().detail());
+  const Json& rec = *parsed;
+  const Json* id = rec.Find("id");
+  const Json* types = rec.Find("type");
+  const Json* attrs = rec.Find("a");
+  if (id == nullptr || !id->is_string() || types == nullptr || !types->is_array() ||
+      attrs == nullptr || !attrs->is_array()) {
+    return Status::Internal("corrupt entity record: missing members");
+  }
+  Entity e;
+  e.id = id->as_string();
+  for (const auto& t : types->as_array()) {
+    if (t.is_string()) e.types.push_back(t.as_string());
+  }
+  if (const Json* s = rec.Find("scope")) e.scope = *s;
+  if (const Json* c = rec.Find("c"); c && c->is_int()) e.created_at = c->as_int();
+  if (const Json* m = rec.Find("m"); m && m->is_int()) e.modified_at = m->as_int();
+  for (const auto& s : attrs->as_array()) {
+    const Json* n = s.Find("n");
+    const Json* i = s.Find("i");
+    if (n == nullptr || !n->is_string() || i == nullptr || !i->is_array()) {
+      return Status::Internal("corrupt entity record: bad attribute");
+    }
+    e.attrs.push_back({n->as_string(), i->as_array()});
+  }
+  return e;
+}
+
+}  // namespace civitas::ngsild

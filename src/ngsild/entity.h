@@ -1,0 +1,77 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/json.h"
+#include "common/time.h"
+
+namespace civitas::ngsild {
+
+// The kinds of NGSI-LD attributes (clause 4.5).
+enum class AttrKind {
+  kProperty,
+  kRelationship,
+  kGeoProperty,
+  kLanguageProperty,
+  kVocabProperty,
+  kListProperty,
+  kListRelationship,
+  kJsonProperty,
+};
+
+std::string_view AttrKindName(AttrKind kind);  // "Property", ...
+bool ParseAttrKind(std::string_view name, AttrKind* out);
+// The member that carries the value of a kind: "value", "object", "languageMap", "vocab",
+// "valueList", "objectList", "json".
+std::string_view ValueMember(AttrKind kind);
+
+// One attribute instance, stored expanded and normalized:
+//  - "type": the kind name ("Property", ...);
+//  - the kind's value member ("value", "object", ...); VocabProperty values are expanded IRIs;
+//  - optional "objectType", "observedAt", "unitCode", "datasetId" (core members, short names);
+//  - system members "createdAt" and "modifiedAt" (DateTime strings, set by the broker);
+//  - sub-attributes under their expanded IRI, each itself a normalized attribute.
+using Attribute = Json;
+
+// Core member names of an attribute that are not sub-attributes.
+bool IsCoreAttributeMember(std::string_view key);
+
+// An attribute's instances: at most one default instance (no datasetId) and at most one per
+// datasetId.
+struct AttributeSlot {
+  std::string name;  // expanded IRI
+  std::vector<Attribute> instances;
+};
+
+// An entity in expanded form: type names and attribute names are full IRIs. Entities are
+// immutable once stored (copy-on-write); readers share them through EntityPtr.
+struct Entity {
+  std::string id;
+  std::vector<std::string> types;
+  Json scope;  // null, or a string / array of strings
+  Micros created_at = 0;
+  Micros modified_at = 0;
+  std::vector<AttributeSlot> attrs;  // in insertion order
+
+  AttributeSlot* FindSlot(std::string_view name);
+  const AttributeSlot* FindSlot(std::string_view name) const;
+  bool HasType(std::string_view type_iri) const;
+};
+
+using EntityPtr = std::shared_ptr<const Entity>;
+
+// The datasetId of an instance ("" for the default instance).
+std::string_view DatasetIdOf(const Attribute& instance);
+
+// Index of the instance with this datasetId in slot, or -1.
+int FindInstance(const AttributeSlot& slot, std::string_view dataset_id);
+
+// Storage form: a compact JSON record for the backend (expanded names, integer timestamps).
+std::string SerializeEntity(const Entity& e);
+Result<Entity> DeserializeEntity(std::string_view record);
+
+}  // namespace civitas::ngsild

@@ -1,0 +1,267 @@
+#include "ngsild/ops.h"
+
+#include <algorithm>
+
+namespace civitas::ngsild {
+namespace {
+
+bool IsNullLiteral(const Json& v) { return v.is_string() && v.as_string() == kNullLiteral; }
+
+// The value member an instance carries, if any.
+const Json* ValueOf(const Attribute& inst, std::string_view* member) {
+  for (auto m : {"value", "object", "languageMap", "vocab", "valueList", "objectList", "json"}) {
+    if (const Json* v = inst.Find(m)) {
+      *member = m;
+      return v;
+    }
+  }
+  return nullptr;
+}
+
+bool DeletesItself(const Attribute& inst) {
+  std::string_view member;
+  const Json* v = ValueOf(inst, &member);
+  return v != nullptr && IsNullLiteral(*v);
+}
+
+void Stamp(Attribute& inst, const std::string& created, const std::string& modified) {
+  inst.Set("createdAt", created);
+  inst.Set("modifiedAt", modified);
+}
+
+// Stamps a new instance (and nothing below it: sub-attributes carry no system members here).
+void StampNew(Attribute& inst, Micros now) {
+  std::string t = FormatDateTime(now);
+  Stamp(inst, t, t);
+}
+
+// Stamps an instance that replaces `old`, keeping old's createdAt.
+void StampReplacing(Attribute& inst, const Attribute* old, Micros now) {
+  std::string modified = FormatDateTime(now);
+  std::string created = modified;
+  if (old != nullptr) {
+    std::string_view c = old->GetString("createdAt");
+    if (!c.empty()) created = std::string(c);
+  }
+  Stamp(inst, created, modified);
+}
+
+void AddTypesAndScope(Entity& e, EntityFragment& f) {
+  for (auto& t : f.types) {
+    if (!e.HasType(t)) e.types.push_back(std::move(t));
+  }
+  if (f.has_scope) e.scope = std::move(f.scope);
+}
+
+// Puts instance into the slot named name (creating the slot), replacing the instance with the
+// same datasetId. Returns true if an instance was replaced.
+bool PutInstance(Entity& e, const std::string& name, Attribute inst, Micros now) {
+  AttributeSlot* slot = e.FindSlot(name);
+  if (slot == nullptr) {
+    StampNew(inst, now);
+    e.attrs.push_back({name, {std::move(inst)}});
+    return false;
+  }
+  int i = FindInstance(*slot, DatasetIdOf(inst));
+  if (i < 0) {
+    StampNew(inst, now);
+    slot->instances.push_back(std::move(inst));
+    return false;
+  }
+  StampReplacing(inst, &slot->instances[i], now);
+  slot->instances[i] = std::move(inst);
+  return true;
+}
+
+void RemoveEmptySlots(Entity& e) {
+  e.attrs.erase(std::remove_if(e.attrs.begin(), e.attrs.end(),
+                               [](const AttributeSlot& s) { return s.instances.empty(); }),
+                e.attrs.end());
+}
+
+// Merges fragment into target (both attribute instances): members of the fragment replace those
+// of the target, sub-attributes merge recursively, kNullLiteral removes.
+void MergeInstance(Attribute& target, const Attribute& fragment) {
+  std::string_view member;
+  if (ValueOf(fragment, &member) != nullptr) {
+    // A new value replaces the old one whatever member held it (the kind may change); the
+    // same member is replaced in place below.
+    for (auto m : {"value", "object", "languageMap", "vocab", "valueList", "objectList", "json"}) {
+      if (m != member) target.Erase(m);
+    }
+  }
+  for (const auto& [key, value] : fragment.as_object()) {
+    if (key == "createdAt" || key == "modifiedAt") continue;
+    if (IsNullLiteral(value) || (value.is_object() && DeletesItself(value) &&
+                                 !IsCoreAttributeMember(key))) {
+      target.Erase(key);
+      continue;
+    }
+    if (!IsCoreAttributeMember(key)) {
+      Json* existing = target.Find(key);
+      if (existing != nullptr && existing->is_object() && value.is_object()) {
+        MergeInstance(*existing, value);
+        continue;
+      }
+    }
+    target.Set(key, value);
+  }
+}
+
+}  // namespace
+
+Entity CreateEntity(EntityFragment fragment, Micros now) {
+  Entity e;
+  e.id = std::move(fragment.id);
+  e.types = std::move(fragment.types);
+  e.scope = std::move(fragment.scope);
+  e.created_at = now;
+  e.modified_at = now;
+  for (auto& slot : fragment.attrs) {
+    for (auto& inst : slot.instances) StampNew(inst, now);
+    e.attrs.push_back(std::move(slot));
+  }
+  return e;
+}
+
+UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwrite,
+                              Micros now) {
+  UpdateResult result;
+  AddTypesAndScope(e, fragment);
+  for (auto& slot : fragment.attrs) {
+    bool any = false;
+    for (auto& inst : slot.instances) {
+      const AttributeSlot* existing = e.FindSlot(slot.name);
+      if (no_overwrite && existing != nullptr && FindInstance(*existing, DatasetIdOf(inst)) >= 0) {
+        continue;
+      }
+      PutInstance(e, slot.name, std::move(inst), now);
+      any = true;
+    }
+    if (any) {
+      result.updated.push_back(slot.name);
+    } else {
+      result.not_updated.emplace_back(slot.name, "attribute exists and noOverwrite was given");
+    }
+  }
+  e.modified_at = now;
+  return result;
+}
+
+UpdateResult UpdateAttributes(Entity& e, EntityFragment fragment, Micros now) {
+  UpdateResult result;
+  for (auto& slot : fragment.attrs) {
+    AttributeSlot* existing = e.FindSlot(slot.name);
+    bool any = false;
+    bool missing = false;
+    for (auto& inst : slot.instances) {
+      if (existing == nullptr || FindInstance(*existing, DatasetIdOf(inst)) < 0) {
+        missing = true;
+        continue;
+      }
+      PutInstance(e, slot.name, std::move(inst), now);
+      any = true;
+    }
+    if (any) result.updated.push_back(slot.name);
+    if (missing) {
+      result.not_updated.emplace_back(slot.name,
+                                      existing == nullptr ? "attribute does not exist"
+                                                          : "no instance with that datasetId");
+    }
+  }
+  if (!fragment.types.empty() || fragment.has_scope) AddTypesAndScope(e, fragment);
+  if (!result.updated.empty()) e.modified_at = now;
+  return result;
+}
+
+void ReplaceEntity(Entity& e, EntityFragment fragment, Micros now) {
+  if (!fragment.types.empty()) e.types = std::move(fragment.types);
+  e.scope = fragment.has_scope ? std::move(fragment.scope) : Json();
+  std::vector<AttributeSlot> old = std::move(e.attrs);
+  e.attrs.clear();
+  for (auto& slot : fragment.attrs) {
+    for (auto& inst : slot.instances) StampNew(inst, now);
+    e.attrs.push_back(std::move(slot));
+  }
+  e.modified_at = now;
+}
+
+void MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
+  AddTypesAndScope(e, fragment);
+  for (auto& slot : fragment.attrs) {
+    for (auto& inst : slot.instances) {
+      AttributeSlot* existing = e.FindSlot(slot.name);
+      int i = existing == nullptr ? -1 : FindInstance(*existing, DatasetIdOf(inst));
+      if (DeletesItself(inst)) {
+        if (i >= 0) existing->instances.erase(existing->instances.begin() + i);
+        continue;
+      }
+      if (i < 0) {
+        if (inst.Find("type") == nullptr) continue;  // nothing to merge into, and not complete
+        PutInstance(e, slot.name, std::move(inst), now);
+        continue;
+      }
+      Attribute& target = existing->instances[i];
+      MergeInstance(target, inst);
+      target.Set("modifiedAt", FormatDateTime(now));
+    }
+  }
+  RemoveEmptySlots(e);
+  e.modified_at = now;
+}
+
+Status PartialUpdateAttribute(Entity& e, const std::string& name,
+                              std::vector<Attribute> fragment, Micros now) {
+  AttributeSlot* slot = e.FindSlot(name);
+  if (slot == nullptr) return Status::NotFound("the entity has no attribute '" + name + "'");
+  for (auto& inst : fragment) {
+    int i = FindInstance(*slot, DatasetIdOf(inst));
+    if (i < 0) {
+      return Status::NotFound("attribute '" + name + "' has no instance with that datasetId");
+    }
+  }
+  for (auto& inst : fragment) {
+    int i = FindInstance(*slot, DatasetIdOf(inst));
+    if (DeletesItself(inst)) {
+      slot->instances.erase(slot->instances.begin() + i);
+      continue;
+    }
+    Attribute& target = slot->instances[i];
+    MergeInstance(target, inst);
+    target.Set("modifiedAt", FormatDateTime(now));
+  }
+  RemoveEmptySlots(e);
+  e.modified_at = now;
+  return Status::Ok();
+}
+
+Status ReplaceAttribute(Entity& e, const std::string& name, std::vector<Attribute> instances,
+                        Micros now) {
+  if (e.FindSlot(name) == nullptr) {
+    return Status::NotFound("the entity has no attribute '" + name + "'");
+  }
+  for (auto& inst : instances) PutInstance(e, name, std::move(inst), now);
+  e.modified_at = now;
+  return Status::Ok();
+}
+
+Status DeleteAttribute(Entity& e, const std::string& name, std::string_view dataset_id,
+                       bool delete_all, Micros now) {
+  AttributeSlot* slot = e.FindSlot(name);
+  if (slot == nullptr) return Status::NotFound("the entity has no attribute '" + name + "'");
+  if (delete_all) {
+    slot->instances.clear();
+  } else {
+    int i = FindInstance(*slot, dataset_id);
+    if (i < 0) {
+      return Status::NotFound("attribute '" + name + "' has no instance with datasetId '" +
+                              std::string(dataset_id) + "'");
+    }
+    slot->instances.erase(slot->instances.begin() + i);
+  }
+  RemoveEmptySlots(e);
+  e.modified_at = now;
+  return Status::Ok();
+}
+
+}  // namespace civitas::ngsild

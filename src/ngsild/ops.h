@@ -1,0 +1,59 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "ngsild/entity.h"
+#include "ngsild/parse.h"
+
+namespace civitas::ngsild {
+
+// Per-attribute outcome of an append or update (rendered as the NGSI-LD UpdateResult).
+struct UpdateResult {
+  std::vector<std::string> updated;                           // expanded names
+  std::vector<std::pair<std::string, std::string>> not_updated;  // name, reason
+  bool all_ok() const { return not_updated.empty(); }
+};
+
+// These functions are the semantics of the entity operations of clause 5.6, as pure functions
+// of the current entity. They stamp createdAt/modifiedAt with `now`. None of them fails on the
+// entity's existence: callers check that first.
+
+// A new entity from a validated fragment (id and type present).
+Entity CreateEntity(EntityFragment fragment, Micros now);
+
+// POST /entities/{id}/attrs: adds attributes; existing instances (same name and datasetId) are
+// replaced unless no_overwrite, in which case they are reported in not_updated. Types and scope
+// in the fragment are added to the entity.
+UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwrite, Micros now);
+
+// PATCH /entities/{id}/attrs: replaces existing instances only; others go to not_updated.
+UpdateResult UpdateAttributes(Entity& e, EntityFragment fragment, Micros now);
+
+// PUT /entities/{id}: replaces all attributes (and the types and scope when given); createdAt is
+// kept.
+void ReplaceEntity(Entity& e, EntityFragment fragment, Micros now);
+
+// PATCH /entities/{id} (merge-patch, 5.6.17): attributes are merged instance by instance and
+// sub-attribute by sub-attribute; kNullLiteral deletes what it is assigned to.
+void MergeEntity(Entity& e, EntityFragment fragment, Micros now);
+
+// PATCH /entities/{id}/attrs/{attrId}: merges each fragment instance into the existing instance
+// with its datasetId. NotFound if the attribute (or that instance) does not exist.
+Status PartialUpdateAttribute(Entity& e, const std::string& name,
+                              std::vector<Attribute> fragment, Micros now);
+
+// PUT /entities/{id}/attrs/{attrId}: replaces the instances given (by datasetId). NotFound if the
+// attribute does not exist.
+Status ReplaceAttribute(Entity& e, const std::string& name, std::vector<Attribute> instances,
+                        Micros now);
+
+// DELETE /entities/{id}/attrs/{attrId}: deletes the default instance, the one with dataset_id,
+// or all of them. NotFound if nothing matches.
+Status DeleteAttribute(Entity& e, const std::string& name, std::string_view dataset_id,
+                       bool delete_all, Micros now);
+
+}  // namespace civitas::ngsild

@@ -1,0 +1,474 @@
+#include "ngsild/parse.h"
+
+#include <cmath>
+
+#include "common/time.h"
+
+namespace civitas::ngsild {
+namespace {
+
+constexpr std::string_view kGeoAttrNames[] = {
+    "https://uri.etsi.org/ngsi-ld/location",
+    "https://uri.etsi.org/ngsi-ld/observationSpace",
+    "https://uri.etsi.org/ngsi-ld/operationSpace",
+};
+
+bool IsGeoAttrName(std::string_view iri) {
+  for (auto n : kGeoAttrNames) {
+    if (n == iri) return true;
+  }
+  return false;
+}
+
+Status Bad(std::string detail) { return Status::BadRequest(std::move(detail)); }
+
+bool IsPosition(const Json& p, std::string* why) {
+  if (!p.is_array() || p.size() < 2 || p.size() > 3) {
+    *why = "a position must be an array of 2 or 3 numbers";
+    return false;
+  }
+  for (const auto& c : p.as_array()) {
+    if (!c.is_number() || !std::isfinite(c.as_double())) {
+      *why = "a position must contain numbers";
+      return false;
+    }
+  }
+  double lon = p.as_array()[0].as_double();
+  double lat = p.as_array()[1].as_double();
+  if (lon < -180 || lon > 180 || lat < -90 || lat > 90) {
+    *why = "longitude must be in [-180, 180] and latitude in [-90, 90]";
+    return false;
+  }
+  return true;
+}
+
+bool IsPositions(const Json& a, size_t min, std::string* why) {
+  if (!a.is_array() || a.size() < min) {
+    *why = "expected an array of at least " + std::to_string(min) + " positions";
+    return false;
+  }
+  for (const auto& p : a.as_array()) {
+    if (!IsPosition(p, why)) return false;
+  }
+  return true;
+}
+
+bool IsRing(const Json& ring, std::string* why) {
+  if (!IsPositions(ring, 4, why)) {
+    *why = "a linear ring needs at least 4 positions";
+    return false;
+  }
+  if (!(ring.as_array().front() == ring.as_array().back())) {
+    *why = "a linear ring must be closed (first and last positions equal)";
+    return false;
+  }
+  return true;
+}
+
+bool IsPolygonCoords(const Json& c, std::string* why) {
+  if (!c.is_array() || c.size() == 0) {
+    *why = "a Polygon needs at least one linear ring";
+    return false;
+  }
+  for (const auto& ring : c.as_array()) {
+    if (!IsRing(ring, why)) return false;
+  }
+  return true;
+}
+
+bool IsMulti(const Json& c, std::string* why, bool (*each)(const Json&, std::string*)) {
+  if (!c.is_array()) {
+    *why = "coordinates must be an array";
+    return false;
+  }
+  for (const auto& item : c.as_array()) {
+    if (!each(item, why)) return false;
+  }
+  return true;
+}
+
+bool IsLineCoords(const Json& c, std::string* why) { return IsPositions(c, 2, why); }
+
+bool IsDateTimeValue(const Json& v) { return v.is_string() && ParseDateTime(v.as_string()); }
+
+// Turns a concise attribute value (no "type") into a normalized instance object.
+Result<Json> Normalize(const Json& value, bool partial) {
+  if (!value.is_object()) {
+    if (value.is_null()) return Bad("an attribute value cannot be null");
+    Json inst = Json::MakeObject();
+    inst.Set("type", "Property");
+    inst.Set("value", value);
+    return inst;
+  }
+  if (value.Find("type") != nullptr) {
+    const Json* t = value.Find("type");
+    std::string why;
+    // A bare GeoJSON geometry in concise form.
+    if (t->is_string() && value.Find("coordinates") != nullptr &&
+        value.Find("value") == nullptr) {
+      Json inst = Json::MakeObject();
+      inst.Set("type", "GeoProperty");
+      inst.Set("value", value);
+      return inst;
+    }
+    return value;
+  }
+  static constexpr std::pair<std::string_view, std::string_view> kInfer[] = {
+      {"value", "Property"},          {"object", "Relationship"},
+      {"languageMap", "LanguageProperty"}, {"vocab", "VocabProperty"},
+      {"valueList", "ListProperty"},  {"objectList", "ListRelationship"},
+      {"json", "JsonProperty"},
+  };
+  for (const auto& [member, kind] : kInfer) {
+    if (value.Find(member) != nullptr) {
+      Json inst = value;
+      std::string_view k = kind;
+      if (member == "value") {
+        const Json* v = value.Find("value");
+        std::string why;
+        if (v->is_object() && v->Find("coordinates") != nullptr && IsGeoJsonGeometry(*v, &why)) {
+          k = "GeoProperty";
+        }
+      }
+      inst.as_object().insert(inst.as_object().begin(), {"type", Json(std::string(k))});
+      return inst;
+    }
+  }
+  if (partial) return value;
+  return Bad("cannot infer the attribute type: give \"type\" or one of value, object, "
+             "languageMap, vocab, valueList, objectList, json");
+}
+
+Status ValidateValue(AttrKind kind, const Json& inst, const jsonld::Context& ctx, Json* out,
+                     std::string_view name) {
+  std::string_view member = ValueMember(kind);
+  const Json* v = inst.Find(member);
+  std::string where = "attribute '" + std::string(name) + "': ";
+  if (v == nullptr) return Bad(where + "a " + std::string(AttrKindName(kind)) + " needs \"" +
+                               std::string(member) + "\"");
+  if (v->is_string() && v->as_string() == kNullLiteral) {
+    out->Set(member, *v);
+    return Status::Ok();
+  }
+  switch (kind) {
+    case AttrKind::kProperty:
+      if (v->is_null()) return Bad(where + "value cannot be null");
+      break;
+    case AttrKind::kRelationship:
+      if (v->is_string()) {
+        if (!IsUri(v->as_string())) return Bad(where + "object must be a URI");
+      } else if (v->is_array() && v->size() > 0) {
+        for (const auto& o : v->as_array()) {
+          if (!o.is_string() || !IsUri(o.as_string())) {
+            return Bad(where + "object must be a URI or an array of URIs");
+          }
+        }
+      } else {
+        return Bad(where + "object must be a URI");
+      }
+      break;
+    case AttrKind::kGeoProperty: {
+      std::string why;
+      if (!IsGeoJsonGeometry(*v, &why)) return Bad(where + "invalid GeoJSON geometry: " + why);
+      break;
+    }
+    case AttrKind::kLanguageProperty:
+      if (!v->is_object()) return Bad(where + "languageMap must be an object");
+      for (const auto& [lang, text] : v->as_object()) {
+        bool ok = text.is_string();
+        if (text.is_array()) {
+          ok = true;
+          for (const auto& t : text.as_array()) ok = ok && t.is_string();
+        }
+        if (!ok || lang.empty()) {
+          return Bad(where + "languageMap maps language tags to strings");
+        }
+      }
+      break;
+    case AttrKind::kVocabProperty: {
+      auto expand = [&](const Json& term) -> Result<Json> {
+        if (!term.is_string() || term.as_string().empty()) {
+          return Bad(where + "vocab must be a string or an array of strings");
+        }
+        return Json(ctx.Expand(term.as_string()));
+      };
+      if (v->is_array()) {
+        Json::Array expanded;
+        for (const auto& t : v->as_array()) {
+          auto e = expand(t);
+          if (!e.ok()) return e.status();
+          expanded.push_back(std::move(*e));
+        }
+        out->Set(member, Json(std::move(expanded)));
+      } else {
+        auto e = expand(*v);
+        if (!e.ok()) return e.status();
+        out->Set(member, std::move(*e));
+      }
+      return Status::Ok();
+    }
+    case AttrKind::kListProperty:
+      if (!v->is_array()) return Bad(where + "valueList must be an array");
+      break;
+    case AttrKind::kListRelationship:
+      if (!v->is_array()) return Bad(where + "objectList must be an array");
+      for (const auto& o : v->as_array()) {
+        const Json* uri = &o;
+        if (o.is_object()) uri = o.Find("object");
+        if (uri == nullptr || !uri->is_string() || !IsUri(uri->as_string())) {
+          return Bad(where + "objectList must contain URIs");
+        }
+      }
+      break;
+    case AttrKind::kJsonProperty:
+      if (!v->is_object() && !v->is_array()) {
+        return Bad(where + "json must be a JSON object or array");
+      }
+      break;
+  }
+  out->Set(member, *v);
+  return Status::Ok();
+}
+
+Result<Json> ParseInstance(std::string_view name, const Json& raw, const jsonld::Context& ctx,
+                           const ParseOptions& options, int depth);
+
+Status ParseSubAttributes(const Json& inst, const jsonld::Context& ctx,
+                          const ParseOptions& options, int depth, Json* out) {
+  for (const auto& [key, value] : inst.as_object()) {
+    if (IsCoreAttributeMember(key)) continue;
+    if (!IsValidName(key)) return Bad("invalid sub-attribute name '" + key + "'");
+    std::string iri = ctx.Expand(key);
+    auto sub = ParseInstance(iri, value, ctx, options, depth + 1);
+    if (!sub.ok()) return sub.status();
+    out->Set(iri, std::move(*sub));
+  }
+  return Status::Ok();
+}
+
+Result<Json> ParseInstance(std::string_view name, const Json& raw, const jsonld::Context& ctx,
+                           const ParseOptions& options, int depth) {
+  if (depth > 16) return Bad("sub-attributes nested too deeply");
+  if (options.partial && raw.is_string() && raw.as_string() == kNullLiteral) {
+    Json inst = Json::MakeObject();
+    inst.Set("value", raw);
+    return inst;
+  }
+  auto normalized = Normalize(raw, options.partial);
+  if (!normalized.ok()) return normalized.status();
+  const Json& inst = *normalized;
+  Json out = Json::MakeObject();
+  const Json* type = inst.Find("type");
+  if (type == nullptr) {
+    if (!options.partial) return Bad("attribute '" + std::string(name) + "' has no type");
+    // A partial fragment: keep whichever value members it has, unvalidated by kind.
+    for (auto member : {"value", "object", "languageMap", "vocab", "valueList", "objectList",
+                        "json"}) {
+      if (const Json* v = inst.Find(member)) out.Set(member, *v);
+    }
+  } else {
+    AttrKind kind;
+    if (!type->is_string() || !ParseAttrKind(type->as_string(), &kind)) {
+      return Bad("attribute '" + std::string(name) + "' has an invalid type");
+    }
+    out.Set("type", *type);
+    bool has_value = false;
+    for (auto member : {"value", "object", "languageMap", "vocab", "valueList", "objectList",
+                        "json"}) {
+      if (inst.Find(member) != nullptr) {
+        if (member != ValueMember(kind)) {
+          return Bad("attribute '" + std::string(name) + "': a " +
+                     std::string(AttrKindName(kind)) + " cannot have \"" + member + "\"");
+        }
+        has_value = true;
+      }
+    }
+    if (has_value || !options.partial) {
+      CIVITAS_RETURN_IF_ERROR(ValidateValue(kind, inst, ctx, &out, name));
+    }
+    if (IsGeoAttrName(name) && kind != AttrKind::kGeoProperty) {
+      return Bad("attribute '" + std::string(name) + "' must be a GeoProperty");
+    }
+  }
+  if (const Json* ot = inst.Find("objectType")) {
+    if (!ot->is_string()) return Bad("objectType must be a string");
+    out.Set("objectType", Json(ctx.Expand(ot->as_string())));
+  }
+  if (const Json* oa = inst.Find("observedAt")) {
+    if (!IsDateTimeValue(*oa)) {
+      return Bad("observedAt must be an ISO 8601 date-time with a time zone");
+    }
+    out.Set("observedAt", *oa);
+  }
+  if (const Json* uc = inst.Find("unitCode")) {
+    if (!uc->is_string() || uc->as_string().empty()) return Bad("unitCode must be a string");
+    out.Set("unitCode", *uc);
+  }
+  if (const Json* ds = inst.Find("datasetId")) {
+    if (!ds->is_string() || !IsUri(ds->as_string())) return Bad("datasetId must be a URI");
+    out.Set("datasetId", *ds);
+  }
+  CIVITAS_RETURN_IF_ERROR(ParseSubAttributes(inst, ctx, options, depth, &out));
+  return out;
+}
+
+}  // namespace
+
+bool IsUri(std::string_view s) {
+  size_t colon = s.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= s.size()) return false;
+  char first = s[0];
+  if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z'))) return false;
+  for (size_t i = 1; i < colon; ++i) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  for (size_t i = colon + 1; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '{' || c == '}' ||
+        c == '|' || c == '\\' || c == '^' || c == '`') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsValidName(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\'' || c == '=' ||
+        c == ';' || c == '(' || c == ')') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsGeoJsonGeometry(const Json& v, std::string* why) {
+  if (!v.is_object()) {
+    *why = "a geometry must be a JSON object";
+    return false;
+  }
+  std::string_view type = v.GetString("type");
+  if (type == "GeometryCollection") {
+    const Json* g = v.Find("geometries");
+    if (g == nullptr || !g->is_array()) {
+      *why = "a GeometryCollection needs \"geometries\"";
+      return false;
+    }
+    for (const auto& item : g->as_array()) {
+      if (!IsGeoJsonGeometry(item, why)) return false;
+    }
+    return true;
+  }
+  const Json* c = v.Find("coordinates");
+  if (c == nullptr) {
+    *why = "a geometry needs \"coordinates\"";
+    return false;
+  }
+  if (type == "Point") return IsPosition(*c, why);
+  if (type == "MultiPoint") return IsPositions(*c, 0, why);
+  if (type == "LineString") return IsLineCoords(*c, why);
+  if (type == "MultiLineString") return IsMulti(*c, why, IsLineCoords);
+  if (type == "Polygon") return IsPolygonCoords(*c, why);
+  if (type == "MultiPolygon") return IsMulti(*c, why, IsPolygonCoords);
+  *why = "unknown geometry type '" + std::string(type) + "'";
+  return false;
+}
+
+Result<std::vector<Attribute>> ParseAttribute(std::string_view attr_iri, const Json& value,
+                                              const jsonld::Context& ctx,
+                                              const ParseOptions& options) {
+  std::vector<Attribute> instances;
+  if (value.is_array() && !value.as_array().empty() && value.as_array()[0].is_object() &&
+      (value.as_array()[0].Find("type") != nullptr ||
+       value.as_array()[0].Find("value") != nullptr ||
+       value.as_array()[0].Find("object") != nullptr)) {
+    // An array of instances (multi-attribute); a plain array is a concise Property value.
+    for (const auto& item : value.as_array()) {
+      auto inst = ParseInstance(attr_iri, item, ctx, options, 0);
+      if (!inst.ok()) return inst.status();
+      std::string_view ds = DatasetIdOf(*inst);
+      for (const auto& prev : instances) {
+        if (DatasetIdOf(prev) == ds) {
+          return Bad("attribute '" + std::string(attr_iri) +
+                     "' has two instances with the same datasetId");
+        }
+      }
+      instances.push_back(std::move(*inst));
+    }
+    return instances;
+  }
+  auto inst = ParseInstance(attr_iri, value, ctx, options, 0);
+  if (!inst.ok()) return inst.status();
+  instances.push_back(std::move(*inst));
+  return instances;
+}
+
+Result<EntityFragment> ParseEntityBody(const Json& body, const jsonld::Context& ctx,
+                                       const ParseOptions& options) {
+  if (!body.is_object()) return Status::InvalidRequest("the body must be a JSON object");
+  EntityFragment f;
+  for (const auto& [key, value] : body.as_object()) {
+    if (key == "@context" || key == "createdAt" || key == "modifiedAt" || key == "deletedAt") {
+      continue;
+    }
+    if (key == "id" || key == "@id") {
+      if (!value.is_string() || !IsUri(value.as_string())) {
+        return Bad("the entity id must be a URI");
+      }
+      f.id = value.as_string();
+      continue;
+    }
+    if (key == "type" || key == "@type") {
+      auto add = [&](const Json& t) -> Status {
+        if (!t.is_string() || !IsValidName(t.as_string())) {
+          return Bad("invalid entity type");
+        }
+        std::string iri = ctx.Expand(t.as_string());
+        for (const auto& existing : f.types) {
+          if (existing == iri) return Status::Ok();
+        }
+        f.types.push_back(std::move(iri));
+        return Status::Ok();
+      };
+      if (value.is_array()) {
+        if (value.size() == 0) return Bad("the entity type list is empty");
+        for (const auto& t : value.as_array()) CIVITAS_RETURN_IF_ERROR(add(t));
+      } else {
+        CIVITAS_RETURN_IF_ERROR(add(value));
+      }
+      continue;
+    }
+    if (key == "scope") {
+      bool ok = value.is_string();
+      if (value.is_array()) {
+        ok = value.size() > 0;
+        for (const auto& s : value.as_array()) ok = ok && s.is_string();
+      }
+      if (!ok) return Bad("scope must be a string or an array of strings");
+      f.has_scope = true;
+      f.scope = value;
+      continue;
+    }
+    if (!IsValidName(key)) return Bad("invalid attribute name '" + key + "'");
+    std::string iri = ctx.Expand(key);
+    auto instances = ParseAttribute(iri, value, ctx, options);
+    if (!instances.ok()) return instances.status();
+    AttributeSlot* existing = nullptr;
+    for (auto& slot : f.attrs) {
+      if (slot.name == iri) existing = &slot;
+    }
+    if (existing != nullptr) return Bad("attribute '" + key + "' appears twice");
+    f.attrs.push_back({std::move(iri), std::move(*instances)});
+  }
+  if (options.require_id_and_type) {
+    if (f.id.empty()) return Bad("the entity has no id");
+    if (f.types.empty()) return Bad("the entity has no type");
+  }
+  return f;
+}
+
+}  // namespace civitas::ngsild

@@ -1,0 +1,162 @@
+#include "server/config.h"
+
+#include <cstdlib>
+#include <string_view>
+
+namespace civitas::server {
+namespace {
+
+bool ParseInt(std::string_view s, long long min, long long max, long long* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::string copy(s);
+  long long v = std::strtoll(copy.c_str(), &end, 10);
+  if (*end != '\0' || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+// Applies one setting by its flag name (without dashes).
+Status Apply(Config& c, std::string_view name, std::string_view value) {
+  long long n = 0;
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidRequest("--" + std::string(name) + ": " + std::string(why));
+  };
+  if (name == "port") {
+    if (!ParseInt(value, 0, 65535, &n)) return bad("expected a port number");
+    c.port = static_cast<int>(n);
+  } else if (name == "bind") {
+    c.bind = std::string(value);
+  } else if (name == "threads") {
+    if (!ParseInt(value, 0, 256, &n)) return bad("expected 0..256");
+    c.threads = static_cast<int>(n);
+  } else if (name == "data") {
+    if (value.empty()) return bad("expected a directory");
+    c.data_dir = std::string(value);
+  } else if (name == "max-body") {
+    if (!ParseInt(value, 1024, 1LL << 30, &n)) return bad("expected bytes (1024..1 GiB)");
+    c.max_body_bytes = static_cast<size_t>(n);
+  } else if (name == "max-url") {
+    if (!ParseInt(value, 1024, 16LL << 20, &n)) return bad("expected bytes (1024..16 MiB)");
+    c.max_target_bytes = static_cast<size_t>(n);
+  } else if (name == "max-json-depth") {
+    if (!ParseInt(value, 4, 1024, &n)) return bad("expected 4..1024");
+    c.max_json_depth = static_cast<size_t>(n);
+  } else if (name == "context-timeout-ms") {
+    if (!ParseInt(value, 1, 600000, &n)) return bad("expected milliseconds");
+    c.context_timeout_ms = static_cast<int>(n);
+  } else if (name == "fsync") {
+    if (value != "on" && value != "off") return bad("expected on or off");
+    c.sync = value == "on";
+  } else if (name == "log-level") {
+    if (value != "debug" && value != "info" && value != "warn" && value != "error") {
+      return bad("expected debug, info, warn or error");
+    }
+    c.log_level = std::string(value);
+  } else if (name == "demo") {
+    c.demo_dir = std::string(value);
+  } else if (name == "context-preload") {
+    size_t eq = value.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == value.size()) {
+      return bad("expected URL=FILE");
+    }
+    c.context_preloads.emplace_back(std::string(value.substr(0, eq)),
+                                    std::string(value.substr(eq + 1)));
+  } else {
+    return Status::InvalidRequest("unknown option --" + std::string(name));
+  }
+  return Status::Ok();
+}
+
+struct EnvVar {
+  const char* env;
+  const char* flag;
+};
+constexpr EnvVar kEnv[] = {
+    {"CIVITAS_PORT", "port"},
+    {"CIVITAS_BIND", "bind"},
+    {"CIVITAS_THREADS", "threads"},
+    {"CIVITAS_DATA", "data"},
+    {"CIVITAS_MAX_BODY", "max-body"},
+    {"CIVITAS_MAX_URL", "max-url"},
+    {"CIVITAS_MAX_JSON_DEPTH", "max-json-depth"},
+    {"CIVITAS_CONTEXT_TIMEOUT_MS", "context-timeout-ms"},
+    {"CIVITAS_FSYNC", "fsync"},
+    {"CIVITAS_LOG_LEVEL", "log-level"},
+    {"CIVITAS_DEMO", "demo"},
+};
+
+}  // namespace
+
+std::string Usage() {
+  return R"(civitas - an NGSI-LD context broker with a built-in temporal store
+
+Usage:
+  civitas serve [options]     run the broker
+  civitas version             print the version
+  civitas --help              this text
+
+Options of serve (environment variable in brackets):
+  --port N                 listen port, default 1026 [CIVITAS_PORT]
+  --bind ADDR              listen address, default 0.0.0.0 [CIVITAS_BIND]
+  --threads N              HTTP I/O threads, default one per core [CIVITAS_THREADS]
+  --data DIR               data directory, default ./civitas-data [CIVITAS_DATA]
+  --max-body BYTES         largest request body, default 1048576 [CIVITAS_MAX_BODY]
+  --max-url BYTES          longest request target, default 131072 [CIVITAS_MAX_URL]
+  --max-json-depth N       deepest JSON nesting accepted, default 64 [CIVITAS_MAX_JSON_DEPTH]
+  --context-timeout-ms MS  timeout for fetching a remote @context, default 5000
+                           [CIVITAS_CONTEXT_TIMEOUT_MS]
+  --context-preload URL=FILE
+                           serve the @context at URL from FILE, never fetching it
+                           (repeatable; CIVITAS_CONTEXT_PRELOAD=URL=FILE,URL=FILE)
+  --fsync on|off           fsync every group commit, default on; off loses the last
+                           writes on power loss [CIVITAS_FSYNC]
+  --log-level LEVEL        debug, info, warn or error, default info [CIVITAS_LOG_LEVEL]
+  --demo DIR               load the demo city from DIR at start, once [CIVITAS_DEMO]
+
+Logs are structured lines on stderr. SIGTERM or SIGINT shuts down cleanly.
+)";
+}
+
+Result<Config> ParseConfig(const std::vector<std::string>& args) {
+  Config c;
+  for (const auto& e : kEnv) {
+    if (const char* v = std::getenv(e.env); v != nullptr && *v != '\0') {
+      Status st = Apply(c, e.flag, v);
+      if (!st.ok()) return Status::InvalidRequest(std::string(e.env) + ": " + st.detail());
+    }
+  }
+  if (const char* v = std::getenv("CIVITAS_CONTEXT_PRELOAD"); v != nullptr && *v != '\0') {
+    std::string_view all(v);
+    while (!all.empty()) {
+      size_t comma = all.find(',');
+      CIVITAS_RETURN_IF_ERROR(Apply(c, "context-preload", all.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      all.remove_prefix(comma + 1);
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    if (a.substr(0, 2) != "--") return Status::InvalidRequest("unexpected argument " + args[i]);
+    a.remove_prefix(2);
+    std::string_view name = a;
+    std::string value;
+    size_t eq = a.find('=');
+    if (eq != std::string_view::npos && a.substr(0, eq) != "context-preload") {
+      name = a.substr(0, eq);
+      value = std::string(a.substr(eq + 1));
+    } else if (a.substr(0, 16) == "context-preload=") {
+      name = "context-preload";
+      value = std::string(a.substr(16));
+    } else {
+      if (i + 1 >= args.size()) {
+        return Status::InvalidRequest("--" + std::string(name) + " needs a value");
+      }
+      value = args[++i];
+    }
+    CIVITAS_RETURN_IF_ERROR(Apply(c, name, value));
+  }
+  return c;
+}
+
+}  // namespace civitas::server

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace civitas::server {
+
+// Settings of `civitas serve`. Each comes from a flag, else from its environment variable,
+// else from its default (see Usage()).
+struct Config {
+  std::string bind = "0.0.0.0";
+  int port = 1026;
+  int threads = 0;  // 0: one per core
+  std::string data_dir = "civitas-data";
+  size_t max_body_bytes = 1 << 20;
+  size_t max_target_bytes = 128 << 10;
+  size_t max_json_depth = 64;
+  int context_timeout_ms = 5000;
+  bool sync = true;
+  std::string log_level = "info";
+  std::string demo_dir;  // load the demo city from here at start (if not loaded yet)
+  std::vector<std::pair<std::string, std::string>> context_preloads;  // URL, file
+};
+
+std::string Usage();
+
+// Parses `serve` arguments (argv after the command) over the environment. Errors are
+// InvalidRequest with a message for the user.
+Result<Config> ParseConfig(const std::vector<std::string>& args);
+
+}  // namespace civitas::server

@@ -1,0 +1,39 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace civitas::server {
+namespace {
+
+TEST(ConfigTest, FlagsOverrideEnvironmentOverrideDefaults) {
+  ::setenv("CIVITAS_PORT", "2000", 1);
+  ::setenv("CIVITAS_DATA", "/tmp/envdata", 1);
+  auto c = ParseConfig({"--port", "3000", "--threads=2", "--context-preload",
+                        "http://x/ctx.jsonld=/tmp/ctx.jsonld"});
+  ::unsetenv("CIVITAS_PORT");
+  ::unsetenv("CIVITAS_DATA");
+  ASSERT_TRUE(c.ok()) << c.status().detail();
+  EXPECT_EQ(c->port, 3000);
+  EXPECT_EQ(c->threads, 2);
+  EXPECT_EQ(c->data_dir, "/tmp/envdata");
+  ASSERT_EQ(c->context_preloads.size(), 1u);
+  EXPECT_EQ(c->context_preloads[0].first, "http://x/ctx.jsonld");
+  EXPECT_EQ(c->context_preloads[0].second, "/tmp/ctx.jsonld");
+  EXPECT_TRUE(c->sync);
+}
+
+TEST(ConfigTest, RejectsBadValues) {
+  EXPECT_FALSE(ParseConfig({"--port", "70000"}).ok());
+  EXPECT_FALSE(ParseConfig({"--port"}).ok());
+  EXPECT_FALSE(ParseConfig({"--nope", "1"}).ok());
+  EXPECT_FALSE(ParseConfig({"--fsync", "maybe"}).ok());
+  EXPECT_FALSE(ParseConfig({"serve"}).ok());
+  ::setenv("CIVITAS_THREADS", "lots", 1);
+  EXPECT_FALSE(ParseConfig({}).ok());
+  ::unsetenv("CIVITAS_THREADS");
+}
+
+}  // namespace
+}  // namespace civitas::server

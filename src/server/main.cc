@@ -1,0 +1,175 @@
+#include <pthread.h>
+#include <signal.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/broker.h"
+#include "common/log.h"
+#include "http/http.h"
+#include "jsonld/context.h"
+#include "server/config.h"
+#include "server/demo.h"
+#include "storage/backend.h"
+#include "storage/entity_store.h"
+
+#ifndef CIVITAS_VERSION
+#define CIVITAS_VERSION "0.0.0"
+#endif
+
+namespace civitas::server {
+namespace {
+
+constexpr std::string_view kContextMetaPrefix = "context/";
+
+int Serve(const Config& config) {
+  LogLevel level;
+  if (ParseLogLevel(config.log_level, &level)) SetLogLevel(level);
+
+  // Block the shutdown signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto backend = storage::OpenRocksDb({config.data_dir + "/store"});
+  if (!backend.ok()) {
+    Log(LogLevel::kError, "cannot open the store", {{"error", backend.status().detail()}});
+    return 1;
+  }
+  storage::EntityStore::Options store_options;
+  store_options.sync = config.sync;
+  auto store = storage::EntityStore::Open(std::move(*backend), store_options);
+  if (!store.ok()) {
+    Log(LogLevel::kError, "cannot load the store", {{"error", store.status().detail()}});
+    return 1;
+  }
+  storage::EntityStore& entities = **store;
+
+  jsonld::ContextFetcher fetcher = [timeout = config.context_timeout_ms](
+                                       const std::string& url) -> Result<std::string> {
+    std::string body, error;
+    int status = http::FetchUrl(url, timeout, 1 << 20, &body, &error);
+    if (status < 0) return Status(ErrorCode::kLdContextNotAvailable, url + ": " + error);
+    if (status != 200) {
+      return Status(ErrorCode::kLdContextNotAvailable,
+                    url + ": HTTP status " + std::to_string(status));
+    }
+    return body;
+  };
+  jsonld::ContextPersistence persistence{
+      [&entities](const std::string& id, const std::string& record) {
+        return entities.PutMeta(std::string(kContextMetaPrefix) + id, record);
+      },
+      [&entities](const std::string& id) {
+        return entities.DeleteMeta(std::string(kContextMetaPrefix) + id);
+      }};
+  jsonld::ContextRegistry contexts({}, fetcher, persistence);
+  Status restored = entities.ScanMeta(kContextMetaPrefix, [&](std::string_view key,
+                                                              std::string_view value) {
+    return contexts.Restore(std::string(key.substr(kContextMetaPrefix.size())),
+                            std::string(value));
+  });
+  if (!restored.ok()) {
+    Log(LogLevel::kError, "cannot restore hosted contexts", {{"error", restored.detail()}});
+    return 1;
+  }
+  for (const auto& [url, file] : config.context_preloads) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    Status st = in ? contexts.Preload(url, ss.str())
+                   : Status::NotFound("cannot read " + file);
+    if (!st.ok()) {
+      Log(LogLevel::kError, "cannot preload context", {{"url", url}, {"error", st.detail()}});
+      return 1;
+    }
+  }
+
+  if (!config.demo_dir.empty()) {
+    auto n = LoadDemo(config.demo_dir, entities, *contexts.Core());
+    if (!n.ok()) {
+      Log(LogLevel::kError, "cannot load the demo city", {{"error", n.status().detail()}});
+      return 1;
+    }
+    Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
+  }
+
+  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth});
+  http::ServerOptions http_options;
+  http_options.bind = config.bind;
+  http_options.port = static_cast<uint16_t>(config.port);
+  http_options.threads = config.threads;
+  http_options.max_body_bytes = config.max_body_bytes;
+  http_options.max_target_bytes = config.max_target_bytes;
+  http::Server server(http_options, [&broker](http::Request&& req, http::Responder respond) {
+    broker.Handle(std::move(req), std::move(respond));
+  });
+  broker.SetMetricsHook([&server](std::string& out) {
+    auto s = server.stats();
+    out += "# TYPE civitas_http_connections_accepted_total counter\n"
+           "civitas_http_connections_accepted_total " +
+           std::to_string(s.connections_accepted) + "\n";
+    out += "# TYPE civitas_http_connections_open gauge\ncivitas_http_connections_open " +
+           std::to_string(s.connections_open) + "\n";
+    out += "# TYPE civitas_http_protocol_errors_total counter\n"
+           "civitas_http_protocol_errors_total " +
+           std::to_string(s.protocol_errors) + "\n";
+  });
+  std::string error;
+  if (!server.Start(&error)) {
+    Log(LogLevel::kError, "cannot listen", {{"error", error}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "civitas listening",
+      {{"bind", config.bind},
+       {"port", std::to_string(server.port())},
+       {"data", config.data_dir},
+       {"version", CIVITAS_VERSION}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log(LogLevel::kInfo, "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  server.Stop(5000);
+  entities.Close();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace civitas::server
+
+int main(int argc, char** argv) {
+  using civitas::server::Usage;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << Usage();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "version" || args[0] == "--version") {
+    std::cout << "civitas " << CIVITAS_VERSION << "\n";
+    return 0;
+  }
+  if (args[0] == "serve") {
+    args.erase(args.begin());
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << Usage();
+        return 0;
+      }
+    }
+    auto config = civitas::server::ParseConfig(args);
+    if (!config.ok()) {
+      std::cerr << "civitas: " << config.status().detail() << "\n\n" << Usage();
+      return 2;
+    }
+    return civitas::server::Serve(*config);
+  }
+  std::cerr << "civitas: unknown command '" << args[0] << "'\n\n" << Usage();
+  return 2;
+}

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "api/broker.h"
+#include "http/http.h"
+#include "jsonld/context.h"
+#include "storage/entity_store.h"
+
+namespace civitas::testing {
+
+// A complete broker in this process, as `civitas serve` wires it, on a free loopback port with
+// its own data directory, plus a static file server for remote @context documents.
+class BrokerFixture {
+ public:
+  // contexts_dir: files served at http://127.0.0.1:<context_port>/<name>.
+  explicit BrokerFixture(std::string contexts_dir);
+  ~BrokerFixture();
+
+  // Starts (or restarts, keeping the data directory) the broker.
+  void Start();
+  void Stop();
+
+  uint16_t port() const { return server_ ? server_->port() : 0; }
+  std::string context_base() const;
+  const std::filesystem::path& data_dir() const { return dir_; }
+
+ private:
+  std::string contexts_dir_;
+  std::filesystem::path dir_;
+  std::unique_ptr<http::Server> context_server_;
+  std::unique_ptr<storage::EntityStore> store_;
+  std::unique_ptr<jsonld::ContextRegistry> contexts_;
+  std::unique_ptr<api::Broker> broker_;
+  std::unique_ptr<http::Server> server_;
+};
+
+}  // namespace civitas::testing
