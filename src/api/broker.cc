@@ -42,6 +42,38 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   AddRoute({"jsonldContexts", "*"}, "GET", &Broker::GetContext, "GET /jsonldContexts/{id}");
   AddRoute({"jsonldContexts", "*"}, "DELETE", &Broker::DeleteContext,
            "DELETE /jsonldContexts/{id}");
+  // Endpoints of the NGSI-LD API that Civitas does not serve yet: the generic checks (tenant,
+  // media types, @context) apply, then a 501 OperationNotSupported names what is missing.
+  struct Planned {
+    std::vector<std::string_view> pattern;
+    std::vector<std::string_view> methods;
+  };
+  const Planned planned[] = {
+      {{"entities"}, {"GET", "DELETE"}},
+      {{"entityOperations", "*"}, {"POST"}},
+      {{"types"}, {"GET"}},
+      {{"types", "*"}, {"GET"}},
+      {{"attributes"}, {"GET"}},
+      {{"attributes", "*"}, {"GET"}},
+      {{"subscriptions"}, {"GET", "POST"}},
+      {{"subscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
+      {{"csourceRegistrations"}, {"GET", "POST"}},
+      {{"csourceRegistrations", "*"}, {"GET", "PATCH", "DELETE"}},
+      {{"csourceSubscriptions"}, {"GET", "POST"}},
+      {{"csourceSubscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
+      {{"temporal", "entities"}, {"GET", "POST"}},
+      {{"temporal", "entities", "*"}, {"GET", "DELETE"}},
+      {{"temporal", "entities", "*", "attrs"}, {"POST"}},
+      {{"temporal", "entities", "*", "attrs", "*"}, {"DELETE"}},
+      {{"temporal", "entities", "*", "attrs", "*", "*"}, {"PATCH", "DELETE"}},
+      {{"temporal", "entityOperations", "query"}, {"POST"}},
+  };
+  int metric_planned = metrics_.AddRoute("not implemented");
+  for (const auto& p : planned) {
+    for (auto m : p.methods) {
+      routes_.push_back({p.pattern, m, &Broker::NotImplemented, false, metric_planned});
+    }
+  }
   metric_health_ = metrics_.AddRoute("GET /health");
   metric_version_ = metrics_.AddRoute("GET /version");
   metric_metrics_ = metrics_.AddRoute("GET /metrics");
@@ -121,7 +153,6 @@ void Broker::HandleApi(http::Request&& request, http::Responder respond, std::st
     if (slash == std::string_view::npos) break;
     pos = slash + 1;
   }
-  if (!call->segments.empty() && call->segments.back().empty()) call->segments.pop_back();
 
   const Route* route = nullptr;
   std::string allow;
@@ -129,7 +160,7 @@ void Broker::HandleApi(http::Request&& request, http::Responder respond, std::st
     if (r.pattern.size() != call->segments.size()) continue;
     bool match = true;
     for (size_t i = 0; i < r.pattern.size() && match; ++i) {
-      match = r.pattern[i] == "*" ? !call->segments[i].empty() : r.pattern[i] == call->segments[i];
+      match = r.pattern[i] == "*" || r.pattern[i] == call->segments[i];
     }
     if (!match) continue;
     if (r.method == request.method || (request.method == "HEAD" && r.method == "GET")) {
@@ -291,6 +322,12 @@ void Broker::Fail(const CallPtr& call, const Status& status) {
         {{"path", call->request.path}, {"detail", status.detail()}});
   }
   call->respond(Decorate(*call, ProblemResponse(status)));
+}
+
+void Broker::NotImplemented(const CallPtr& call) {
+  Fail(call, Status(ErrorCode::kNotImplemented,
+                    call->request.method + " " + call->request.path +
+                        " is not implemented by this version of Civitas"));
 }
 
 void Broker::SubmitOne(const CallPtr& call, storage::WriteOp op,

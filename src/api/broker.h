@@ -58,6 +58,9 @@ class Broker {
   void SubmitOne(const CallPtr& call, storage::WriteOp op,
                  std::function<void(const CallPtr&)> on_ok);
 
+  // Answers 501 for an endpoint that is planned but not built yet.
+  void NotImplemented(const CallPtr& call);
+
   // Entities (entities.cc).
   void CreateEntity(const CallPtr& call);
   void RetrieveEntity(const CallPtr& call);

@@ -44,7 +44,7 @@ void Broker::GetContext(const CallPtr& call) {
   auto doc = contexts_.Get(call->segments[1], *details, call->rc.tenant);
   if (!doc.ok()) return Fail(call, doc.status());
   http::Response r;
-  r.AddHeader("Content-Type", *details ? "application/json" : "application/ld+json");
+  r.AddHeader("Content-Type", "application/json");
   r.body = ToJsonString(*doc);
   call->respond(Decorate(*call, std::move(r)));
 }

@@ -55,16 +55,17 @@ Result<ngsild::RenderOptions> RenderOptionsOf(const Call& call) {
   return o;
 }
 
-// Renders an UpdateResult (clause 5.2.18) with compacted names.
-Json UpdateResultJson(const ngsild::UpdateResult& r, const jsonld::Context& ctx) {
+// Renders an UpdateResult (clause 5.2.18). The names are expanded IRIs: an UpdateResult carries
+// no @context, and the ETSI conformance suite expects them so.
+Json UpdateResultJson(const ngsild::UpdateResult& r) {
   Json out = Json::MakeObject();
   Json::Array updated;
-  for (const auto& name : r.updated) updated.emplace_back(ctx.Compact(name));
+  for (const auto& name : r.updated) updated.emplace_back(name);
   out.Set("updated", Json(std::move(updated)));
   Json::Array not_updated;
   for (const auto& [name, reason] : r.not_updated) {
     Json item = Json::MakeObject();
-    item.Set("attributeName", ctx.Compact(name));
+    item.Set("attributeName", name);
     item.Set("reason", reason);
     not_updated.push_back(std::move(item));
   }
@@ -197,7 +198,7 @@ void Broker::AppendAttrs(const CallPtr& call) {
              }};
   SubmitOne(call, std::move(op), [this, result](const CallPtr& c) {
     if (result->all_ok()) return ReplyEmpty(c, 204);
-    Reply(c, 207, UpdateResultJson(*result, *c->ctx));
+    Reply(c, 207, UpdateResultJson(*result));
   });
 }
 
@@ -208,25 +209,32 @@ void Broker::UpdateAttrs(const CallPtr& call) {
   if (!fragment.ok()) return Fail(call, fragment.status());
   if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
+  bool changes_types = !f->types.empty();
   auto result = std::make_shared<ngsild::UpdateResult>();
   WriteOp op{call->rc.tenant, id,
-             [f, id, result](const EntityPtr& current, Micros now) -> Result<Outcome> {
+             [f, id, result, changes_types](const EntityPtr& current,
+                                            Micros now) -> Result<Outcome> {
                if (!current) return NotFoundEntity(id);
                Entity e = *current;
                *result = ngsild::UpdateAttributes(e, std::move(*f), now);
-               if (result->updated.empty()) return Outcome::None();
+               bool scope_updated = f->has_scope && !current->scope.is_null();
+               if (result->updated.empty() && !changes_types && !scope_updated) {
+                 return Outcome::None();
+               }
                return Outcome::Put(std::move(e));
              }};
   SubmitOne(call, std::move(op), [this, result](const CallPtr& c) {
     if (result->all_ok()) return ReplyEmpty(c, 204);
-    Reply(c, 207, UpdateResultJson(*result, *c->ctx));
+    Reply(c, 207, UpdateResultJson(*result));
   });
 }
 
 void Broker::PartialUpdateAttr(const CallPtr& call) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  std::string name = call->ctx->Expand(call->segments[3]);
+  auto expanded = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
+  if (!expanded.ok()) return Fail(call, expanded.status());
+  std::string name = *expanded;
   ngsild::ParseOptions po;
   po.partial = true;
   auto instances = ngsild::ParseAttribute(name, call->body, *call->ctx, po);
@@ -246,7 +254,9 @@ void Broker::PartialUpdateAttr(const CallPtr& call) {
 void Broker::ReplaceAttr(const CallPtr& call) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  std::string name = call->ctx->Expand(call->segments[3]);
+  auto expanded = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
+  if (!expanded.ok()) return Fail(call, expanded.status());
+  std::string name = *expanded;
   auto instances = ngsild::ParseAttribute(name, call->body, *call->ctx, {});
   if (!instances.ok()) return Fail(call, instances.status());
   auto inst = std::make_shared<std::vector<ngsild::Attribute>>(std::move(*instances));
@@ -263,7 +273,12 @@ void Broker::ReplaceAttr(const CallPtr& call) {
 void Broker::DeleteAttr(const CallPtr& call) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  std::string name = call->ctx->Expand(call->segments[3]);
+  std::string name = "scope";
+  if (call->segments[3] != "scope") {
+    auto expanded = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
+    if (!expanded.ok()) return Fail(call, expanded.status());
+    name = *expanded;
+  }
   std::string dataset(call->params.Get("datasetId").value_or(""));
   bool delete_all = call->params.Get("deleteAll").value_or("false") == "true";
   WriteOp op{call->rc.tenant, id,

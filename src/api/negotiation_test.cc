@@ -58,7 +58,7 @@ TEST(NegotiationTest, ProblemDetailsShape) {
   EXPECT_EQ(body->GetString("type"), "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound");
   EXPECT_EQ(body->GetString("detail"), "gone");
   EXPECT_EQ(HttpStatusOf(ErrorCode::kAlreadyExists), 409);
-  EXPECT_EQ(HttpStatusOf(ErrorCode::kLdContextNotAvailable), 504);
+  EXPECT_EQ(HttpStatusOf(ErrorCode::kLdContextNotAvailable), 503);
   EXPECT_EQ(HttpStatusOf(ErrorCode::kOperationNotSupported), 422);
   EXPECT_EQ(HttpStatusOf(ErrorCode::kNotImplemented), 501);
   EXPECT_EQ(HttpStatusOf(ErrorCode::kUnsupportedMediaType), 415);

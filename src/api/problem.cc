@@ -26,9 +26,7 @@ ErrorInfo InfoOf(ErrorCode code) {
     case ErrorCode::kTooComplexQuery: return {403, "TooComplexQuery", "Too complex query"};
     case ErrorCode::kTooManyResults: return {403, "TooManyResults", "Too many results"};
     case ErrorCode::kLdContextNotAvailable:
-      // The spec's table says 503; the ETSI conformance suite expects 504 (a gateway that
-      // could not reach the context server), and so do clients written against it.
-      return {504, "LdContextNotAvailable", "@context not available"};
+      return {503, "LdContextNotAvailable", "@context not available"};
     case ErrorCode::kNonexistentTenant: return {404, "NonexistentTenant", "Nonexistent tenant"};
     case ErrorCode::kNotAcceptable: return {406, "NotAcceptable", "Not acceptable"};
     case ErrorCode::kUnsupportedMediaType:

@@ -18,11 +18,21 @@ const Json* ValueOf(const Attribute& inst, std::string_view* member) {
   return nullptr;
 }
 
+}  // namespace
+
 bool DeletesItself(const Attribute& inst) {
   std::string_view member;
   const Json* v = ValueOf(inst, &member);
-  return v != nullptr && IsNullLiteral(*v);
+  if (v == nullptr) return false;
+  if (IsNullLiteral(*v)) return true;
+  // {"languageMap": {"@none": NULL}}, {"valueList": [NULL]}, {"objectList": [NULL]}.
+  if (v->is_object() && v->size() == 1 && v->Find("@none") && IsNullLiteral(*v->Find("@none"))) {
+    return true;
+  }
+  return v->is_array() && v->size() == 1 && IsNullLiteral(v->as_array()[0]);
 }
+
+namespace {
 
 void Stamp(Attribute& inst, const std::string& created, const std::string& modified) {
   inst.Set("createdAt", created);
@@ -44,13 +54,6 @@ void StampReplacing(Attribute& inst, const Attribute* old, Micros now) {
     if (!c.empty()) created = std::string(c);
   }
   Stamp(inst, created, modified);
-}
-
-void AddTypesAndScope(Entity& e, EntityFragment& f) {
-  for (auto& t : f.types) {
-    if (!e.HasType(t)) e.types.push_back(std::move(t));
-  }
-  if (f.has_scope) e.scope = std::move(f.scope);
 }
 
 // Puts instance into the slot named name (creating the slot), replacing the instance with the
@@ -124,10 +127,51 @@ Entity CreateEntity(EntityFragment fragment, Micros now) {
   return e;
 }
 
+namespace {
+
+// Scope values as a list of strings.
+std::vector<Json> ScopeList(const Json& scope) {
+  if (scope.is_array()) return scope.as_array();
+  if (scope.is_null()) return {};
+  return {scope};
+}
+
+// Adds the scopes of `add` that `target` does not have yet.
+Json UnionScopes(const Json& target, const Json& add) {
+  std::vector<Json> all = ScopeList(target);
+  for (const auto& s : ScopeList(add)) {
+    if (std::find(all.begin(), all.end(), s) == all.end()) all.push_back(s);
+  }
+  if (all.size() == 1) return all[0];
+  return Json(Json::Array(all.begin(), all.end()));
+}
+
+void AddTypes(Entity& e, std::vector<std::string>& types) {
+  for (auto& t : types) {
+    if (!e.HasType(t)) e.types.push_back(std::move(t));
+  }
+}
+
+// Deletes the instance inst names (by datasetId) if it exists. Returns true if it did.
+bool DeleteNamedInstance(Entity& e, const std::string& name, const Attribute& inst) {
+  AttributeSlot* slot = e.FindSlot(name);
+  if (slot == nullptr) return false;
+  int i = FindInstance(*slot, DatasetIdOf(inst));
+  if (i < 0) return false;
+  slot->instances.erase(slot->instances.begin() + i);
+  RemoveEmptySlots(e);
+  return true;
+}
+
+}  // namespace
+
 UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwrite,
                               Micros now) {
   UpdateResult result;
-  AddTypesAndScope(e, fragment);
+  AddTypes(e, fragment.types);
+  if (fragment.has_scope) {
+    e.scope = no_overwrite ? UnionScopes(e.scope, fragment.scope) : std::move(fragment.scope);
+  }
   for (auto& slot : fragment.attrs) {
     bool any = false;
     for (auto& inst : slot.instances) {
@@ -150,27 +194,31 @@ UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwr
 
 UpdateResult UpdateAttributes(Entity& e, EntityFragment fragment, Micros now) {
   UpdateResult result;
+  AddTypes(e, fragment.types);
+  if (fragment.has_scope) {
+    if (e.scope.is_null()) {
+      result.not_updated.emplace_back("scope", "the entity has no scope to update");
+    } else {
+      e.scope = std::move(fragment.scope);
+    }
+  }
   for (auto& slot : fragment.attrs) {
-    AttributeSlot* existing = e.FindSlot(slot.name);
     bool any = false;
-    bool missing = false;
     for (auto& inst : slot.instances) {
-      if (existing == nullptr || FindInstance(*existing, DatasetIdOf(inst)) < 0) {
-        missing = true;
+      if (DeletesItself(inst)) {
+        any = DeleteNamedInstance(e, slot.name, inst) || any;
         continue;
       }
       PutInstance(e, slot.name, std::move(inst), now);
       any = true;
     }
-    if (any) result.updated.push_back(slot.name);
-    if (missing) {
-      result.not_updated.emplace_back(slot.name,
-                                      existing == nullptr ? "attribute does not exist"
-                                                          : "no instance with that datasetId");
+    if (any) {
+      result.updated.push_back(slot.name);
+    } else {
+      result.not_updated.emplace_back(slot.name, "no such attribute instance to delete");
     }
   }
-  if (!fragment.types.empty() || fragment.has_scope) AddTypesAndScope(e, fragment);
-  if (!result.updated.empty()) e.modified_at = now;
+  e.modified_at = now;
   return result;
 }
 
@@ -187,7 +235,8 @@ void ReplaceEntity(Entity& e, EntityFragment fragment, Micros now) {
 }
 
 void MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
-  AddTypesAndScope(e, fragment);
+  AddTypes(e, fragment.types);
+  if (fragment.has_scope) e.scope = std::move(fragment.scope);
   for (auto& slot : fragment.attrs) {
     for (auto& inst : slot.instances) {
       AttributeSlot* existing = e.FindSlot(slot.name);
@@ -219,6 +268,12 @@ Status PartialUpdateAttribute(Entity& e, const std::string& name,
     if (i < 0) {
       return Status::NotFound("attribute '" + name + "' has no instance with that datasetId");
     }
+    std::string_view type = inst.GetString("type");
+    if (!type.empty() && type != slot->instances[i].GetString("type")) {
+      return Status::BadRequest("attribute '" + name + "' is a " +
+                                std::string(slot->instances[i].GetString("type")) + ", not a " +
+                                std::string(type));
+    }
   }
   for (auto& inst : fragment) {
     int i = FindInstance(*slot, DatasetIdOf(inst));
@@ -247,6 +302,12 @@ Status ReplaceAttribute(Entity& e, const std::string& name, std::vector<Attribut
 
 Status DeleteAttribute(Entity& e, const std::string& name, std::string_view dataset_id,
                        bool delete_all, Micros now) {
+  if (name == "scope") {
+    if (e.scope.is_null()) return Status::NotFound("the entity has no scope");
+    e.scope = Json();
+    e.modified_at = now;
+    return Status::Ok();
+  }
   AttributeSlot* slot = e.FindSlot(name);
   if (slot == nullptr) return Status::NotFound("the entity has no attribute '" + name + "'");
   if (delete_all) {

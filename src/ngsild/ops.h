@@ -25,12 +25,18 @@ struct UpdateResult {
 // A new entity from a validated fragment (id and type present).
 Entity CreateEntity(EntityFragment fragment, Micros now);
 
+// True if an instance in a fragment says "delete me": its value is kNullLiteral (or
+// {"@none": kNullLiteral} for a languageMap, [kNullLiteral] for a list).
+bool DeletesItself(const Attribute& inst);
+
 // POST /entities/{id}/attrs: adds attributes; existing instances (same name and datasetId) are
-// replaced unless no_overwrite, in which case they are reported in not_updated. Types and scope
-// in the fragment are added to the entity.
+// replaced unless no_overwrite, in which case they are reported in not_updated. Types in the
+// fragment are added; a scope replaces the entity's (with no_overwrite: joins it).
 UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwrite, Micros now);
 
-// PATCH /entities/{id}/attrs: replaces existing instances only; others go to not_updated.
+// PATCH /entities/{id}/attrs: replaces or adds the fragment's instances; an instance that
+// DeletesItself deletes the matching one (not_updated if there is none). A scope replaces the
+// entity's only if it has one (else not_updated "scope"). Types are added.
 UpdateResult UpdateAttributes(Entity& e, EntityFragment fragment, Micros now);
 
 // PUT /entities/{id}: replaces all attributes (and the types and scope when given); createdAt is
@@ -52,7 +58,7 @@ Status ReplaceAttribute(Entity& e, const std::string& name, std::vector<Attribut
                         Micros now);
 
 // DELETE /entities/{id}/attrs/{attrId}: deletes the default instance, the one with dataset_id,
-// or all of them. NotFound if nothing matches.
+// or all of them; name "scope" deletes the scope. NotFound if nothing matches.
 Status DeleteAttribute(Entity& e, const std::string& name, std::string_view dataset_id,
                        bool delete_all, Micros now);
 

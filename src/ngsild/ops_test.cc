@@ -56,12 +56,28 @@ TEST(OpsTest, AppendOverwritesUnlessNoOverwrite) {
             "1970-01-01T00:00:03.000Z");
 }
 
-TEST(OpsTest, UpdateOnlyTouchesExisting) {
+TEST(OpsTest, UpdateUpsertsAndNullDeletes) {
   Entity e = Base();
   auto r = UpdateAttributes(e, Fragment(R"({"a":5,"zz":1})"), 2000000);
-  ASSERT_EQ(r.updated.size(), 1u);
+  EXPECT_EQ(r.updated.size(), 2u);
+  EXPECT_TRUE(r.all_ok());
+  EXPECT_EQ(Render(e, {.format = Format::kKeyValues}),
+            R"({"id":"urn:x:1","type":"T","a":5,"b":2,"zz":1})");
+  r = UpdateAttributes(e, Fragment(R"({"zz":"urn:ngsi-ld:null","nope":"urn:ngsi-ld:null"})"),
+                       3000000);
+  EXPECT_EQ(r.updated.size(), 1u);
   ASSERT_EQ(r.not_updated.size(), 1u);
   EXPECT_EQ(Render(e, {.format = Format::kKeyValues}), R"({"id":"urn:x:1","type":"T","a":5,"b":2})");
+}
+
+TEST(OpsTest, NullForms) {
+  auto inst = [](const char* text) { return *ParseJson(text); };
+  EXPECT_TRUE(DeletesItself(inst(R"({"type":"Property","value":"urn:ngsi-ld:null"})")));
+  EXPECT_TRUE(DeletesItself(inst(R"({"type":"Relationship","object":"urn:ngsi-ld:null"})")));
+  EXPECT_TRUE(DeletesItself(inst(R"({"languageMap":{"@none":"urn:ngsi-ld:null"}})")));
+  EXPECT_TRUE(DeletesItself(inst(R"({"valueList":["urn:ngsi-ld:null"]})")));
+  EXPECT_FALSE(DeletesItself(inst(R"({"value":"urn:ngsi-ld:nullish"})")));
+  EXPECT_FALSE(DeletesItself(inst(R"({"valueList":["urn:ngsi-ld:null", 1]})")));
 }
 
 TEST(OpsTest, MergeKeepsSubAttributesAndDeletesNull) {

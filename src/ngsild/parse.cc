@@ -237,11 +237,11 @@ Status ParseSubAttributes(const Json& inst, const jsonld::Context& ctx,
                           const ParseOptions& options, int depth, Json* out) {
   for (const auto& [key, value] : inst.as_object()) {
     if (IsCoreAttributeMember(key)) continue;
-    if (!IsValidName(key)) return Bad("invalid sub-attribute name '" + key + "'");
-    std::string iri = ctx.Expand(key);
-    auto sub = ParseInstance(iri, value, ctx, options, depth + 1);
+    auto iri = ExpandAttributeName(key, ctx);
+    if (!iri.ok()) return iri.status();
+    auto sub = ParseInstance(*iri, value, ctx, options, depth + 1);
     if (!sub.ok()) return sub.status();
-    out->Set(iri, std::move(*sub));
+    out->Set(*iri, std::move(*sub));
   }
   return Status::Ok();
 }
@@ -333,6 +333,17 @@ bool IsUri(std::string_view s) {
     }
   }
   return true;
+}
+
+Result<std::string> ExpandAttributeName(std::string_view name, const jsonld::Context& ctx) {
+  if (!IsValidName(name) || name == "scope") {
+    return Bad("invalid attribute name '" + std::string(name) + "'");
+  }
+  std::string iri = ctx.Expand(name);
+  if (iri.empty() || iri[0] == '@') {
+    return Bad("'" + std::string(name) + "' is a JSON-LD keyword, not an attribute name");
+  }
+  return iri;
 }
 
 bool IsValidName(std::string_view s) {
@@ -428,6 +439,7 @@ Result<EntityFragment> ParseEntityBody(const Json& body, const jsonld::Context& 
           return Bad("invalid entity type");
         }
         std::string iri = ctx.Expand(t.as_string());
+        if (iri.empty() || iri[0] == '@') return Bad("invalid entity type '" + t.as_string() + "'");
         for (const auto& existing : f.types) {
           if (existing == iri) return Status::Ok();
         }
@@ -453,16 +465,14 @@ Result<EntityFragment> ParseEntityBody(const Json& body, const jsonld::Context& 
       f.scope = value;
       continue;
     }
-    if (!IsValidName(key)) return Bad("invalid attribute name '" + key + "'");
-    std::string iri = ctx.Expand(key);
-    auto instances = ParseAttribute(iri, value, ctx, options);
+    auto iri = ExpandAttributeName(key, ctx);
+    if (!iri.ok()) return iri.status();
+    auto instances = ParseAttribute(*iri, value, ctx, options);
     if (!instances.ok()) return instances.status();
-    AttributeSlot* existing = nullptr;
     for (auto& slot : f.attrs) {
-      if (slot.name == iri) existing = &slot;
+      if (slot.name == *iri) return Bad("attribute '" + key + "' appears twice");
     }
-    if (existing != nullptr) return Bad("attribute '" + key + "' appears twice");
-    f.attrs.push_back({std::move(iri), std::move(*instances)});
+    f.attrs.push_back({std::move(*iri), std::move(*instances)});
   }
   if (options.require_id_and_type) {
     if (f.id.empty()) return Bad("the entity has no id");

@@ -51,6 +51,10 @@ bool IsUri(std::string_view s);
 // characters, white space or any of < > " ' = ; ( )).
 bool IsValidName(std::string_view s);
 
+// Expands an attribute name with ctx, rejecting invalid names, "scope" and names that are
+// JSON-LD keywords (or expand to one, like "type"): BadRequestData.
+Result<std::string> ExpandAttributeName(std::string_view name, const jsonld::Context& ctx);
+
 // Validates a GeoJSON geometry object (RFC 7946): Point, MultiPoint, LineString,
 // MultiLineString, Polygon, MultiPolygon, GeometryCollection; positions of 2 or 3 numbers with
 // longitude in [-180, 180] and latitude in [-90, 90]; linear rings closed with at least 4
