@@ -80,7 +80,8 @@ class Server {
   // The bound port (useful with port 0).
   uint16_t port() const;
   // Stops accepting, waits up to drain_ms for requests in flight to be answered and written,
-  // then closes every connection and joins the threads. Idempotent.
+  // then closes every connection and joins the threads. Idempotent. Must not be called from a
+  // handler (it runs on an I/O thread that Stop joins).
   void Stop(int drain_ms = 5000);
 
   // Counters for /metrics.

@@ -1,0 +1,531 @@
+// FetchUrl: a small blocking HTTP/1.1 GET client (one request per connection).
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/http.h"
+
+namespace civitas::http {
+namespace {
+
+constexpr int kMaxRedirects = 3;
+constexpr size_t kMaxHeadBytes = 64 << 10;
+
+using Clock = std::chrono::steady_clock;
+
+struct Url {
+  std::string host;  // without brackets for IPv6 literals
+  std::string port = "80";
+  std::string host_header;  // as it goes into Host
+  std::string path;         // path and query, at least "/"
+};
+
+bool StartsWithIgnoreCase(std::string_view s, std::string_view lower_prefix) {
+  if (s.size() < lower_prefix.size()) return false;
+  for (size_t i = 0; i < lower_prefix.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower_prefix[i]) return false;
+  }
+  return true;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool ParseUrl(std::string_view url, Url* out, std::string* error) {
+  if (StartsWithIgnoreCase(url, "https://")) {
+    *error = "https URLs are not supported (no TLS in this client): " + std::string(url);
+    return false;
+  }
+  if (!StartsWithIgnoreCase(url, "http://")) {
+    *error = "not an http:// URL: " + std::string(url);
+    return false;
+  }
+  std::string_view rest = url.substr(7);
+  size_t hash = rest.find('#');
+  if (hash != std::string_view::npos) rest = rest.substr(0, hash);
+  size_t path_start = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, path_start);
+  std::string_view path =
+      path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) authority = authority.substr(at + 1);  // drop userinfo
+  if (authority.empty()) {
+    *error = "URL has no host: " + std::string(url);
+    return false;
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *error = "malformed IPv6 host in URL: " + std::string(url);
+      return false;
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        *error = "malformed URL authority: " + std::string(url);
+        return false;
+      }
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) {
+    *error = "URL has no host: " + std::string(url);
+    return false;
+  }
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      *error = "malformed port in URL: " + std::string(url);
+      return false;
+    }
+  }
+  for (char c : url) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) {
+      *error = "URL contains whitespace or control characters";
+      return false;
+    }
+  }
+  out->host = std::string(host);
+  out->port = port.empty() ? "80" : std::string(port);
+  out->host_header = std::string(authority);
+  out->path = path.empty() ? "/" : std::string(path);
+  if (out->path.front() == '?') out->path.insert(0, "/");
+  return true;
+}
+
+// Resolves a Location header against the URL it came from.
+std::string ResolveLocation(const Url& base, std::string_view location) {
+  if (StartsWithIgnoreCase(location, "http://") || StartsWithIgnoreCase(location, "https://")) {
+    return std::string(location);
+  }
+  std::string origin = "http://" + base.host_header;
+  if (location.substr(0, 2) == "//") return "http:" + std::string(location);
+  if (!location.empty() && location.front() == '/') return origin + std::string(location);
+  // A relative reference: replace the last path segment (query dropped).
+  std::string_view path = base.path;
+  path = path.substr(0, path.find('?'));
+  return origin + std::string(path.substr(0, path.rfind('/') + 1)) + std::string(location);
+}
+
+class Deadline {
+ public:
+  explicit Deadline(int timeout_ms)
+      : end_(Clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0))) {}
+  // Milliseconds left, at least 0.
+  int RemainingMs() const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end_ - Clock::now());
+    return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+  }
+
+ private:
+  Clock::time_point end_;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  void Reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Waits for events on fd until the deadline. Returns false on timeout or error.
+bool WaitFor(int fd, short events, const Deadline& deadline, std::string* error) {
+  while (true) {
+    int left = deadline.RemainingMs();
+    if (left == 0) {
+      *error = "timed out";
+      return false;
+    }
+    pollfd p{fd, events, 0};
+    int rc = poll(&p, 1, left);
+    if (rc > 0) return true;
+    if (rc == 0) {
+      *error = "timed out";
+      return false;
+    }
+    if (errno != EINTR) {
+      *error = std::string("poll: ") + strerror(errno);
+      return false;
+    }
+  }
+}
+
+int Connect(const Url& url, const Deadline& deadline, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  // getaddrinfo cannot be bounded by the deadline; resolution is normally quick or cached.
+  int rc = getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &res);
+  if (rc != 0) {
+    *error = "cannot resolve '" + url.host + "': " + gai_strerror(rc);
+    return -1;
+  }
+  std::string last_error = "no address";
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last_error = std::string("socket: ") + strerror(errno);
+      continue;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      if (errno != EINPROGRESS) {
+        last_error = std::string("connect: ") + strerror(errno);
+        close(fd);
+        continue;
+      }
+      std::string wait_error;
+      if (!WaitFor(fd, POLLOUT, deadline, &wait_error)) {
+        last_error = "connect: " + wait_error;
+        close(fd);
+        if (deadline.RemainingMs() == 0) break;
+        continue;
+      }
+      int so_error = 0;
+      socklen_t len = sizeof(so_error);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      if (so_error != 0) {
+        last_error = std::string("connect: ") + strerror(so_error);
+        close(fd);
+        continue;
+      }
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    freeaddrinfo(res);
+    return fd;
+  }
+  freeaddrinfo(res);
+  *error = "cannot connect to " + url.host_header + ": " + last_error;
+  return -1;
+}
+
+bool SendAll(int fd, std::string_view data, const Deadline& deadline, std::string* error) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!WaitFor(fd, POLLOUT, deadline, error)) return false;
+      continue;
+    }
+    *error = std::string("send: ") + strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// Appends what is available to *buf. Returns bytes read, 0 on EOF, -1 on error or timeout.
+ssize_t ReadSome(int fd, std::string* buf, const Deadline& deadline, std::string* error) {
+  char chunk[16 << 10];
+  while (true) {
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n > 0) {
+      buf->append(chunk, static_cast<size_t>(n));
+      return n;
+    }
+    if (n == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!WaitFor(fd, POLLIN, deadline, error)) return -1;
+      continue;
+    }
+    *error = std::string("recv: ") + strerror(errno);
+    return -1;
+  }
+}
+
+struct Head {
+  int status = 0;
+  std::vector<Header> headers;  // names lower-cased
+
+  const std::string* Find(std::string_view name) const {
+    for (const Header& h : headers) {
+      if (h.name == name) return &h.value;
+    }
+    return nullptr;
+  }
+};
+
+// Parses a status line and header block (text up to and excluding the empty line).
+bool ParseHead(std::string_view text, Head* head, std::string* error) {
+  size_t eol = text.find('\n');
+  std::string_view status_line = Trim(text.substr(0, eol));
+  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ' ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
+    *error = "malformed status line";
+    return false;
+  }
+  int status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    char c = status_line[i];
+    if (c < '0' || c > '9') {
+      *error = "malformed status code";
+      return false;
+    }
+    status = status * 10 + (c - '0');
+  }
+  head->status = status;
+  head->headers.clear();
+  while (eol != std::string_view::npos) {
+    text.remove_prefix(eol + 1);
+    eol = text.find('\n');
+    std::string_view line = Trim(text.substr(0, eol));
+    if (line.empty()) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      *error = "malformed header line in response";
+      return false;
+    }
+    head->headers.push_back(
+        {ToLower(line.substr(0, colon)), std::string(Trim(line.substr(colon + 1)))});
+  }
+  return true;
+}
+
+bool ParseSize(std::string_view digits, int base, uint64_t* out) {
+  if (digits.empty()) return false;
+  uint64_t v = 0;
+  for (char c : digits) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (base == 16 && c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (base == 16 && c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return false;
+    }
+    if (v > (uint64_t{1} << 56)) return false;
+    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return true;
+}
+
+// One GET on a fresh connection. Returns the status or -1 with *error.
+int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* head,
+              std::string* body, std::string* error) {
+  Fd fd(Connect(url, deadline, error));
+  if (fd.get() < 0) return -1;
+  std::string request = "GET " + url.path + " HTTP/1.1\r\nHost: " + url.host_header +
+                        "\r\nUser-Agent: civitas\r\n"
+                        "Accept: application/ld+json, application/json;q=0.9, */*;q=0.1\r\n"
+                        "Accept-Encoding: identity\r\nConnection: close\r\n\r\n";
+  if (!SendAll(fd.get(), request, deadline, error)) return -1;
+
+  std::string buf;
+  size_t pos = 0;  // start of the unparsed input in buf
+  // The head, skipping interim (1xx) responses.
+  while (true) {
+    size_t end = buf.find("\r\n\r\n", pos);
+    size_t sep = 4;
+    size_t lf = buf.find("\n\n", pos);
+    if (lf != std::string::npos && (end == std::string::npos || lf < end)) {
+      end = lf;
+      sep = 2;
+    }
+    if (end == std::string::npos) {
+      if (buf.size() - pos > kMaxHeadBytes) {
+        *error = "response header too large";
+        return -1;
+      }
+      ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+      if (n < 0) return -1;
+      if (n == 0) {
+        *error = "connection closed before the response header";
+        return -1;
+      }
+      continue;
+    }
+    if (!ParseHead(std::string_view(buf).substr(pos, end - pos), head, error)) return -1;
+    pos = end + sep;
+    if (head->status >= 100 && head->status < 200) continue;
+    break;
+  }
+
+  body->clear();
+  if (head->status == 204 || head->status == 304) return head->status;
+  const std::string* te = head->Find("transfer-encoding");
+  const std::string* cl = head->Find("content-length");
+  auto too_large = [&] {
+    *error = "response body exceeds " + std::to_string(max_bytes) + " bytes";
+    return -1;
+  };
+
+  if (te != nullptr && ToLower(*te).find("chunked") != std::string::npos) {
+    // Decode chunks as they arrive: size line, data, CRLF; a zero size, trailers, empty line.
+    enum { kSize, kData, kDataEnd, kTrailer } phase = kSize;
+    uint64_t remaining = 0;
+    while (true) {
+      bool progressed = true;
+      while (progressed) {
+        progressed = false;
+        if (phase == kData) {
+          size_t n = std::min<uint64_t>(remaining, buf.size() - pos);
+          body->append(buf, pos, n);
+          pos += n;
+          remaining -= n;
+          if (remaining == 0) phase = kDataEnd;
+          progressed = n > 0 || remaining == 0;
+          continue;
+        }
+        size_t eol = buf.find('\n', pos);
+        if (eol == std::string::npos) break;
+        std::string_view line = Trim(std::string_view(buf).substr(pos, eol - pos));
+        pos = eol + 1;
+        progressed = true;
+        if (phase == kSize) {
+          std::string_view digits = Trim(line.substr(0, line.find(';')));
+          if (!ParseSize(digits, 16, &remaining)) {
+            *error = "malformed chunk size in response";
+            return -1;
+          }
+          if (remaining == 0) {
+            phase = kTrailer;
+          } else {
+            if (body->size() + remaining > max_bytes) return too_large();
+            phase = kData;
+          }
+        } else if (phase == kDataEnd) {
+          if (!line.empty()) {
+            *error = "malformed chunk in response";
+            return -1;
+          }
+          phase = kSize;
+        } else if (phase == kTrailer && line.empty()) {
+          return head->status;
+        }
+      }
+      if (pos > (64 << 10)) {  // keep the buffer small
+        buf.erase(0, pos);
+        pos = 0;
+      }
+      ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+      if (n < 0) return -1;
+      if (n == 0) {
+        *error = "connection closed in the middle of a chunked body";
+        return -1;
+      }
+    }
+  }
+
+  if (cl != nullptr) {
+    uint64_t length = 0;
+    if (!ParseSize(*cl, 10, &length)) {
+      *error = "malformed Content-Length in response";
+      return -1;
+    }
+    if (length > max_bytes) return too_large();
+    while (buf.size() - pos < length) {
+      ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+      if (n < 0) return -1;
+      if (n == 0) {
+        *error = "connection closed before the end of the body";
+        return -1;
+      }
+    }
+    body->assign(buf, pos, static_cast<size_t>(length));
+    return head->status;
+  }
+
+  // Neither: the body runs until the server closes.
+  while (true) {
+    if (buf.size() - pos > max_bytes) return too_large();
+    ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+    if (n < 0) return -1;
+    if (n == 0) break;
+  }
+  body->assign(buf, pos, std::string::npos);
+  return head->status;
+}
+
+}  // namespace
+
+int FetchUrl(std::string_view url, int timeout_ms, size_t max_bytes, std::string* body,
+             std::string* error, std::string* content_type) {
+  Deadline deadline(timeout_ms);
+  std::string current(url);
+  body->clear();
+  if (content_type != nullptr) content_type->clear();
+  for (int redirects = 0;; ++redirects) {
+    Url parsed;
+    if (!ParseUrl(current, &parsed, error)) return -1;
+    Head head;
+    int status = FetchOnce(parsed, deadline, max_bytes, &head, body, error);
+    if (status < 0) {
+      body->clear();
+      return -1;
+    }
+    const std::string* location = head.Find("location");
+    bool redirect =
+        (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
+        location != nullptr && !location->empty();
+    if (!redirect) {
+      if (content_type != nullptr) {
+        const std::string* ct = head.Find("content-type");
+        *content_type = ct != nullptr ? *ct : std::string();
+      }
+      return status;
+    }
+    if (redirects == kMaxRedirects) {
+      body->clear();
+      *error = "too many redirects (more than " + std::to_string(kMaxRedirects) + ")";
+      return -1;
+    }
+    current = ResolveLocation(parsed, *location);
+  }
+}
+
+}  // namespace civitas::http
