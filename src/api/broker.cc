@@ -154,21 +154,40 @@ void Broker::HandleApi(http::Request&& request, http::Responder respond, std::st
     pos = slash + 1;
   }
 
+  // A trailing slash names the collection ("/entities/" + POST creates, "/entities/x/attrs/"
+  // + DELETE is 405). Only where a collection has no such method is it read as an empty entity
+  // id ("/entities/" + PATCH: an entity without an id, 400).
   const Route* route = nullptr;
   std::string allow;
-  for (const auto& r : routes_) {
-    if (r.pattern.size() != call->segments.size()) continue;
-    bool match = true;
-    for (size_t i = 0; i < r.pattern.size() && match; ++i) {
-      match = r.pattern[i] == "*" || r.pattern[i] == call->segments[i];
+  std::vector<std::vector<std::string>> candidates;
+  const auto& segs = call->segments;
+  if (!segs.empty() && segs.back().empty()) {
+    candidates.emplace_back(segs.begin(), segs.end() - 1);
+    if (segs.size() == 2) candidates.push_back(segs);
+  } else {
+    candidates.push_back(segs);
+  }
+  for (auto& candidate : candidates) {
+    std::string methods;
+    for (const auto& r : routes_) {
+      if (r.pattern.size() != candidate.size()) continue;
+      bool match = true;
+      for (size_t i = 0; i < r.pattern.size() && match; ++i) {
+        match = r.pattern[i] == "*" || r.pattern[i] == candidate[i];
+      }
+      if (!match) continue;
+      if (r.method == request.method || (request.method == "HEAD" && r.method == "GET")) {
+        route = &r;
+        break;
+      }
+      if (!methods.empty()) methods += ", ";
+      methods += r.method;
     }
-    if (!match) continue;
-    if (r.method == request.method || (request.method == "HEAD" && r.method == "GET")) {
-      route = &r;
+    if (allow.empty()) allow = methods;
+    if (route != nullptr) {
+      call->segments = std::move(candidate);
       break;
     }
-    if (!allow.empty()) allow += ", ";
-    allow += r.method;
   }
   int metric = route ? route->metric : metric_other_;
   call->respond = [this, start, metric, respond = std::move(respond)](http::Response r) {

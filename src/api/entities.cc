@@ -4,6 +4,7 @@
 #include "api/problem.h"
 #include "ngsild/ops.h"
 #include "ngsild/parse.h"
+#include "ngsild/projection.h"
 #include "ngsild/render.h"
 
 namespace civitas::api {
@@ -33,9 +34,25 @@ std::vector<std::string> ExpandAll(const jsonld::Context& ctx, const std::vector
   return out;
 }
 
+// Checks that every `options` / `format` word is one of allowed (InvalidRequest otherwise).
+Status CheckOptions(const QueryParams& p, std::initializer_list<std::string_view> allowed) {
+  for (const char* name : {"options", "format"}) {
+    auto raw = p.Get(name);
+    if (raw && raw->empty()) continue;
+    for (const auto& word : p.List(name)) {
+      if (std::find(allowed.begin(), allowed.end(), word) == allowed.end()) {
+        return Status::InvalidRequest("unknown " + std::string(name) + " value '" + word + "'");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Result<ngsild::RenderOptions> RenderOptionsOf(const Call& call) {
   ngsild::RenderOptions o;
   const auto& p = call.params;
+  CIVITAS_RETURN_IF_ERROR(
+      CheckOptions(p, {"keyValues", "simplified", "concise", "normalized", "sysAttrs"}));
   bool kv = p.HasOption("keyValues") || p.HasOption("simplified");
   bool concise = p.HasOption("concise");
   if (kv && concise) {
@@ -45,13 +62,45 @@ Result<ngsild::RenderOptions> RenderOptionsOf(const Call& call) {
                 : concise ? ngsild::Format::kConcise : ngsild::Format::kNormalized;
   o.sys_attrs = p.HasOption("sysAttrs");
   o.attrs = ExpandAll(*call.ctx, p.List("attrs"), false);
-  o.pick = ExpandAll(*call.ctx, p.List("pick"), true);
-  o.omit = ExpandAll(*call.ctx, p.List("omit"), true);
-  if (!o.pick.empty() && !o.omit.empty()) {
-    return Status::BadRequest("pick and omit cannot be combined");
+  auto expand = [&call](std::string_view name) { return call.ctx->Expand(name); };
+  for (auto [name, target] : {std::pair{"pick", &o.pick}, std::pair{"omit", &o.omit}}) {
+    auto text = p.Get(name);
+    if (!text || text->empty()) continue;
+    auto projection = ngsild::ParseProjection(*text, expand);
+    if (!projection.ok()) return projection.status();
+    *target = std::move(*projection);
+  }
+  if (o.pick && o.omit) {
+    for (const auto& item : o.pick->items) {
+      if (o.omit->Contains(item.name)) {
+        return Status::BadRequest("'" + call.ctx->Compact(item.name) +
+                                  "' is both picked and omitted");
+      }
+    }
+  }
+  if ((o.pick || o.omit) && !o.attrs.empty()) {
+    return Status::BadRequest("attrs cannot be combined with pick or omit");
   }
   if (auto lang = p.Get("lang")) o.lang = std::string(*lang);
-  o.with_context = call.accept == MediaType::kJsonLd;
+  if (auto join = p.Get("join")) {
+    if (*join == "inline") {
+      o.join = ngsild::Join::kInline;
+    } else if (*join == "flat") {
+      o.join = ngsild::Join::kFlat;
+    } else if (*join != "@none") {
+      return Status::BadRequest("join must be flat, inline or @none");
+    }
+  }
+  if (auto level = p.Get("joinLevel")) {
+    char* end = nullptr;
+    std::string text(*level);
+    long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v < 1 || v > 16) {
+      return Status::BadRequest("joinLevel must be a number from 1 to 16");
+    }
+    o.join_level = static_cast<int>(v);
+  }
+  o.with_context = call.accept == MediaType::kJsonLd || call.accept == MediaType::kGeoJson;
   return o;
 }
 
@@ -111,12 +160,12 @@ void Broker::CreateEntity(const CallPtr& call) {
 void Broker::RetrieveEntity(const CallPtr& call) {
   const std::string& id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
+  auto options = RenderOptionsOf(*call);
+  if (!options.ok()) return Fail(call, options.status());
   if (call->rc.tenant_given && !store_.HasTenant(call->rc.tenant)) {
     return Fail(call, Status(ErrorCode::kNonexistentTenant,
                              "tenant '" + call->rc.tenant + "' does not exist"));
   }
-  auto options = RenderOptionsOf(*call);
-  if (!options.ok()) return Fail(call, options.status());
   EntityPtr e = store_.Get(call->rc.tenant, id);
   if (!e) return Fail(call, NotFoundEntity(id));
   auto types = call->params.List("type");
@@ -125,12 +174,30 @@ void Broker::RetrieveEntity(const CallPtr& call) {
     for (const auto& t : types) any = any || e->HasType(call->ctx->Expand(t));
     if (!any) return Fail(call, Status::NotFound("entity '" + id + "' has none of these types"));
   }
+  if (!options->attrs.empty()) {
+    bool any = false;
+    for (const auto& a : options->attrs) any = any || e->FindSlot(a) != nullptr;
+    if (!any) {
+      return Fail(call, Status::NotFound("entity '" + id + "' has none of the attributes asked for"));
+    }
+  }
+  const std::string tenant = call->rc.tenant;
+  options->lookup = [this, tenant](const std::string& linked) {
+    return store_.Get(tenant, linked);
+  };
   if (call->accept == MediaType::kGeoJson) {
     auto gp = call->params.Get("geometryProperty");
     std::string geometry = call->ctx->Expand(gp ? *gp : "location");
     return Reply(call, 200, ngsild::RenderFeature(*e, *call->ctx, *options, geometry));
   }
-  Reply(call, 200, ngsild::RenderEntity(*e, *call->ctx, *options));
+  if (options->join == ngsild::Join::kFlat) {
+    return Reply(call, 200, ngsild::RenderEntityFlat(*e, *call->ctx, *options));
+  }
+  Json body = ngsild::RenderEntity(*e, *call->ctx, *options);
+  if (body.size() == (options->with_context ? 1u : 0u)) {
+    return Fail(call, Status::NotFound("nothing of entity '" + id + "' is left after pick/omit"));
+  }
+  Reply(call, 200, body);
 }
 
 void Broker::DeleteEntity(const CallPtr& call) {

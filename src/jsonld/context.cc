@@ -17,12 +17,13 @@ bool IsCoreContextUrl(std::string_view url) {
   if (!url.starts_with(kStem) || !url.ends_with(kExt) || url.size() < kStem.size() + kExt.size()) {
     return false;
   }
-  // The version part between the stem and ".jsonld": "", "-v1.3", ..., "-v1.9".
+  // The version part between the stem and ".jsonld": "" or "-v" and a dotted version
+  // ("-v1.3", "-v1.8.1"). Anything else ("-non-existing") is not the core context.
   std::string_view version = url.substr(kStem.size(), url.size() - kStem.size() - kExt.size());
-  for (char c : version) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '.' || c == '-' || c == '_';
-    if (!ok) return false;
+  if (version.empty()) return true;
+  if (!version.starts_with("-v") || version.size() < 3) return false;
+  for (char c : version.substr(2)) {
+    if (!((c >= '0' && c <= '9') || c == '.')) return false;
   }
   return true;
 }

@@ -62,6 +62,7 @@ TEST(CoreContextUrl, RecognisesEveryVersion) {
            "ftp://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
            "uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
            "https://uri.etsi.org/ngsi-ld/v1/other-context.jsonld",
+           "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld",
            "",
        }) {
     EXPECT_FALSE(IsCoreContextUrl(url)) << url;

@@ -122,11 +122,12 @@ TEST(OpsTest, RenderFiltersAndSysAttrs) {
   Entity e = Base();
   RenderOptions o;
   o.format = Format::kKeyValues;
-  o.pick = {"id", e.attrs[1].name};
+  auto expand = [](std::string_view n) { return Registry().Core()->Expand(n); };
+  o.pick = *ParseProjection("id,b", expand);
   EXPECT_EQ(Render(e, o), R"({"id":"urn:x:1","b":2})");
   RenderOptions s;
   s.sys_attrs = true;
-  s.omit = {"type", e.attrs[1].name};
+  s.omit = *ParseProjection("type,b", expand);
   EXPECT_EQ(Render(e, s),
             R"({"id":"urn:x:1","createdAt":"1970-01-01T00:00:01.000Z","modifiedAt":"1970-01-01T00:00:01.000Z","a":{"type":"Property","value":1,"createdAt":"1970-01-01T00:00:01.000Z","modifiedAt":"1970-01-01T00:00:01.000Z"}})");
 }
