@@ -11,6 +11,23 @@ constexpr std::string_view kApiPrefix = "/ngsi-ld/v1/";
 
 bool MethodHasBody(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
 
+// Every query parameter the NGSI-LD API defines (clause 6, all endpoints). Any other is an
+// InvalidRequest, as the ETSI suite checks.
+bool KnownParameter(std::string_view name) {
+  static constexpr std::string_view kKnown[] = {
+      "id", "type", "idPattern", "attrs", "pick", "omit", "q", "scopeQ", "georel", "geometry",
+      "coordinates", "geoproperty", "geometryProperty", "lang", "options", "format", "limit",
+      "offset", "count", "details", "kind", "reload", "datasetId", "deleteAll", "timerel",
+      "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods", "aggrPeriodDuration", "csf",
+      "local", "join", "joinLevel", "containedBy", "entityMap", "expandValues", "observedAt",
+      "via", "collect", "dataset", "doNotCompare", "jsonKeys", "contextSourceId", "order",
+      "orderBy", "mode"};
+  for (auto k : kKnown) {
+    if (k == name) return true;
+  }
+  return false;
+}
+
 bool ValidTenant(std::string_view t) {
   if (t.size() > 256) return false;
   for (unsigned char c : t) {
@@ -225,6 +242,11 @@ Status Broker::Prepare(Call& call, const Route& route) {
   std::vector<std::pair<std::string, std::string>> params;
   if (!http::ParseQuery(req.query, &params)) {
     return Status::InvalidRequest("malformed query string");
+  }
+  for (const auto& [name, value] : params) {
+    if (!KnownParameter(name)) {
+      return Status::InvalidRequest("unknown query parameter '" + name + "'");
+    }
   }
   call.params = QueryParams(std::move(params));
 

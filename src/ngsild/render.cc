@@ -254,7 +254,9 @@ Json RenderEntityFlat(const Entity& e, const jsonld::Context& ctx, const RenderO
   flat.with_context = false;
   Renderer r(ctx, flat);
   Json::Array all;
-  all.push_back(r.Entity(e, o.pick.get(), o.omit.get(), 0, true));
+  Json top = r.Entity(e, o.pick.get(), o.omit.get(), 0, true);
+  if (r.flat().empty()) return top;  // nothing linked was found: the entity alone
+  all.push_back(std::move(top));
   for (auto& linked : r.flat()) all.push_back(std::move(linked));
   return Json(std::move(all));
 }

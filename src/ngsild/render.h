@@ -43,7 +43,8 @@ bool AttributeSelected(const RenderOptions& o, const std::string& iri);
 // entities are embedded under "entity" (keyValues: in place of the object id).
 Json RenderEntity(const Entity& e, const jsonld::Context& ctx, const RenderOptions& options);
 
-// With Join::kFlat: the entity followed by every entity it links to (each once), as an array.
+// With Join::kFlat: the entity followed by every entity it links to (each once), as an array;
+// the entity alone (not in an array) when it links to no existing entity.
 Json RenderEntityFlat(const Entity& e, const jsonld::Context& ctx, const RenderOptions& options);
 
 // Renders one attribute (all its instances: an object, or an array when several).
