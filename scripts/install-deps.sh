@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential make cmake ninja-build pkg-config git ca-certificates
-  libsimdjson-dev librocksdb-dev libzstd-dev liblz4-dev libsnappy-dev libgflags-dev
+  libsimdjson-dev librocksdb-dev libre2-dev libzstd-dev liblz4-dev libsnappy-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   curl python3

@@ -41,6 +41,9 @@ bool ValidTenant(std::string_view t) {
 Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options)
     : store_(store), contexts_(contexts), options_(std::move(options)) {
   AddRoute({"entities"}, "POST", &Broker::CreateEntity, "POST /entities");
+  AddRoute({"entities"}, "GET", &Broker::QueryGet, "GET /entities", true);
+  AddRoute({"entityOperations", "*"}, "POST", &Broker::BatchOperation,
+           "POST /entityOperations/{op}");
   AddRoute({"entities", "*"}, "GET", &Broker::RetrieveEntity, "GET /entities/{id}", true);
   AddRoute({"entities", "*"}, "DELETE", &Broker::DeleteEntity, "DELETE /entities/{id}");
   AddRoute({"entities", "*"}, "PUT", &Broker::ReplaceEntity, "PUT /entities/{id}");
@@ -66,8 +69,7 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
     std::vector<std::string_view> methods;
   };
   const Planned planned[] = {
-      {{"entities"}, {"GET", "DELETE"}},
-      {{"entityOperations", "*"}, {"POST"}},
+      {{"entities"}, {"DELETE"}},
       {{"types"}, {"GET"}},
       {{"types", "*"}, {"GET"}},
       {{"attributes"}, {"GET"}},
@@ -320,6 +322,10 @@ http::Response Broker::Decorate(const Call& call, http::Response r) {
 void Broker::Reply(const CallPtr& call, int status, const Json& body) {
   http::Response r;
   r.status = status;
+  RespondWith(call, std::move(r), body);
+}
+
+void Broker::RespondWith(const CallPtr& call, http::Response r, const Json& body) {
   const jsonld::Context& ctx = *call->ctx;
   switch (call->accept) {
     case MediaType::kJsonLd:

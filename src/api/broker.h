@@ -9,6 +9,8 @@
 #include "api/metrics.h"
 #include "http/http.h"
 #include "jsonld/context.h"
+#include "ngsild/render.h"
+#include "query/selector.h"
 #include "storage/entity_store.h"
 
 namespace civitas::api {
@@ -49,8 +51,10 @@ class Broker {
   void HandleApi(http::Request&& request, http::Responder respond, std::string_view rest);
   Status Prepare(Call& call, const Route& route);
 
-  // Responses.
+  // Responses. RespondWith keeps r's status and headers and adds the body with its media type
+  // (and the context Link for application/json).
   void Reply(const CallPtr& call, int status, const Json& body);
+  void RespondWith(const CallPtr& call, http::Response r, const Json& body);
   void ReplyEmpty(const CallPtr& call, int status);
   void Fail(const CallPtr& call, const Status& status);
   http::Response Decorate(const Call& call, http::Response r);
@@ -72,6 +76,12 @@ class Broker {
   void PartialUpdateAttr(const CallPtr& call);
   void ReplaceAttr(const CallPtr& call);
   void DeleteAttr(const CallPtr& call);
+
+  // Queries (query.cc) and batch operations (batch.cc).
+  void QueryGet(const CallPtr& call);
+  void QueryPost(const CallPtr& call);
+  void AnswerQuery(const CallPtr& call, query::EntityFilter filter, ngsild::RenderOptions options);
+  void BatchOperation(const CallPtr& call);
 
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);

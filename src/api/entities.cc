@@ -1,6 +1,7 @@
 // Entity and attribute operations of clause 5.6 (provision) and 5.7.1 (retrieve).
 #include "api/broker.h"
 #include "api/negotiation.h"
+#include "api/options.h"
 #include "api/problem.h"
 #include "ngsild/ops.h"
 #include "ngsild/parse.h"
@@ -18,90 +19,6 @@ using storage::WriteOp;
 
 Status NotFoundEntity(const std::string& id) {
   return Status::NotFound("entity '" + id + "' does not exist");
-}
-
-std::vector<std::string> ExpandAll(const jsonld::Context& ctx, const std::vector<std::string>& in,
-                                   bool keep_id_type) {
-  std::vector<std::string> out;
-  out.reserve(in.size());
-  for (const auto& term : in) {
-    if (keep_id_type && (term == "id" || term == "type" || term == "scope")) {
-      out.push_back(term);
-    } else {
-      out.push_back(ctx.Expand(term));
-    }
-  }
-  return out;
-}
-
-// Checks that every `options` / `format` word is one of allowed (InvalidRequest otherwise).
-Status CheckOptions(const QueryParams& p, std::initializer_list<std::string_view> allowed) {
-  for (const char* name : {"options", "format"}) {
-    auto raw = p.Get(name);
-    if (raw && raw->empty()) continue;
-    for (const auto& word : p.List(name)) {
-      if (std::find(allowed.begin(), allowed.end(), word) == allowed.end()) {
-        return Status::InvalidRequest("unknown " + std::string(name) + " value '" + word + "'");
-      }
-    }
-  }
-  return Status::Ok();
-}
-
-Result<ngsild::RenderOptions> RenderOptionsOf(const Call& call) {
-  ngsild::RenderOptions o;
-  const auto& p = call.params;
-  CIVITAS_RETURN_IF_ERROR(
-      CheckOptions(p, {"keyValues", "simplified", "concise", "normalized", "sysAttrs"}));
-  bool kv = p.HasOption("keyValues") || p.HasOption("simplified");
-  bool concise = p.HasOption("concise");
-  if (kv && concise) {
-    return Status::BadRequest("options keyValues and concise cannot be combined");
-  }
-  o.format = kv ? ngsild::Format::kKeyValues
-                : concise ? ngsild::Format::kConcise : ngsild::Format::kNormalized;
-  o.sys_attrs = p.HasOption("sysAttrs");
-  o.attrs = ExpandAll(*call.ctx, p.List("attrs"), false);
-  auto expand = [&call](std::string_view name) { return call.ctx->Expand(name); };
-  for (auto [name, target] : {std::pair{"pick", &o.pick}, std::pair{"omit", &o.omit}}) {
-    auto text = p.Get(name);
-    if (!text || text->empty()) continue;
-    auto projection = ngsild::ParseProjection(*text, expand);
-    if (!projection.ok()) return projection.status();
-    *target = std::move(*projection);
-  }
-  if (o.pick && o.omit) {
-    for (const auto& item : o.pick->items) {
-      if (o.omit->Contains(item.name)) {
-        return Status::BadRequest("'" + call.ctx->Compact(item.name) +
-                                  "' is both picked and omitted");
-      }
-    }
-  }
-  if ((o.pick || o.omit) && !o.attrs.empty()) {
-    return Status::BadRequest("attrs cannot be combined with pick or omit");
-  }
-  if (auto lang = p.Get("lang")) o.lang = std::string(*lang);
-  if (auto join = p.Get("join")) {
-    if (*join == "inline") {
-      o.join = ngsild::Join::kInline;
-    } else if (*join == "flat") {
-      o.join = ngsild::Join::kFlat;
-    } else if (*join != "@none") {
-      return Status::BadRequest("join must be flat, inline or @none");
-    }
-  }
-  if (auto level = p.Get("joinLevel")) {
-    char* end = nullptr;
-    std::string text(*level);
-    long v = std::strtol(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || v < 1 || v > 16) {
-      return Status::BadRequest("joinLevel must be a number from 1 to 16");
-    }
-    o.join_level = static_cast<int>(v);
-  }
-  o.with_context = call.accept == MediaType::kJsonLd || call.accept == MediaType::kGeoJson;
-  return o;
 }
 
 // Renders an UpdateResult (clause 5.2.18). The names are expanded IRIs: an UpdateResult carries
@@ -160,7 +77,7 @@ void Broker::CreateEntity(const CallPtr& call) {
 void Broker::RetrieveEntity(const CallPtr& call) {
   const std::string& id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto options = RenderOptionsOf(*call);
+  auto options = RenderOptionsFor(*call);
   if (!options.ok()) return Fail(call, options.status());
   if (call->rc.tenant_given && !store_.HasTenant(call->rc.tenant)) {
     return Fail(call, Status(ErrorCode::kNonexistentTenant,

@@ -1,0 +1,235 @@
+// Query entities (clause 5.7.2): GET /entities and POST /entityOperations/query.
+#include <algorithm>
+#include <cstdlib>
+
+#include "api/broker.h"
+#include "api/negotiation.h"
+#include "api/options.h"
+#include "api/problem.h"
+#include "ngsild/parse.h"
+#include "ngsild/render.h"
+#include "query/selector.h"
+
+namespace civitas::api {
+namespace {
+
+constexpr int64_t kDefaultLimit = 20;
+constexpr int64_t kMaxLimit = 1000;
+
+Result<int64_t> IntParam(const QueryParams& p, std::string_view name, int64_t fallback) {
+  auto v = p.Get(name);
+  if (!v) return fallback;
+  std::string text(*v);
+  char* end = nullptr;
+  long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || n < 0) {
+    return Status::BadRequest(std::string(name) + " must be a non-negative integer");
+  }
+  return static_cast<int64_t>(n);
+}
+
+// Features of the query language that are not built yet.
+Status Unsupported(std::string_view what) {
+  return Status(ErrorCode::kNotImplemented,
+                std::string(what) + " is not implemented by this version of Civitas");
+}
+
+}  // namespace
+
+// Shared by GET and POST: runs filter over the tenant and answers with one page.
+void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
+                         ngsild::RenderOptions options) {
+  auto limit = IntParam(call->params, "limit", kDefaultLimit);
+  if (!limit.ok()) return Fail(call, limit.status());
+  auto offset = IntParam(call->params, "offset", 0);
+  if (!offset.ok()) return Fail(call, offset.status());
+  bool count = call->params.Get("count").value_or("false") == "true" ||
+               call->params.HasOption("count");
+  if (*limit > kMaxLimit) {
+    return Fail(call, Status(ErrorCode::kTooManyResults,
+                             "limit must be at most " + std::to_string(kMaxLimit)));
+  }
+  if (*limit == 0 && !count) {
+    return Fail(call, Status::BadRequest("limit=0 is only allowed with count=true"));
+  }
+  if (call->rc.tenant_given && !store_.HasTenant(call->rc.tenant)) {
+    return Fail(call, Status(ErrorCode::kNonexistentTenant,
+                             "tenant '" + call->rc.tenant + "' does not exist"));
+  }
+  // Entities are visited in id order, so offset paging is stable.
+  std::vector<ngsild::EntityPtr> page;
+  int64_t matched = 0;
+  store_.ForEach(call->rc.tenant, [&](const ngsild::EntityPtr& e) {
+    if (!filter.Matches(*e)) return true;
+    if (matched >= *offset && static_cast<int64_t>(page.size()) < *limit) page.push_back(e);
+    ++matched;
+    return count || static_cast<int64_t>(page.size()) < *limit || matched <= *offset;
+  });
+  const std::string tenant = call->rc.tenant;
+  options.lookup = [this, tenant](const std::string& id) { return store_.Get(tenant, id); };
+  bool geo = call->accept == MediaType::kGeoJson;
+  std::string geometry;
+  if (geo) {
+    auto gp = call->params.Get("geometryProperty");
+    geometry = call->ctx->Expand(gp ? *gp : "location");
+  }
+  ngsild::RenderOptions item_options = options;
+  item_options.with_context = false;
+  Json::Array out;
+  for (const auto& e : page) {
+    if (geo) {
+      out.push_back(ngsild::RenderFeature(*e, *call->ctx, item_options, geometry));
+    } else if (options.join == ngsild::Join::kFlat) {
+      Json flat = ngsild::RenderEntityFlat(*e, *call->ctx, item_options);
+      if (flat.is_array()) {
+        for (auto& x : flat.as_array()) out.push_back(std::move(x));
+      } else {
+        out.push_back(std::move(flat));
+      }
+    } else {
+      Json rendered = ngsild::RenderEntity(*e, *call->ctx, item_options);
+      if (options.with_context) rendered.Set("@context", call->ctx->source());
+      out.push_back(std::move(rendered));
+    }
+  }
+  Json body;
+  if (geo) {
+    body = Json::MakeObject();
+    body.Set("type", "FeatureCollection");
+    body.Set("features", Json(std::move(out)));
+    if (options.with_context) body.Set("@context", call->ctx->source());
+  } else {
+    body = Json(std::move(out));
+  }
+  http::Response r;
+  r.status = 200;
+  if (count) r.AddHeader("NGSILD-Results-Count", std::to_string(matched));
+  // Next and previous pages, as Link headers on the same URL.
+  auto page_link = [&](int64_t new_offset, const char* rel) {
+    std::string target = call->request.path + "?";
+    bool first = true;
+    auto append = [&](std::string_view k, std::string_view v) {
+      if (!first) target += "&";
+      first = false;
+      target.append(k).append("=").append(v);
+    };
+    size_t start = 0;
+    const std::string& q = call->request.query;
+    while (start < q.size()) {
+      size_t amp = q.find('&', start);
+      std::string_view part(q.data() + start, (amp == std::string::npos ? q.size() : amp) - start);
+      if (!part.starts_with("offset=") && !part.starts_with("limit=") && !part.empty()) {
+        if (!first) target += "&";
+        first = false;
+        target.append(part);
+      }
+      if (amp == std::string::npos) break;
+      start = amp + 1;
+    }
+    append("limit", std::to_string(*limit));
+    append("offset", std::to_string(new_offset));
+    r.AddHeader("Link", "<" + target + ">; rel=\"" + rel + "\"");
+  };
+  if (call->request.method == "GET" && *limit > 0) {
+    if (*offset + *limit < matched || (!count && static_cast<int64_t>(page.size()) == *limit)) {
+      page_link(*offset + *limit, "next");
+    }
+    if (*offset > 0) page_link(std::max<int64_t>(0, *offset - *limit), "prev");
+  }
+  // Reply() adds the context Link and media type; carry the paging headers over.
+  RespondWith(call, std::move(r), body);
+}
+
+void Broker::QueryGet(const CallPtr& call) {
+  const auto& p = call->params;
+  for (const char* feature : {"q", "scopeQ", "georel", "geometry", "coordinates", "csf"}) {
+    if (p.Has(feature)) {
+      return Fail(call, Unsupported(std::string("the query parameter '") + feature + "'"));
+    }
+  }
+  auto options = RenderOptionsFor(*call);
+  if (!options.ok()) return Fail(call, options.status());
+  query::EntityFilter filter;
+  query::EntitySelector selector;
+  bool any = false;
+  auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
+  if (auto type = p.Get("type")) {
+    auto expr = query::TypeExpr::Parse(*type, expand);
+    if (!expr.ok()) return Fail(call, expr.status());
+    selector.type = std::move(*expr);
+    any = true;
+  }
+  for (const auto& id : p.List("id")) {
+    if (!ngsild::IsUri(id)) return Fail(call, Status::BadRequest("id '" + id + "' is not a URI"));
+    selector.ids.push_back(id);
+    any = true;
+  }
+  if (auto pattern = p.Get("idPattern")) {
+    if (Status st = selector.SetIdPattern(*pattern); !st.ok()) return Fail(call, st);
+    any = true;
+  }
+  filter.attrs = options->attrs;
+  if (!any && filter.attrs.empty() && p.Get("local").value_or("false") != "true") {
+    return Fail(call, Status::BadRequest(
+                          "a query needs at least one of type, id, idPattern, attrs, q or geoQ "
+                          "(or local=true)"));
+  }
+  filter.selectors.push_back(std::move(selector));
+  AnswerQuery(call, std::move(filter), std::move(*options));
+}
+
+void Broker::QueryPost(const CallPtr& call) {
+  const Json& body = call->body;
+  if (!body.is_object()) return Fail(call, Status::InvalidRequest("the body must be a Query"));
+  if (body.GetString("type") != "Query") {
+    return Fail(call, Status::BadRequest("the body must have \"type\": \"Query\""));
+  }
+  for (const char* feature : {"q", "geoQ", "scopeQ", "csf", "temporalQ"}) {
+    if (body.Find(feature) != nullptr) {
+      return Fail(call, Unsupported(std::string("the query member '") + feature + "'"));
+    }
+  }
+  auto options = RenderOptionsFor(*call);
+  if (!options.ok()) return Fail(call, options.status());
+  auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
+  query::EntityFilter filter;
+  if (const Json* attrs = body.Find("attrs")) {
+    if (!attrs->is_array()) return Fail(call, Status::BadRequest("attrs must be an array"));
+    for (const auto& a : attrs->as_array()) {
+      if (!a.is_string()) return Fail(call, Status::BadRequest("attrs must contain names"));
+      options->attrs.push_back(call->ctx->Expand(a.as_string()));
+    }
+  }
+  filter.attrs = options->attrs;
+  if (const Json* entities = body.Find("entities")) {
+    if (!entities->is_array()) return Fail(call, Status::BadRequest("entities must be an array"));
+    for (const auto& item : entities->as_array()) {
+      if (!item.is_object()) return Fail(call, Status::BadRequest("invalid EntitySelector"));
+      query::EntitySelector s;
+      if (const Json* id = item.Find("id")) {
+        if (!id->is_string() || !ngsild::IsUri(id->as_string())) {
+          return Fail(call, Status::BadRequest("EntitySelector id must be a URI"));
+        }
+        s.ids.push_back(id->as_string());
+      }
+      if (const Json* pattern = item.Find("idPattern")) {
+        if (!pattern->is_string()) return Fail(call, Status::BadRequest("idPattern: a string"));
+        if (Status st = s.SetIdPattern(pattern->as_string()); !st.ok()) return Fail(call, st);
+      }
+      const Json* type = item.Find("type");
+      if (type == nullptr || !type->is_string()) {
+        return Fail(call, Status::BadRequest("an EntitySelector needs a type"));
+      }
+      auto expr = query::TypeExpr::Parse(type->as_string(), expand);
+      if (!expr.ok()) return Fail(call, expr.status());
+      s.type = std::move(*expr);
+      filter.selectors.push_back(std::move(s));
+    }
+  }
+  if (filter.selectors.empty() && filter.attrs.empty()) {
+    return Fail(call, Status::BadRequest("a Query needs entities, attrs, q or geoQ"));
+  }
+  AnswerQuery(call, std::move(filter), std::move(*options));
+}
+
+}  // namespace civitas::api

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "ngsild/entity.h"
+#include "query/type_expr.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace civitas::query {
+
+// One EntitySelector (clause 5.2.33): entities whose id is one of `ids` (or matches
+// `id_pattern`) and whose types match `type`. Parts left empty match everything.
+class EntitySelector {
+ public:
+  EntitySelector();
+  ~EntitySelector();
+  EntitySelector(EntitySelector&&) noexcept;
+  EntitySelector& operator=(EntitySelector&&) noexcept;
+
+  std::vector<std::string> ids;
+  std::optional<TypeExpr> type;
+
+  // Sets the id pattern, a regular expression evaluated in linear time (RE2), so a hostile
+  // pattern cannot stall the server. BadRequestData if it does not compile.
+  Status SetIdPattern(std::string_view pattern);
+
+  bool Matches(const ngsild::Entity& e) const;
+
+ private:
+  std::unique_ptr<re2::RE2> id_pattern_;
+};
+
+// What a query asks for: entities matching any selector (all entities when there is none) and
+// having at least one of `attrs` (when given).
+struct EntityFilter {
+  std::vector<EntitySelector> selectors;
+  std::vector<std::string> attrs;  // expanded
+
+  bool Matches(const ngsild::Entity& e) const;
+};
+
+}  // namespace civitas::query
