@@ -21,7 +21,7 @@ bool KnownParameter(std::string_view name) {
       "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods", "aggrPeriodDuration", "csf",
       "local", "join", "joinLevel", "containedBy", "entityMap", "expandValues", "observedAt",
       "via", "collect", "dataset", "doNotCompare", "jsonKeys", "contextSourceId", "order",
-      "orderBy", "mode"};
+      "orderBy", "mode", "keep", "drop"};
   for (auto k : kKnown) {
     if (k == name) return true;
   }
@@ -57,6 +57,10 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
            "PUT /entities/{id}/attrs/{attrId}");
   AddRoute({"entities", "*", "attrs", "*"}, "DELETE", &Broker::DeleteAttr,
            "DELETE /entities/{id}/attrs/{attrId}");
+  AddRoute({"types"}, "GET", &Broker::ListTypes, "GET /types");
+  AddRoute({"types", "*"}, "GET", &Broker::GetType, "GET /types/{type}");
+  AddRoute({"attributes"}, "GET", &Broker::ListAttributes, "GET /attributes");
+  AddRoute({"attributes", "*"}, "GET", &Broker::GetAttribute, "GET /attributes/{attrId}");
   AddRoute({"jsonldContexts"}, "GET", &Broker::ListContexts, "GET /jsonldContexts");
   AddRoute({"jsonldContexts"}, "POST", &Broker::AddContext, "POST /jsonldContexts");
   AddRoute({"jsonldContexts", "*"}, "GET", &Broker::GetContext, "GET /jsonldContexts/{id}");
@@ -70,10 +74,6 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   };
   const Planned planned[] = {
       {{"entities"}, {"DELETE"}},
-      {{"types"}, {"GET"}},
-      {{"types", "*"}, {"GET"}},
-      {{"attributes"}, {"GET"}},
-      {{"attributes", "*"}, {"GET"}},
       {{"subscriptions"}, {"GET", "POST"}},
       {{"subscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
       {{"csourceRegistrations"}, {"GET", "POST"}},

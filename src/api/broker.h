@@ -83,6 +83,13 @@ class Broker {
   void AnswerQuery(const CallPtr& call, query::EntityFilter filter, ngsild::RenderOptions options);
   void BatchOperation(const CallPtr& call);
 
+  // Discovery (discovery.cc).
+  Status CheckTenantForRead(const Call& call) const;
+  void ListTypes(const CallPtr& call);
+  void GetType(const CallPtr& call);
+  void ListAttributes(const CallPtr& call);
+  void GetAttribute(const CallPtr& call);
+
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);
   void AddContext(const CallPtr& call);

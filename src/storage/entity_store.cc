@@ -49,8 +49,10 @@ Status EntityStore::Load() {
         if (sep == std::string_view::npos) return Status::Internal("corrupt entity key");
         auto entity = ngsild::DeserializeEntity(value);
         if (!entity.ok()) return entity.status();
-        Tenant* t = GetOrCreateTenant(std::string(key.substr(0, sep)));
+        std::string tenant(key.substr(0, sep));
+        Tenant* t = GetOrCreateTenant(tenant);
         std::string id(key.substr(sep + 1));
+        catalog_.Apply(tenant, *entity, +1);
         t->entities.emplace(std::move(id),
                             std::make_shared<const ngsild::Entity>(std::move(*entity)));
         ++count;
@@ -237,6 +239,10 @@ void EntityStore::CommitBatch(std::vector<Pending>& batch) {
       } else {
         t->entities.erase(s.id);
       }
+    }
+    for (const auto& c : changes) {
+      if (c.before) catalog_.Apply(c.tenant, *c.before, -1);
+      if (c.after) catalog_.Apply(c.tenant, *c.after, +1);
     }
     for (auto* l : listeners_) l->OnCommitted(changes);
   }

@@ -16,6 +16,7 @@
 #include "common/time.h"
 #include "ngsild/entity.h"
 #include "storage/backend.h"
+#include "storage/catalog.h"
 
 namespace civitas::storage {
 
@@ -98,6 +99,9 @@ class EntityStore {
   // failed). done runs on the commit thread: it must not block.
   void Submit(std::vector<WriteOp> ops, std::function<void(std::vector<Status>)> done);
 
+  // Entity types and attributes per tenant, kept up to date with every commit.
+  const Catalog& catalog() const { return catalog_; }
+
   // Listeners must be added before the first Submit.
   void AddListener(ChangeListener* listener);
 
@@ -138,6 +142,7 @@ class EntityStore {
 
   std::unique_ptr<Backend> backend_;
   Options options_;
+  Catalog catalog_;
   std::vector<ChangeListener*> listeners_;
 
   mutable std::mutex tenants_mu_;  // guards the map, not the tenants
