@@ -42,6 +42,7 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
     : store_(store), contexts_(contexts), options_(std::move(options)) {
   AddRoute({"entities"}, "POST", &Broker::CreateEntity, "POST /entities");
   AddRoute({"entities"}, "GET", &Broker::QueryGet, "GET /entities", true);
+  AddRoute({"entities"}, "DELETE", &Broker::PurgeEntities, "DELETE /entities");
   AddRoute({"entityOperations", "*"}, "POST", &Broker::BatchOperation,
            "POST /entityOperations/{op}");
   AddRoute({"entities", "*"}, "GET", &Broker::RetrieveEntity, "GET /entities/{id}", true);
@@ -73,7 +74,6 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
     std::vector<std::string_view> methods;
   };
   const Planned planned[] = {
-      {{"entities"}, {"DELETE"}},
       {{"subscriptions"}, {"GET", "POST"}},
       {{"subscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
       {{"csourceRegistrations"}, {"GET", "POST"}},

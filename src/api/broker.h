@@ -82,6 +82,7 @@ class Broker {
   void QueryPost(const CallPtr& call);
   void AnswerQuery(const CallPtr& call, query::EntityFilter filter, ngsild::RenderOptions options);
   void BatchOperation(const CallPtr& call);
+  void PurgeEntities(const CallPtr& call);
 
   // Discovery (discovery.cc).
   Status CheckTenantForRead(const Call& call) const;

@@ -140,42 +140,106 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
   RespondWith(call, std::move(r), body);
 }
 
-void Broker::QueryGet(const CallPtr& call) {
-  const auto& p = call->params;
+namespace {
+
+// The entity filter of GET /entities and DELETE /entities from the query parameters. *selective
+// says whether any of type, id, idPattern or attrs was given.
+Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::string> attrs,
+                                            bool* selective) {
+  const auto& p = call.params;
   for (const char* feature : {"q", "scopeQ", "georel", "geometry", "coordinates", "csf"}) {
     if (p.Has(feature)) {
-      return Fail(call, Unsupported(std::string("the query parameter '") + feature + "'"));
+      return Unsupported(std::string("the query parameter '") + feature + "'");
     }
   }
-  auto options = RenderOptionsFor(*call);
-  if (!options.ok()) return Fail(call, options.status());
   query::EntityFilter filter;
   query::EntitySelector selector;
   bool any = false;
-  auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
+  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
   if (auto type = p.Get("type")) {
     auto expr = query::TypeExpr::Parse(*type, expand);
-    if (!expr.ok()) return Fail(call, expr.status());
+    if (!expr.ok()) return expr.status();
     selector.type = std::move(*expr);
     any = true;
   }
   for (const auto& id : p.List("id")) {
-    if (!ngsild::IsUri(id)) return Fail(call, Status::BadRequest("id '" + id + "' is not a URI"));
+    if (!ngsild::IsUri(id)) return Status::BadRequest("id '" + id + "' is not a URI");
     selector.ids.push_back(id);
     any = true;
   }
   if (auto pattern = p.Get("idPattern")) {
-    if (Status st = selector.SetIdPattern(*pattern); !st.ok()) return Fail(call, st);
+    CIVITAS_RETURN_IF_ERROR(selector.SetIdPattern(*pattern));
     any = true;
   }
-  filter.attrs = options->attrs;
-  if (!any && filter.attrs.empty() && p.Get("local").value_or("false") != "true") {
+  filter.attrs = std::move(attrs);
+  *selective = any || !filter.attrs.empty();
+  filter.selectors.push_back(std::move(selector));
+  return filter;
+}
+
+}  // namespace
+
+void Broker::QueryGet(const CallPtr& call) {
+  auto options = RenderOptionsFor(*call);
+  if (!options.ok()) return Fail(call, options.status());
+  bool selective = false;
+  auto filter = FilterFromParams(*call, options->attrs, &selective);
+  if (!filter.ok()) return Fail(call, filter.status());
+  if (!selective && call->params.Get("local").value_or("false") != "true") {
     return Fail(call, Status::BadRequest(
                           "a query needs at least one of type, id, idPattern, attrs, q or geoQ "
                           "(or local=true)"));
   }
-  filter.selectors.push_back(std::move(selector));
-  AnswerQuery(call, std::move(filter), std::move(*options));
+  AnswerQuery(call, std::move(*filter), std::move(*options));
+}
+
+// DELETE /entities (clause 5.6.21): deletes the entities matching the filter, or with `drop`
+// removes the listed attributes from them, or with `keep` removes all others.
+void Broker::PurgeEntities(const CallPtr& call) {
+  const auto& p = call->params;
+  if (p.Has("keep") && p.Has("drop")) {
+    return Fail(call, Status::BadRequest("keep and drop cannot be combined"));
+  }
+  bool selective = false;
+  auto filter = FilterFromParams(*call, {}, &selective);
+  if (!filter.ok()) return Fail(call, filter.status());
+  if (!selective && p.Get("local").value_or("false") != "true") {
+    return Fail(call, Status::BadRequest(
+                          "purge needs at least one of type, id, idPattern, q (or local=true)"));
+  }
+  if (Status st = CheckTenantForRead(*call); !st.ok()) return Fail(call, st);
+  std::vector<std::string> keep, drop;
+  for (const auto& a : p.List("keep")) keep.push_back(call->ctx->Expand(a));
+  for (const auto& a : p.List("drop")) drop.push_back(call->ctx->Expand(a));
+  auto shared = std::make_shared<const query::EntityFilter>(std::move(*filter));
+  std::vector<storage::WriteOp> ops;
+  store_.ForEach(call->rc.tenant, [&](const ngsild::EntityPtr& e) {
+    if (!shared->Matches(*e)) return true;
+    ops.push_back({call->rc.tenant, e->id,
+                   [shared, keep, drop](const ngsild::EntityPtr& cur,
+                                        Micros now) -> Result<storage::Outcome> {
+                     // Decided again on the state the write applies to.
+                     if (!cur || !shared->Matches(*cur)) return storage::Outcome::None();
+                     if (keep.empty() && drop.empty()) return storage::Outcome::Delete();
+                     ngsild::Entity next = *cur;
+                     std::erase_if(next.attrs, [&](const ngsild::AttributeSlot& s) {
+                       bool listed = std::find(keep.begin(), keep.end(), s.name) != keep.end() ||
+                                     std::find(drop.begin(), drop.end(), s.name) != drop.end();
+                       return keep.empty() ? listed : !listed;
+                     });
+                     if (next.attrs.size() == cur->attrs.size()) return storage::Outcome::None();
+                     next.modified_at = now;
+                     return storage::Outcome::Put(std::move(next));
+                   }});
+    return true;
+  });
+  if (ops.empty()) return ReplyEmpty(call, 204);
+  store_.Submit(std::move(ops), [this, call](std::vector<Status> statuses) {
+    for (const auto& st : statuses) {
+      if (!st.ok()) return Fail(call, st);
+    }
+    ReplyEmpty(call, 204);
+  });
 }
 
 void Broker::QueryPost(const CallPtr& call) {
