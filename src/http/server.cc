@@ -1092,6 +1092,21 @@ class Server::Impl {
       for (int fd : fds) close(fd);
       return false;
     };
+    // SO_REUSEPORT would let a second server on the same port silently share the traffic with
+    // this one. A probe bound without it fails if anyone listens there already.
+    if (port != 0) {
+      int probe = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (probe < 0) return fail("socket");
+      int one = 1;
+      setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      bool taken = bind(probe, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0;
+      int saved = errno;
+      close(probe);
+      if (taken) {
+        errno = saved;
+        return fail("bind");
+      }
+    }
     for (int i = 0; i < threads; ++i) {
       int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) return fail("socket");

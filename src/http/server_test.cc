@@ -279,6 +279,17 @@ TEST(ServerTest, BindFailureIsReported) {
   EXPECT_NE(error.find("bind"), std::string::npos) << error;
 }
 
+TEST(ServerTest, SecondServerOnTheSamePortIsRefused) {
+  // SO_REUSEPORT must not let two servers share one port without anyone noticing.
+  auto first = StartServer(TestOptions(), Echo);
+  ServerOptions o = TestOptions();
+  o.port = first->port();
+  Server second(o, Echo);
+  std::string error;
+  EXPECT_FALSE(second.Start(&error));
+  EXPECT_NE(error.find("bind"), std::string::npos) << error;
+}
+
 TEST(ServerTest, KeepAliveReusesOneConnection) {
   auto server = StartServer(TestOptions(), Echo);
   TestClient c(server->port());
