@@ -142,12 +142,28 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
 
 namespace {
 
+// Parses a q expression with the request's context (and expandValues, if given).
+Result<query::QExpr> ParseQ(const Call& call, std::string_view text) {
+  query::QOptions options;
+  for (const auto& v : call.params.List("expandValues")) {
+    options.expand_values.push_back(call.ctx->Expand(v));
+  }
+  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
+  auto q = query::QExpr::Parse(text, expand, options);
+  if (!q.ok()) return q.status();
+  if (q->LinkDepth() > 0) {
+    return Status(ErrorCode::kNotImplemented,
+                  "q terms on linked entities (rel{attr}) are not implemented yet");
+  }
+  return q;
+}
+
 // The entity filter of GET /entities and DELETE /entities from the query parameters. *selective
 // says whether any of type, id, idPattern or attrs was given.
 Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::string> attrs,
                                             bool* selective) {
   const auto& p = call.params;
-  for (const char* feature : {"q", "scopeQ", "georel", "geometry", "coordinates", "csf"}) {
+  for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf"}) {
     if (p.Has(feature)) {
       return Unsupported(std::string("the query parameter '") + feature + "'");
     }
@@ -156,6 +172,18 @@ Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::
   query::EntitySelector selector;
   bool any = false;
   auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
+  if (auto q = p.Get("q")) {
+    auto parsed = ParseQ(call, *q);
+    if (!parsed.ok()) return parsed.status();
+    filter.q = std::move(*parsed);
+    any = true;
+  }
+  if (auto scope = p.Get("scopeQ")) {
+    auto parsed = query::ScopeQ::Parse(*scope);
+    if (!parsed.ok()) return parsed.status();
+    filter.scope_q = std::move(*parsed);
+    any = true;
+  }
   if (auto type = p.Get("type")) {
     auto expr = query::TypeExpr::Parse(*type, expand);
     if (!expr.ok()) return expr.status();
@@ -248,7 +276,7 @@ void Broker::QueryPost(const CallPtr& call) {
   if (body.GetString("type") != "Query") {
     return Fail(call, Status::BadRequest("the body must have \"type\": \"Query\""));
   }
-  for (const char* feature : {"q", "geoQ", "scopeQ", "csf", "temporalQ"}) {
+  for (const char* feature : {"geoQ", "csf", "temporalQ"}) {
     if (body.Find(feature) != nullptr) {
       return Fail(call, Unsupported(std::string("the query member '") + feature + "'"));
     }
@@ -257,6 +285,21 @@ void Broker::QueryPost(const CallPtr& call) {
   if (!options.ok()) return Fail(call, options.status());
   auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
   query::EntityFilter filter;
+  bool has_q = false;
+  if (const Json* q = body.Find("q")) {
+    if (!q->is_string()) return Fail(call, Status::BadRequest("q must be a string"));
+    auto parsed = ParseQ(*call, q->as_string());
+    if (!parsed.ok()) return Fail(call, parsed.status());
+    filter.q = std::move(*parsed);
+    has_q = true;
+  }
+  if (const Json* scope = body.Find("scopeQ")) {
+    if (!scope->is_string()) return Fail(call, Status::BadRequest("scopeQ must be a string"));
+    auto parsed = query::ScopeQ::Parse(scope->as_string());
+    if (!parsed.ok()) return Fail(call, parsed.status());
+    filter.scope_q = std::move(*parsed);
+    has_q = true;
+  }
   if (const Json* attrs = body.Find("attrs")) {
     if (!attrs->is_array()) return Fail(call, Status::BadRequest("attrs must be an array"));
     for (const auto& a : attrs->as_array()) {
@@ -290,7 +333,7 @@ void Broker::QueryPost(const CallPtr& call) {
       filter.selectors.push_back(std::move(s));
     }
   }
-  if (filter.selectors.empty() && filter.attrs.empty()) {
+  if (filter.selectors.empty() && filter.attrs.empty() && !has_q) {
     return Fail(call, Status::BadRequest("a Query needs entities, attrs, q or geoQ"));
   }
   AnswerQuery(call, std::move(filter), std::move(*options));

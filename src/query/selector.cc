@@ -40,12 +40,17 @@ bool EntityFilter::Matches(const ngsild::Entity& e) const {
     if (!any) return false;
   }
   if (!attrs.empty()) {
+    bool any = false;
     for (const auto& a : attrs) {
-      if (e.FindSlot(a) != nullptr) return true;
+      if (e.FindSlot(a) != nullptr) {
+        any = true;
+        break;
+      }
     }
-    return false;
+    if (!any) return false;
   }
-  return true;
+  if (!scope_q.Matches(e.scope)) return false;
+  return lookup ? q.Matches(e, lookup) : q.Matches(e);
 }
 
 }  // namespace civitas::query

@@ -8,6 +8,8 @@
 
 #include "common/status.h"
 #include "ngsild/entity.h"
+#include "query/q.h"
+#include "query/scope.h"
 #include "query/type_expr.h"
 
 namespace re2 {
@@ -38,11 +40,14 @@ class EntitySelector {
   std::unique_ptr<re2::RE2> id_pattern_;
 };
 
-// What a query asks for: entities matching any selector (all entities when there is none) and
-// having at least one of `attrs` (when given).
+// What a query asks for: entities matching any selector (all entities when there is none),
+// having at least one of `attrs` (when given), and matching `q` and `scope_q`.
 struct EntityFilter {
   std::vector<EntitySelector> selectors;
   std::vector<std::string> attrs;  // expanded
+  QExpr q;                         // default: matches everything
+  ScopeQ scope_q;                  // default: matches everything
+  EntityLookup lookup;             // for q terms on linked entities (rel{attr}); may be empty
 
   bool Matches(const ngsild::Entity& e) const;
 };
