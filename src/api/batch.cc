@@ -23,6 +23,7 @@ struct Item {
   std::string id;
   Status status;        // a parse error, or filled from the store
   bool created = false;  // upsert: the entity did not exist
+  bool partial = false;  // update with noOverwrite: some attributes were left as they were
   bool submitted = false;
 };
 
@@ -58,7 +59,6 @@ void Broker::BatchOperation(const CallPtr& call) {
   else if (op == "update") kind = BatchKind::kUpdate;
   else if (op == "delete") kind = BatchKind::kDelete;
   else if (op == "merge") kind = BatchKind::kMerge;
-  else if (op == "query") return QueryPost(call);
   else return Fail(call, Status::NotFound("no entity operation '" + op + "'"));
 
   if (!call->body.is_array()) {
@@ -153,13 +153,13 @@ void Broker::BatchOperation(const CallPtr& call) {
         };
         break;
       case BatchKind::kUpdate:
-        wop.apply = [f, no_overwrite](const EntityPtr& cur, Micros now) -> Result<Outcome> {
+        wop.apply = [f, no_overwrite, items_ptr, i](const EntityPtr& cur,
+                                                     Micros now) -> Result<Outcome> {
           if (!cur) return Status::NotFound("entity '" + f->id + "' does not exist");
           Entity e = *cur;
           auto r = ngsild::AppendAttributes(e, std::move(*f), no_overwrite, now);
-          if (!r.all_ok() && r.updated.empty()) {
-            return Status::BadRequest("no attribute was updated (noOverwrite)");
-          }
+          if (!r.all_ok()) (*items_ptr)[i].partial = true;
+          if (r.updated.empty()) return Outcome::None();
           return Outcome::Put(std::move(e));
         };
         break;
@@ -201,7 +201,14 @@ void Broker::BatchOperation(const CallPtr& call) {
   };
   if (ops.empty()) return finish();
   store_.Submit(std::move(ops), [items, op_item, finish](std::vector<Status> statuses) {
-    for (size_t k = 0; k < statuses.size(); ++k) (*items)[op_item[k]].status = statuses[k];
+    for (size_t k = 0; k < statuses.size(); ++k) {
+      Item& item = (*items)[op_item[k]];
+      item.status = statuses[k];
+      // The attributes that could be updated were; the entity still reports the others.
+      if (item.status.ok() && item.partial) {
+        item.status = Status::BadRequest("some attributes exist and noOverwrite was given");
+      }
+    }
     finish();
   });
 }

@@ -43,6 +43,8 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   AddRoute({"entities"}, "POST", &Broker::CreateEntity, "POST /entities");
   AddRoute({"entities"}, "GET", &Broker::QueryGet, "GET /entities", true);
   AddRoute({"entities"}, "DELETE", &Broker::PurgeEntities, "DELETE /entities");
+  AddRoute({"entityOperations", "query"}, "POST", &Broker::QueryPost,
+           "POST /entityOperations/query", true);
   AddRoute({"entityOperations", "*"}, "POST", &Broker::BatchOperation,
            "POST /entityOperations/{op}");
   AddRoute({"entities", "*"}, "GET", &Broker::RetrieveEntity, "GET /entities/{id}", true);

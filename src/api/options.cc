@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "ngsild/parse.h"
 #include "ngsild/projection.h"
 
 namespace civitas::api {
@@ -51,7 +52,11 @@ Result<ngsild::RenderOptions> RenderOptionsFor(const Call& call) {
   o.format = kv ? ngsild::Format::kKeyValues
                 : concise ? ngsild::Format::kConcise : ngsild::Format::kNormalized;
   o.sys_attrs = p.HasOption("sysAttrs");
-  o.attrs = ExpandAll(*call.ctx, p.List("attrs"), false);
+  for (const auto& name : p.List("attrs")) {
+    auto iri = ngsild::ExpandAttributeName(name, *call.ctx);
+    if (!iri.ok()) return iri.status();
+    o.attrs.push_back(std::move(*iri));
+  }
   auto expand = [&call](std::string_view name) { return call.ctx->Expand(name); };
   for (auto [name, target] : {std::pair{"pick", &o.pick}, std::pair{"omit", &o.omit}}) {
     auto text = p.Get(name);

@@ -213,10 +213,11 @@ void Broker::QueryGet(const CallPtr& call) {
   bool selective = false;
   auto filter = FilterFromParams(*call, options->attrs, &selective);
   if (!filter.ok()) return Fail(call, filter.status());
-  if (!selective && call->params.Get("local").value_or("false") != "true") {
+  const auto& p = call->params;
+  if (!p.Has("type") && !p.Has("attrs") && !p.Has("q") && !p.Has("georel") &&
+      p.Get("local").value_or("false") != "true") {
     return Fail(call, Status::BadRequest(
-                          "a query needs at least one of type, id, idPattern, attrs, q or geoQ "
-                          "(or local=true)"));
+                          "a query needs at least one of type, attrs, q or geoQ (or local=true)"));
   }
   AnswerQuery(call, std::move(*filter), std::move(*options));
 }
