@@ -340,6 +340,33 @@ for round in $(seq "$runs"); do
   done
 done
 
+# --- the disk: how long one fdatasync takes here now --------------------------------------------
+# A durable write waits for at least one fdatasync, and with C connections and one request in
+# flight on each, at most C writes share one: C / fdatasync is the ceiling of durable PATCH
+# throughput on this disk, whatever the server does. Measured on the data directory's
+# filesystem, after the rounds, so it reflects the same conditions.
+fsync_note=$(python3 - "$work/data" "$connections" <<'EOF2'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+t = []
+for _ in range(200):
+    os.write(fd, b"x" * 4096)
+    s = time.perf_counter()
+    os.fdatasync(fd)
+    t.append(time.perf_counter() - s)
+os.close(fd)
+os.unlink(path)
+t.sort()
+p50, p99 = t[len(t) // 2] * 1e3, t[int(len(t) * 0.99)] * 1e3
+c = int(sys.argv[2])
+print(f"Disk: fdatasync of a 4 KiB append takes p50 {p50:.2f} ms, p99 {p99:.2f} ms here now; "
+      f"with {c} connections durable writes can reach at most about {c / p50 * 1e3:.0f}/s")
+EOF2
+) || fsync_note=""
+[ -n "$fsync_note" ] && log "$fsync_note"
+nginx_note="${nginx_note:+$nginx_note|}$fsync_note"
+
 # --- resources, stop ------------------------------------------------------------------------
 civitas_server=$(child_of "$civitas_pid")
 civitas_hwm_kb=$(proc_field_kb "$civitas_server" VmHWM)
@@ -407,7 +434,7 @@ json.dump({
     },
     "scenarios": e["B_SCENARIOS"].split(),
     "not_available": e["B_NOT_AVAILABLE"].split(),
-    "notes": [n for n in [e["B_NOTE"]] if n],
+    "notes": [n for n in e["B_NOTE"].split("|") if n],
     "resources": {
         "civitas_peak_rss_kb": int(e["B_CIVITAS_HWM_KB"]),
         "civitas_cpu_s": float(e["B_CIVITAS_CPU_S"]),

@@ -81,23 +81,39 @@ int FindInstance(const AttributeSlot& slot, std::string_view dataset_id) {
 }
 
 std::string SerializeEntity(const Entity& e) {
-  Json rec = Json::MakeObject();
-  rec.Set("id", e.id);
-  Json::Array types;
-  for (const auto& t : e.types) types.emplace_back(t);
-  rec.Set("type", Json(std::move(types)));
-  if (!e.scope.is_null()) rec.Set("scope", e.scope);
-  rec.Set("c", Json(static_cast<int64_t>(e.created_at)));
-  rec.Set("m", Json(static_cast<int64_t>(e.modified_at)));
-  Json::Array attrs;
-  for (const auto& slot : e.attrs) {
-    Json s = Json::MakeObject();
-    s.Set("n", slot.name);
-    s.Set("i", Json(Json::Array(slot.instances.begin(), slot.instances.end())));
-    attrs.push_back(std::move(s));
+  // Written directly (no intermediate Json copy): this runs on the commit thread for every
+  // write. The format is the one DeserializeEntity reads.
+  std::string out;
+  out.reserve(256);
+  out.append("{\"id\":");
+  AppendJsonString(out, e.id);
+  out.append(",\"type\":[");
+  for (size_t i = 0; i < e.types.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendJsonString(out, e.types[i]);
   }
-  rec.Set("a", Json(std::move(attrs)));
-  return ToJsonString(rec);
+  out.push_back(']');
+  if (!e.scope.is_null()) {
+    out.append(",\"scope\":");
+    AppendJson(out, e.scope);
+  }
+  out.append(",\"c\":").append(std::to_string(e.created_at));
+  out.append(",\"m\":").append(std::to_string(e.modified_at));
+  out.append(",\"a\":[");
+  for (size_t i = 0; i < e.attrs.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append("{\"n\":");
+    AppendJsonString(out, e.attrs[i].name);
+    out.append(",\"i\":[");
+    const auto& instances = e.attrs[i].instances;
+    for (size_t k = 0; k < instances.size(); ++k) {
+      if (k > 0) out.push_back(',');
+      AppendJson(out, instances[k]);
+    }
+    out.append("]}");
+  }
+  out.append("]}");
+  return out;
 }
 
 Result<Entity> DeserializeEntity(std::string_view record) {

@@ -13,7 +13,29 @@ void Bump(Map& m, const std::string& key, int64_t delta) {
   if (it->second <= 0) m.erase(it);
 }
 
+// True if a and b contribute the same to the catalog: same types, same attributes in the same
+// order with the same kinds.
+bool SameShape(const ngsild::Entity& a, const ngsild::Entity& b) {
+  if (a.types != b.types || a.attrs.size() != b.attrs.size()) return false;
+  for (size_t i = 0; i < a.attrs.size(); ++i) {
+    const auto& x = a.attrs[i];
+    const auto& y = b.attrs[i];
+    if (x.name != y.name || x.instances.size() != y.instances.size()) return false;
+    for (size_t k = 0; k < x.instances.size(); ++k) {
+      if (x.instances[k].GetString("type") != y.instances[k].GetString("type")) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+void Catalog::Update(std::string_view tenant, const ngsild::Entity* before,
+                     const ngsild::Entity* after) {
+  if (before != nullptr && after != nullptr && SameShape(*before, *after)) return;
+  if (before != nullptr) Apply(tenant, *before, -1);
+  if (after != nullptr) Apply(tenant, *after, +1);
+}
 
 void Catalog::Apply(std::string_view tenant_name, const ngsild::Entity& e, int sign) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -30,6 +30,10 @@ class Catalog {
   // Adds (sign = +1) or removes (sign = -1) an entity's contribution.
   void Apply(std::string_view tenant, const ngsild::Entity& e, int sign);
 
+  // Records a change from before to after (either may be null). Most updates change values
+  // only; those leave the catalog as it is and cost a quick comparison.
+  void Update(std::string_view tenant, const ngsild::Entity* before, const ngsild::Entity* after);
+
   std::vector<std::string> Types(std::string_view tenant) const;                   // sorted
   std::optional<TypeUse> Type(std::string_view tenant, std::string_view type) const;
   std::map<std::string, TypeUse> AllTypes(std::string_view tenant) const;

@@ -40,5 +40,21 @@ TEST(CatalogTest, CountsFollowAddsAndRemoves) {
   EXPECT_FALSE(c.Type("nope", "Building").has_value());
 }
 
+TEST(CatalogTest, UpdateSkipsValueOnlyChangesButFollowsShapeChanges) {
+  Catalog c;
+  auto a = Make({"Building"}, {{"name", "Property"}});
+  c.Update("", nullptr, &a);
+  auto same = a;
+  same.attrs[0].instances[0].Set("value", 7);
+  c.Update("", &a, &same);
+  EXPECT_EQ(c.Attribute("", "name")->kinds.at("Property"), 1);
+  auto changed = Make({"Building"}, {{"name", "Relationship"}});
+  c.Update("", &same, &changed);
+  EXPECT_EQ(c.Attribute("", "name")->kinds.count("Property"), 0u);
+  EXPECT_EQ(c.Attribute("", "name")->kinds.at("Relationship"), 1);
+  c.Update("", &changed, nullptr);
+  EXPECT_TRUE(c.Types("").empty());
+}
+
 }  // namespace
 }  // namespace civitas::storage

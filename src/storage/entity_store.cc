@@ -240,10 +240,7 @@ void EntityStore::CommitBatch(std::vector<Pending>& batch) {
         t->entities.erase(s.id);
       }
     }
-    for (const auto& c : changes) {
-      if (c.before) catalog_.Apply(c.tenant, *c.before, -1);
-      if (c.after) catalog_.Apply(c.tenant, *c.after, +1);
-    }
+    for (const auto& c : changes) catalog_.Update(c.tenant, c.before.get(), c.after.get());
     for (auto* l : listeners_) l->OnCommitted(changes);
   }
   ++commits_;
