@@ -167,7 +167,7 @@ void Broker::BatchOperation(const CallPtr& call) {
         wop.apply = [f](const EntityPtr& cur, Micros now) -> Result<Outcome> {
           if (!cur) return Status::NotFound("entity '" + f->id + "' does not exist");
           Entity e = *cur;
-          ngsild::MergeEntity(e, std::move(*f), now);
+          CIVITAS_RETURN_IF_ERROR(ngsild::MergeEntity(e, std::move(*f), now));
           return Outcome::Put(std::move(e));
         };
         break;

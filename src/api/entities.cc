@@ -155,7 +155,7 @@ void Broker::MergeEntity(const CallPtr& call) {
   WriteOp op{call->rc.tenant, id, [f, id](const EntityPtr& current, Micros now) -> Result<Outcome> {
                if (!current) return NotFoundEntity(id);
                Entity e = *current;
-               ngsild::MergeEntity(e, std::move(*f), now);
+               CIVITAS_RETURN_IF_ERROR(ngsild::MergeEntity(e, std::move(*f), now));
                return Outcome::Put(std::move(e));
              }};
   SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });

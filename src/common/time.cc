@@ -1,5 +1,6 @@
 #include "common/time.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -12,6 +13,11 @@ Micros NowMicros() {
 }
 
 namespace {
+
+// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the instants ISO 8601 dates can write
+// with four-digit years.
+constexpr Micros kMinMicros = -62167219200LL * 1000000LL;
+constexpr Micros kMaxMicros = 253402300799LL * 1000000LL + 999999;
 
 bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   if (pos + n > s.size()) return false;
@@ -114,7 +120,9 @@ std::optional<Micros> ParseDateTime(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
-  return DaysFromCivil(y, m, d) * 86400LL * 1000000LL + clock - offset;
+  Micros t = DaysFromCivil(y, m, d) * 86400LL * 1000000LL + clock - offset;
+  if (t < kMinMicros || t > kMaxMicros) return std::nullopt;  // outside years 0000-9999
+  return t;
 }
 
 bool IsDate(std::string_view s) {
@@ -132,6 +140,7 @@ bool IsTime(std::string_view s) {
 }
 
 std::string FormatDateTime(Micros t) {
+  t = std::clamp(t, kMinMicros, kMaxMicros);
   int64_t days = t >= 0 ? t / 86400000000LL : -((-t + 86400000000LL - 1) / 86400000000LL);
   int64_t rem = t - days * 86400000000LL;
   int64_t y;

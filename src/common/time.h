@@ -13,13 +13,15 @@ using Micros = int64_t;
 Micros NowMicros();
 
 // Parses an ISO 8601 / RFC 3339 date-time that carries a zone ("Z" or "+hh:mm"), with an
-// optional fraction of any length. Returns nullopt for anything else (including a missing zone).
+// optional fraction of any length. Returns nullopt for anything else (including a missing zone
+// and instants outside the years 0000-9999 once the offset is applied).
 std::optional<Micros> ParseDateTime(std::string_view s);
 // Parses "YYYY-MM-DD" (a Date) and "hh:mm:ss[.f][Z]" (a Time) for the typed literals of NGSI-LD.
 bool IsDate(std::string_view s);
 bool IsTime(std::string_view s);
 
-// Formats as "YYYY-MM-DDThh:mm:ss.mmmZ" (milliseconds, as the NGSI-LD examples use).
+// Formats as "YYYY-MM-DDThh:mm:ss.mmmZ" (milliseconds, as the NGSI-LD examples use). Instants
+// outside the years 0000-9999 are clamped to that range.
 std::string FormatDateTime(Micros t);
 
 }  // namespace civitas

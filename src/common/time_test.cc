@@ -30,6 +30,16 @@ TEST(TimeTest, FormatRoundTrips) {
   EXPECT_EQ(FormatDateTime(-1000), "1969-12-31T23:59:59.999Z");
 }
 
+TEST(TimeTest, InstantsStayWithinFourDigitYears) {
+  EXPECT_TRUE(ParseDateTime("0000-01-01T00:00:00Z"));
+  EXPECT_TRUE(ParseDateTime("9999-12-31T23:59:59.999Z"));
+  EXPECT_FALSE(ParseDateTime("9999-12-31T23:59:59-01:00"));  // the offset moves it to 10000
+  EXPECT_FALSE(ParseDateTime("0000-01-01T00:00:00+01:00"));  // and this one before year 0
+  EXPECT_FALSE(ParseDateTime("9999-12-31T23:59:60Z"));
+  EXPECT_EQ(FormatDateTime(INT64_MIN), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatDateTime(INT64_MAX), "9999-12-31T23:59:59.999Z");
+}
+
 TEST(TimeTest, DateAndTimeLiterals) {
   EXPECT_TRUE(IsDate("2024-02-29"));
   EXPECT_FALSE(IsDate("2023-02-29"));

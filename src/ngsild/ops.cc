@@ -82,10 +82,29 @@ void RemoveEmptySlots(Entity& e) {
                 e.attrs.end());
 }
 
+// True if a fragment instance can stand as a new attribute: a kind and that kind's value.
+bool IsComplete(const Attribute& inst) {
+  AttrKind kind;
+  return inst.is_object() && ParseAttrKind(inst.GetString("type"), &kind) &&
+         inst.Find(ValueMember(kind)) != nullptr;
+}
+
 // Merges fragment into target (both attribute instances): members of the fragment replace those
-// of the target, sub-attributes merge recursively, kNullLiteral removes.
-void MergeInstance(Attribute& target, const Attribute& fragment) {
+// of the target, sub-attributes merge recursively, kNullLiteral removes. A fragment that changes
+// the kind must bring the new kind's value, or the instance would be inconsistent.
+Status MergeInstance(Attribute& target, const Attribute& fragment) {
   std::string_view member;
+  std::string_view new_type = fragment.GetString("type");
+  if (!new_type.empty() && new_type != target.GetString("type")) {
+    AttrKind kind;
+    if (!ParseAttrKind(new_type, &kind) || fragment.Find(ValueMember(kind)) == nullptr) {
+      return Status::BadRequest("changing an attribute to a " + std::string(new_type) +
+                                " needs its \"" +
+                                std::string(ParseAttrKind(new_type, &kind) ? ValueMember(kind)
+                                                                           : "value") +
+                                "\"");
+    }
+  }
   if (ValueOf(fragment, &member) != nullptr) {
     // A new value replaces the old one whatever member held it (the kind may change); the
     // same member is replaced in place below.
@@ -103,12 +122,16 @@ void MergeInstance(Attribute& target, const Attribute& fragment) {
     if (!IsCoreAttributeMember(key)) {
       Json* existing = target.Find(key);
       if (existing != nullptr && existing->is_object() && value.is_object()) {
-        MergeInstance(*existing, value);
+        CIVITAS_RETURN_IF_ERROR(MergeInstance(*existing, value));
         continue;
+      }
+      if (!IsComplete(value)) {
+        return Status::BadRequest("a new sub-attribute needs a type and a value");
       }
     }
     target.Set(key, value);
   }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -234,7 +257,7 @@ void ReplaceEntity(Entity& e, EntityFragment fragment, Micros now) {
   e.modified_at = now;
 }
 
-void MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
+Status MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
   AddTypes(e, fragment.types);
   if (fragment.has_scope) e.scope = std::move(fragment.scope);
   for (auto& slot : fragment.attrs) {
@@ -246,17 +269,22 @@ void MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
         continue;
       }
       if (i < 0) {
-        if (inst.Find("type") == nullptr) continue;  // nothing to merge into, and not complete
+        if (!IsComplete(inst)) {
+          return Status::BadRequest("attribute '" + slot.name +
+                                    "' does not exist, and the fragment is not a complete "
+                                    "attribute (it needs a type and a value)");
+        }
         PutInstance(e, slot.name, std::move(inst), now);
         continue;
       }
       Attribute& target = existing->instances[i];
-      MergeInstance(target, inst);
+      CIVITAS_RETURN_IF_ERROR(MergeInstance(target, inst));
       target.Set("modifiedAt", FormatDateTime(now));
     }
   }
   RemoveEmptySlots(e);
   e.modified_at = now;
+  return Status::Ok();
 }
 
 Status PartialUpdateAttribute(Entity& e, const std::string& name,
@@ -282,7 +310,7 @@ Status PartialUpdateAttribute(Entity& e, const std::string& name,
       continue;
     }
     Attribute& target = slot->instances[i];
-    MergeInstance(target, inst);
+    CIVITAS_RETURN_IF_ERROR(MergeInstance(target, inst));
     target.Set("modifiedAt", FormatDateTime(now));
   }
   RemoveEmptySlots(e);

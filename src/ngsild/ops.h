@@ -44,8 +44,10 @@ UpdateResult UpdateAttributes(Entity& e, EntityFragment fragment, Micros now);
 void ReplaceEntity(Entity& e, EntityFragment fragment, Micros now);
 
 // PATCH /entities/{id} (merge-patch, 5.6.17): attributes are merged instance by instance and
-// sub-attribute by sub-attribute; kNullLiteral deletes what it is assigned to.
-void MergeEntity(Entity& e, EntityFragment fragment, Micros now);
+// sub-attribute by sub-attribute; kNullLiteral deletes what it is assigned to. BadRequestData
+// (and e partly changed: callers discard it) when a new attribute is incomplete or a kind
+// changes without the new kind's value.
+Status MergeEntity(Entity& e, EntityFragment fragment, Micros now);
 
 // PATCH /entities/{id}/attrs/{attrId}: merges each fragment instance into the existing instance
 // with its datasetId. NotFound if the attribute (or that instance) does not exist.

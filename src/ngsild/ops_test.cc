@@ -82,9 +82,25 @@ TEST(OpsTest, NullForms) {
 
 TEST(OpsTest, MergeKeepsSubAttributesAndDeletesNull) {
   Entity e = Base();
-  MergeEntity(e, Fragment(R"({"b":{"value":7},"a":"urn:ngsi-ld:null"})", true), 2000000);
+  ASSERT_TRUE(
+      MergeEntity(e, Fragment(R"({"b":{"value":7},"a":"urn:ngsi-ld:null"})", true), 2000000).ok());
   EXPECT_EQ(Render(e, {.format = Format::kConcise}),
             R"({"id":"urn:x:1","type":"T","b":{"value":7,"unitCode":"C","q":9}})");
+}
+
+TEST(OpsTest, MergeRejectsIncompleteAndInconsistentInstances) {
+  Entity e = Base();
+  EXPECT_EQ(MergeEntity(e, Fragment(R"({"x":{"type":"Property"}})", true), 2).code(),
+            ErrorCode::kBadRequestData);
+  Entity f = Base();
+  EXPECT_EQ(MergeEntity(f, Fragment(R"({"a":{"type":"Relationship"}})", true), 2).code(),
+            ErrorCode::kBadRequestData);
+  Entity g = Base();
+  EXPECT_TRUE(
+      MergeEntity(g, Fragment(R"({"a":{"type":"Relationship","object":"urn:x:9"}})", true), 2)
+          .ok());
+  EXPECT_EQ(ToJsonString(*g.attrs[0].instances[0].Find("object")), "\"urn:x:9\"");
+  EXPECT_EQ(g.attrs[0].instances[0].Find("value"), nullptr);
 }
 
 TEST(OpsTest, PartialUpdateMergesIntoInstance) {

@@ -22,6 +22,32 @@ bool IsGeoAttrName(std::string_view iri) {
 
 Status Bad(std::string detail) { return Status::BadRequest(std::move(detail)); }
 
+bool IsGeometryType(std::string_view t) {
+  for (auto g : {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                 "MultiPolygon", "GeometryCollection"}) {
+    if (t == g) return true;
+  }
+  return false;
+}
+
+// IRIs of NGSI-LD's own members (what "createdAt", "value", ... expand to): an attribute or
+// sub-attribute named so would be indistinguishable from the member in every representation.
+bool IsReservedIri(std::string_view iri) {
+  static constexpr std::string_view kPrefix = "https://uri.etsi.org/ngsi-ld/";
+  if (iri.substr(0, kPrefix.size()) != kPrefix) return false;
+  std::string_view rest = iri.substr(kPrefix.size());
+  static constexpr std::string_view kReserved[] = {
+      "createdAt", "modifiedAt", "observedAt", "deletedAt", "unitCode", "datasetId",
+      "instanceId", "scope", "lang", "hasValue", "hasObject", "hasLanguageMap", "hasVocab",
+      "hasValueList", "hasObjectList", "hasJSON", "hasObjectType", "hasValues", "hasObjects",
+      "hasPreviousValue", "hasPreviousObject", "hasPreviousLanguageMap", "hasPreviousVocab",
+      "hasPreviousValueList", "hasPreviousObjectList", "hasPreviousJson", "entity"};
+  for (auto r : kReserved) {
+    if (rest == r) return true;
+  }
+  return false;
+}
+
 bool IsPosition(const Json& p, std::string* why) {
   if (!p.is_array() || p.size() < 2 || p.size() > 3) {
     *why = "a position must be an array of 2 or 3 numbers";
@@ -103,9 +129,8 @@ Result<Json> Normalize(const Json& value, bool partial) {
   if (value.Find("type") != nullptr) {
     const Json* t = value.Find("type");
     std::string why;
-    // A bare GeoJSON geometry in concise form.
-    if (t->is_string() && value.Find("coordinates") != nullptr &&
-        value.Find("value") == nullptr) {
+    // A bare GeoJSON geometry in concise form (its "type" is a geometry type, not a kind).
+    if (t->is_string() && IsGeometryType(t->as_string()) && value.Find("value") == nullptr) {
       Json inst = Json::MakeObject();
       inst.Set("type", "GeoProperty");
       inst.Set("value", value);
@@ -342,6 +367,9 @@ Result<std::string> ExpandAttributeName(std::string_view name, const jsonld::Con
   std::string iri = ctx.Expand(name);
   if (iri.empty() || iri[0] == '@') {
     return Bad("'" + std::string(name) + "' is a JSON-LD keyword, not an attribute name");
+  }
+  if (IsReservedIri(iri)) {
+    return Bad("'" + std::string(name) + "' names an NGSI-LD member, not an attribute");
   }
   return iri;
 }
