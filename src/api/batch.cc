@@ -157,9 +157,10 @@ void Broker::BatchOperation(const CallPtr& call) {
                                                      Micros now) -> Result<Outcome> {
           if (!cur) return Status::NotFound("entity '" + f->id + "' does not exist");
           Entity e = *cur;
+          bool changes_meta = !f->types.empty() || f->has_scope;
           auto r = ngsild::AppendAttributes(e, std::move(*f), no_overwrite, now);
           if (!r.all_ok()) (*items_ptr)[i].partial = true;
-          if (r.updated.empty()) return Outcome::None();
+          if (r.updated.empty() && !changes_meta) return Outcome::None();
           return Outcome::Put(std::move(e));
         };
         break;
