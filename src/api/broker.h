@@ -65,6 +65,13 @@ class Broker {
   // Answers 501 for an endpoint that is planned but not built yet.
   void NotImplemented(const CallPtr& call);
 
+  // Submits a change of one existing entity: mutate gets a copy of its current state (the
+  // request fails with NotFound when there is none) and says whether it changed anything.
+  using Mutation = std::function<Result<bool>(ngsild::Entity& e, Micros now)>;
+  void ModifyEntity(const CallPtr& call, const std::string& id, Mutation mutate,
+                    std::function<void(const CallPtr&)> on_ok);
+  void AppendOrUpdateAttrs(const CallPtr& call, bool update);
+
   // Entities (entities.cc).
   void CreateEntity(const CallPtr& call);
   void RetrieveEntity(const CallPtr& call);

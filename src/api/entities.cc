@@ -127,6 +127,21 @@ void Broker::DeleteEntity(const CallPtr& call) {
   SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
+void Broker::ModifyEntity(const CallPtr& call, const std::string& id, Mutation mutate,
+                          std::function<void(const CallPtr&)> on_ok) {
+  WriteOp op{call->rc.tenant, id,
+             [id, mutate = std::move(mutate)](const EntityPtr& current,
+                                              Micros now) -> Result<Outcome> {
+               if (!current) return NotFoundEntity(id);
+               Entity e = *current;
+               auto changed = mutate(e, now);
+               if (!changed.ok()) return changed.status();
+               if (!*changed) return Outcome::None();
+               return Outcome::Put(std::move(e));
+             }};
+  SubmitOne(call, std::move(op), std::move(on_ok));
+}
+
 void Broker::ReplaceEntity(const CallPtr& call) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
@@ -134,13 +149,10 @@ void Broker::ReplaceEntity(const CallPtr& call) {
   if (!fragment.ok()) return Fail(call, fragment.status());
   if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
-  WriteOp op{call->rc.tenant, id, [f, id](const EntityPtr& current, Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               ngsild::ReplaceEntity(e, std::move(*f), now);
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(call, id, [f](Entity& e, Micros now) -> Result<bool> {
+    ngsild::ReplaceEntity(e, std::move(*f), now);
+    return true;
+  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 void Broker::MergeEntity(const CallPtr& call) {
@@ -152,16 +164,18 @@ void Broker::MergeEntity(const CallPtr& call) {
   if (!fragment.ok()) return Fail(call, fragment.status());
   if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
-  WriteOp op{call->rc.tenant, id, [f, id](const EntityPtr& current, Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               CIVITAS_RETURN_IF_ERROR(ngsild::MergeEntity(e, std::move(*f), now));
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(call, id, [f](Entity& e, Micros now) -> Result<bool> {
+    CIVITAS_RETURN_IF_ERROR(ngsild::MergeEntity(e, std::move(*f), now));
+    return true;
+  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
-void Broker::AppendAttrs(const CallPtr& call) {
+void Broker::AppendAttrs(const CallPtr& call) { AppendOrUpdateAttrs(call, /*update=*/false); }
+
+void Broker::UpdateAttrs(const CallPtr& call) { AppendOrUpdateAttrs(call, /*update=*/true); }
+
+// POST (append) and PATCH (update) of /entities/{id}/attrs: 204, or 207 with the UpdateResult.
+void Broker::AppendOrUpdateAttrs(const CallPtr& call, bool update) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
   auto fragment = ngsild::ParseEntityBody(call->body, *call->ctx, {});
@@ -169,45 +183,14 @@ void Broker::AppendAttrs(const CallPtr& call) {
   if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
   bool no_overwrite = call->params.HasOption("noOverwrite");
-  bool changes_meta = !f->types.empty() || f->has_scope;
   auto result = std::make_shared<ngsild::UpdateResult>();
-  WriteOp op{call->rc.tenant, id,
-             [f, id, no_overwrite, changes_meta, result](const EntityPtr& current,
-                                                         Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               *result = ngsild::AppendAttributes(e, std::move(*f), no_overwrite, now);
-               if (result->updated.empty() && !changes_meta) return Outcome::None();
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this, result](const CallPtr& c) {
-    if (result->all_ok()) return ReplyEmpty(c, 204);
-    Reply(c, 207, UpdateResultJson(*result));
-  });
-}
-
-void Broker::UpdateAttrs(const CallPtr& call) {
-  std::string id = call->segments[1];
-  if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto fragment = ngsild::ParseEntityBody(call->body, *call->ctx, {});
-  if (!fragment.ok()) return Fail(call, fragment.status());
-  if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
-  auto f = std::make_shared<EntityFragment>(std::move(*fragment));
-  bool changes_types = !f->types.empty();
-  auto result = std::make_shared<ngsild::UpdateResult>();
-  WriteOp op{call->rc.tenant, id,
-             [f, id, result, changes_types](const EntityPtr& current,
-                                            Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               *result = ngsild::UpdateAttributes(e, std::move(*f), now);
-               bool scope_updated = f->has_scope && !current->scope.is_null();
-               if (result->updated.empty() && !changes_types && !scope_updated) {
-                 return Outcome::None();
-               }
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this, result](const CallPtr& c) {
+  ModifyEntity(call, id, [f, update, no_overwrite, result](Entity& e, Micros now) -> Result<bool> {
+    std::vector<std::string> types_before = e.types;
+    Json scope_before = e.scope;
+    *result = update ? ngsild::UpdateAttributes(e, std::move(*f), now)
+                     : ngsild::AppendAttributes(e, std::move(*f), no_overwrite, now);
+    return !result->updated.empty() || e.types != types_before || !(e.scope == scope_before);
+  }, [this, result](const CallPtr& c) {
     if (result->all_ok()) return ReplyEmpty(c, 204);
     Reply(c, 207, UpdateResultJson(*result));
   });
@@ -216,42 +199,31 @@ void Broker::UpdateAttrs(const CallPtr& call) {
 void Broker::PartialUpdateAttr(const CallPtr& call) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto expanded = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
-  if (!expanded.ok()) return Fail(call, expanded.status());
-  std::string name = *expanded;
+  auto name = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
+  if (!name.ok()) return Fail(call, name.status());
   ngsild::ParseOptions po;
   po.partial = true;
-  auto instances = ngsild::ParseAttribute(name, call->body, *call->ctx, po);
+  auto instances = ngsild::ParseAttribute(*name, call->body, *call->ctx, po);
   if (!instances.ok()) return Fail(call, instances.status());
   auto inst = std::make_shared<std::vector<ngsild::Attribute>>(std::move(*instances));
-  WriteOp op{call->rc.tenant, id,
-             [inst, id, name](const EntityPtr& current, Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               CIVITAS_RETURN_IF_ERROR(
-                   ngsild::PartialUpdateAttribute(e, name, std::move(*inst), now));
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(call, id, [inst, name = *name](Entity& e, Micros now) -> Result<bool> {
+    CIVITAS_RETURN_IF_ERROR(ngsild::PartialUpdateAttribute(e, name, std::move(*inst), now));
+    return true;
+  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 void Broker::ReplaceAttr(const CallPtr& call) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto expanded = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
-  if (!expanded.ok()) return Fail(call, expanded.status());
-  std::string name = *expanded;
-  auto instances = ngsild::ParseAttribute(name, call->body, *call->ctx, {});
+  auto name = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
+  if (!name.ok()) return Fail(call, name.status());
+  auto instances = ngsild::ParseAttribute(*name, call->body, *call->ctx, {});
   if (!instances.ok()) return Fail(call, instances.status());
   auto inst = std::make_shared<std::vector<ngsild::Attribute>>(std::move(*instances));
-  WriteOp op{call->rc.tenant, id,
-             [inst, id, name](const EntityPtr& current, Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               CIVITAS_RETURN_IF_ERROR(ngsild::ReplaceAttribute(e, name, std::move(*inst), now));
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(call, id, [inst, name = *name](Entity& e, Micros now) -> Result<bool> {
+    CIVITAS_RETURN_IF_ERROR(ngsild::ReplaceAttribute(e, name, std::move(*inst), now));
+    return true;
+  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 void Broker::DeleteAttr(const CallPtr& call) {
@@ -265,15 +237,10 @@ void Broker::DeleteAttr(const CallPtr& call) {
   }
   std::string dataset(call->params.Get("datasetId").value_or(""));
   bool delete_all = call->params.Get("deleteAll").value_or("false") == "true";
-  WriteOp op{call->rc.tenant, id,
-             [id, name, dataset, delete_all](const EntityPtr& current,
-                                             Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               CIVITAS_RETURN_IF_ERROR(ngsild::DeleteAttribute(e, name, dataset, delete_all, now));
-               return Outcome::Put(std::move(e));
-             }};
-  SubmitOne(call, std::move(op), [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(call, id, [name, dataset, delete_all](Entity& e, Micros now) -> Result<bool> {
+    CIVITAS_RETURN_IF_ERROR(ngsild::DeleteAttribute(e, name, dataset, delete_all, now));
+    return true;
+  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 }  // namespace civitas::api
