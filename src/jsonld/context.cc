@@ -68,7 +68,9 @@ std::string Context::Compact(std::string_view iri) const {
 
   if (!vocab_.empty() && iri.size() > vocab_.size() && iri.starts_with(vocab_)) {
     std::string_view suffix = iri.substr(vocab_.size());
-    if (suffix.find(':') == std::string_view::npos && FindTerm(suffix) == nullptr) {
+    // Expand leaves a string that starts with '@' as it is, so such a suffix cannot stand alone.
+    if (suffix.find(':') == std::string_view::npos && !suffix.starts_with('@') &&
+        FindTerm(suffix) == nullptr) {
       return std::string(suffix);
     }
   }
@@ -76,9 +78,12 @@ std::string Context::Compact(std::string_view iri) const {
   std::string best;
   for (const auto& [prefix_iri, prefix] : prefixes_) {
     if (iri.size() <= prefix_iri.size() || !iri.starts_with(prefix_iri)) continue;
+    // Expand leaves "_:..." (a blank node) and "x://..." (an absolute IRI) as they are.
+    std::string_view suffix = iri.substr(prefix_iri.size());
+    if (prefix == "_" || suffix.starts_with("//")) continue;
     std::string candidate;
     candidate.reserve(prefix.size() + 1 + iri.size() - prefix_iri.size());
-    candidate.append(prefix).append(":").append(iri.substr(prefix_iri.size()));
+    candidate.append(prefix).append(":").append(suffix);
     // A compact IRI that is also a term would expand to that term's IRI instead.
     if (const TermDefinition* def = FindTerm(candidate); def != nullptr && def->iri != iri) {
       continue;

@@ -69,9 +69,10 @@ class Context {
   //    the shortest, then the lexicographically least (keywords prefer the core aliases, so
   //    "@id" -> "id", "@type" -> "type");
   //  - else, if it starts with @vocab, the remainder (".../default-context/speed" -> "speed"),
-  //    unless the remainder is itself a term or contains ':';
+  //    unless the remainder is itself a term, contains ':' or starts with '@';
   //  - else a compact IRI "prefix:suffix" with a defined prefix (a term whose IRI ends with
-  //    '/', '#', ':', ...), the shortest result;
+  //    '/', '#', ':', ...), the shortest result, except where Expand would take it as it is
+  //    (the prefix "_", a suffix starting with "//");
   //  - else the IRI unchanged.
   std::string Compact(std::string_view iri) const;
 

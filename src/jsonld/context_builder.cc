@@ -6,6 +6,11 @@
 namespace civitas::jsonld {
 namespace {
 
+// Defining a term first defines the terms its IRI refers to (its prefix, a term used as its
+// @id), recursively. Real contexts need a few levels; the bound keeps a long chain
+// ({"a0": "a1:x", "a1": "a2:x", ...}) from exhausting the stack.
+constexpr int kMaxDefinitionDepth = 256;
+
 Status Invalid(std::string detail) { return Status::BadRequest("invalid @context: " + detail); }
 
 std::string Quoted(std::string_view s) {
@@ -121,7 +126,17 @@ Status ContextBuilder::DefineTerm(std::string_view term, Local& local) {
   int& state = local.state[term];
   if (state == 2) return Status::Ok();
   if (state == 1) return Invalid("cyclic IRI mapping involving term " + Quoted(term));
+  if (definition_depth_ >= kMaxDefinitionDepth) {
+    return Invalid("term definitions depend on each other more than " +
+                   std::to_string(kMaxDefinitionDepth) + " levels deep (at term " + Quoted(term) +
+                   ")");
+  }
   state = 1;
+  ++definition_depth_;
+  struct DepthGuard {
+    int& depth;
+    ~DepthGuard() { --depth; }
+  } depth_guard{definition_depth_};
   auto done = [&local, term]() { local.state[term] = 2; };
 
   const Json& value = *local.members.at(term);

@@ -31,8 +31,8 @@ class ContextBuilder {
 
   // Processes a @context value: null (resets the user definitions made so far), a URL string,
   // an object, or an array of those (in order). Errors: BadRequestData for invalid values or
-  // definitions; LdContextNotAvailable for nesting or cycles of remote documents; whatever the
-  // loader returns.
+  // definitions (including chains of terms defined through each other deeper than 256);
+  // LdContextNotAvailable for nesting or cycles of remote documents; whatever the loader returns.
   Status Process(const Json& value);
 
   // The active context: the user definitions, then the core's over them. `source` is what
@@ -67,6 +67,7 @@ class ContextBuilder {
   int max_remote_depth_;
   std::unordered_map<std::string, Def, StringHash, StringEq> terms_;
   std::optional<std::string> vocab_;  // set by a user "@vocab"
+  int definition_depth_ = 0;          // DefineTerm calls under way (nested through ExpandIri)
 };
 
 }  // namespace civitas::jsonld

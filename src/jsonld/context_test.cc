@@ -160,10 +160,10 @@ TEST(CoreContext, TypeCoercionsAndContainers) {
 
 TEST(CoreContext, RoundTrips) {
   auto core = NoFetch().Core();
-  for (std::string_view iri :
-       {Ngsi("location"), Default("speed"), Default("location"), Ngsi("x/y"),
-        std::string("urn:x:y"), std::string("http://example.org/a#b"), Default("a:b"),
-        std::string("https://purl.org/geojson/vocab#Point"), Default("")}) {
+  for (std::string_view iri : {Ngsi("location"), Default("speed"), Default("location"), Ngsi("x/y"),
+                               std::string("urn:x:y"), std::string("http://example.org/a#b"),
+                               Default("a:b"), std::string("https://purl.org/geojson/vocab#Point"),
+                               Default(""), Default("@x"), Ngsi("//x"), Ngsi("@context")}) {
     EXPECT_EQ(core->Expand(core->Compact(iri)), iri) << iri << " -> " << core->Compact(iri);
   }
 }
@@ -324,6 +324,33 @@ TEST(UserContext, SourceIsWhatTheClientGave) {
   EXPECT_FALSE((*ctx)->is_core());
   EXPECT_EQ((*ctx)->Expand("a"), "http://a.org/a");
   EXPECT_EQ((*ctx)->Expand("location"), Ngsi("location"));
+}
+
+// Found by fuzz_context: Compact gave strings that Expand keeps as they are.
+TEST(UserContext, CompactionNeverGivesWhatExpandKeeps) {
+  auto ctx = Resolve(R"({"@vocab": "http://e.org/", "ex": "http://example.org/",
+                         "_": "http://u.org/"})");
+  for (std::string_view iri : {"http://e.org/@q", "http://example.org///foo", "http://u.org/z",
+                               "http://e.org/name", "http://example.org/a"}) {
+    EXPECT_EQ(ctx->Expand(ctx->Compact(iri)), iri) << iri << " -> " << ctx->Compact(iri);
+  }
+  EXPECT_EQ(ctx->Compact("http://example.org/a"), "ex:a");
+  EXPECT_EQ(ctx->Compact("http://e.org/name"), "name");
+}
+
+// Found by fuzz_context: each term defined through the next one recursed once per term, so a
+// long chain in a request body overflowed the stack.
+TEST(UserContext, LongChainsOfDefinitionsAreRejected) {
+  auto chain = [](int n) {
+    std::string s = "{";
+    for (int i = 0; i < n; ++i) {
+      s += "\"a" + std::to_string(i) + "\": \"a" + std::to_string(i + 1) + ":\", ";
+    }
+    return s + "\"a" + std::to_string(n) + "\": \"http://e.org/\"}";
+  };
+  EXPECT_EQ(Resolve(chain(100))->Expand("a0"), "http://e.org/");
+  Status st = ResolveError(chain(50000));
+  EXPECT_EQ(st.code(), ErrorCode::kBadRequestData) << st.detail();
 }
 
 TEST(UserContext, InvalidContexts) {
