@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <unordered_map>
 #include <simdjson.h>
 
 namespace civitas {
@@ -70,18 +71,32 @@ Json Convert(simdjson::dom::element e) {
       simdjson::dom::object obj;
       if (e.get_object().get(obj) != simdjson::SUCCESS) return Json();
       o.reserve(obj.size());
+      // JSON allows duplicate keys; the last one wins, as in most parsers. Small objects are
+      // checked by a scan, large ones (a @context with thousands of terms) through an index,
+      // so that parsing stays linear.
+      std::unordered_map<std::string_view, size_t> index;
       for (auto field : obj) {
-        std::string key(field.key);
-        // JSON allows duplicate keys; the last one wins, as in most parsers.
-        bool replaced = false;
-        for (auto& m : o) {
-          if (m.first == key) {
-            m.second = Convert(field.value);
-            replaced = true;
-            break;
+        std::string_view key = field.key;
+        if (o.size() == 32) {
+          for (size_t i = 0; i < o.size(); ++i) index.emplace(o[i].first, i);
+        }
+        size_t found = o.size();
+        if (o.size() >= 32) {
+          if (auto it = index.find(key); it != index.end()) found = it->second;
+        } else {
+          for (size_t i = 0; i < o.size(); ++i) {
+            if (o[i].first == key) {
+              found = i;
+              break;
+            }
           }
         }
-        if (!replaced) o.emplace_back(std::move(key), Convert(field.value));
+        if (found < o.size()) {
+          o[found].second = Convert(field.value);
+          continue;
+        }
+        o.emplace_back(std::string(key), Convert(field.value));
+        if (o.size() > 32) index.emplace(o.back().first, o.size() - 1);
       }
       return Json(std::move(o));
     }

@@ -59,6 +59,18 @@ TEST(JsonTest, DuplicateKeysLastWins) {
   EXPECT_EQ(ToJsonString(*r), R"({"a":2})");
 }
 
+TEST(JsonTest, LargeObjectsKeepLastDuplicate) {
+  std::string text = "{";
+  for (int i = 0; i < 1000; ++i) text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  text += "\"k7\":-7,\"k999\":-999}";
+  auto r = ParseJson(text);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->size(), 1000u);
+  EXPECT_EQ(r->Find("k7")->as_int(), -7);
+  EXPECT_EQ(r->Find("k999")->as_int(), -999);
+  EXPECT_EQ(r->as_object()[500].first, "k500");
+}
+
 TEST(JsonTest, ShortestDoubleRepresentation) {
   EXPECT_EQ(ToJsonString(Json(0.1)), "0.1");
   EXPECT_EQ(ToJsonString(Json(21.5)), "21.5");
