@@ -1,19 +1,10 @@
 #include "request_template.h"
 
 #include <charconv>
+#include "common/strings.h"
 
 namespace civitas::bench {
 namespace {
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view lower_prefix) {
-  if (s.size() < lower_prefix.size()) return false;
-  for (size_t i = 0; i < lower_prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower_prefix[i]) return false;
-  }
-  return true;
-}
 
 std::string_view Format(uint64_t v, char (&buf)[24]) {
   auto r = std::to_chars(buf, buf + sizeof buf, v);

@@ -1,19 +1,10 @@
 #include "response_parser.h"
 
 #include <cstring>
+#include "common/strings.h"
 
 namespace civitas::bench {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 bool ContainsTokenIgnoreCase(std::string_view list, std::string_view lower_token) {
   size_t pos = 0;

@@ -1,24 +1,15 @@
 #include "api/negotiation.h"
 
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <vector>
 
+#include "common/strings.h"
+
 namespace civitas::api {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -46,7 +37,7 @@ std::vector<std::string> QueryParams::List(std::string_view name) const {
   for (const auto& [k, v] : items_) {
     if (k != name) continue;
     for (auto item : Split(v, ',')) {
-      item = Trim(item);
+      item = TrimOws(item);
       if (!item.empty()) out.emplace_back(item);
     }
   }
@@ -64,11 +55,11 @@ bool QueryParams::HasOption(std::string_view word) const {
 
 std::string MediaTypeOf(std::string_view content_type) {
   size_t semi = content_type.find(';');
-  return Lower(Trim(content_type.substr(0, semi)));
+  return ToLower(TrimOws(content_type.substr(0, semi)));
 }
 
 Result<MediaType> NegotiateAccept(const std::string* accept, bool geo_allowed) {
-  if (accept == nullptr || Trim(*accept).empty()) return MediaType::kJson;
+  if (accept == nullptr || TrimOws(*accept).empty()) return MediaType::kJson;
   struct Candidate {
     MediaType type;
     double q;
@@ -78,10 +69,10 @@ Result<MediaType> NegotiateAccept(const std::string* accept, bool geo_allowed) {
   int order = 0;
   for (auto part : Split(*accept, ',')) {
     auto fields = Split(part, ';');
-    std::string type = Lower(Trim(fields[0]));
+    std::string type = ToLower(TrimOws(fields[0]));
     double q = 1.0;
     for (size_t i = 1; i < fields.size(); ++i) {
-      auto f = Trim(fields[i]);
+      auto f = TrimOws(fields[i]);
       if (f.size() > 2 && (f[0] == 'q' || f[0] == 'Q') && f[1] == '=') {
         q = std::strtod(std::string(f.substr(2)).c_str(), nullptr);
       }
@@ -123,8 +114,8 @@ Result<std::optional<std::string>> ContextFromLink(std::string_view link) {
                                                        : next - gt - 1);
     bool is_context = false;
     for (auto p : Split(params, ';')) {
-      p = Trim(p);
-      if (p.size() > 4 && Lower(p.substr(0, 4)) == "rel=") {
+      p = TrimOws(p);
+      if (p.size() > 4 && ToLower(p.substr(0, 4)) == "rel=") {
         std::string_view rel = p.substr(4);
         if (!rel.empty() && rel.front() == '"') rel.remove_prefix(1);
         if (!rel.empty() && (rel.back() == '"' || rel.back() == ',')) rel.remove_suffix(1);
@@ -134,7 +125,7 @@ Result<std::optional<std::string>> ContextFromLink(std::string_view link) {
     }
     if (is_context) {
       if (found) return Status::BadRequest("more than one JSON-LD context in Link headers");
-      found = std::string(Trim(url));
+      found = std::string(TrimOws(url));
     }
     pos = gt + 1;
   }

@@ -9,20 +9,6 @@
 namespace civitas::api {
 namespace {
 
-std::vector<std::string> ExpandAll(const jsonld::Context& ctx, const std::vector<std::string>& in,
-                                   bool keep_id_type) {
-  std::vector<std::string> out;
-  out.reserve(in.size());
-  for (const auto& term : in) {
-    if (keep_id_type && (term == "id" || term == "type" || term == "scope")) {
-      out.push_back(term);
-    } else {
-      out.push_back(ctx.Expand(term));
-    }
-  }
-  return out;
-}
-
 // Checks that every `options` / `format` word is one of allowed (InvalidRequest otherwise).
 Status CheckOptions(const QueryParams& p, std::initializer_list<std::string_view> allowed) {
   for (const char* name : {"options", "format"}) {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/strings.h"
 #include "http/http.h"
 
 namespace civitas::http {
@@ -31,29 +32,10 @@ struct Url {
   std::string path;         // path and query, at least "/"
 };
 
-bool StartsWithIgnoreCase(std::string_view s, std::string_view lower_prefix) {
-  if (s.size() < lower_prefix.size()) return false;
-  for (size_t i = 0; i < lower_prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower_prefix[i]) return false;
-  }
-  return true;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
+// A header or status line without white space around it, nor the CR of its CRLF.
+std::string_view TrimLine(std::string_view s) {
+  s = TrimOws(s);
+  while (!s.empty() && s.back() == '\r') s = TrimOws(s.substr(0, s.size() - 1));
   return s;
 }
 
@@ -300,7 +282,7 @@ struct Head {
 // Parses a status line and header block (text up to and excluding the empty line).
 bool ParseHead(std::string_view text, Head* head, std::string* error) {
   size_t eol = text.find('\n');
-  std::string_view status_line = Trim(text.substr(0, eol));
+  std::string_view status_line = TrimLine(text.substr(0, eol));
   if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ' ||
       (status_line.size() > 12 && status_line[12] != ' ')) {
     *error = "malformed status line";
@@ -320,7 +302,7 @@ bool ParseHead(std::string_view text, Head* head, std::string* error) {
   while (eol != std::string_view::npos) {
     text.remove_prefix(eol + 1);
     eol = text.find('\n');
-    std::string_view line = Trim(text.substr(0, eol));
+    std::string_view line = TrimLine(text.substr(0, eol));
     if (line.empty()) continue;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
@@ -328,7 +310,7 @@ bool ParseHead(std::string_view text, Head* head, std::string* error) {
       return false;
     }
     head->headers.push_back(
-        {ToLower(line.substr(0, colon)), std::string(Trim(line.substr(colon + 1)))});
+        {ToLower(line.substr(0, colon)), std::string(TrimLine(line.substr(colon + 1)))});
   }
   return true;
 }
@@ -423,11 +405,11 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
         }
         size_t eol = buf.find('\n', pos);
         if (eol == std::string::npos) break;
-        std::string_view line = Trim(std::string_view(buf).substr(pos, eol - pos));
+        std::string_view line = TrimLine(std::string_view(buf).substr(pos, eol - pos));
         pos = eol + 1;
         progressed = true;
         if (phase == kSize) {
-          std::string_view digits = Trim(line.substr(0, line.find(';')));
+          std::string_view digits = TrimOws(line.substr(0, line.find(';')));
           if (!ParseSize(digits, 16, &remaining)) {
             *error = "malformed chunk size in response";
             return -1;

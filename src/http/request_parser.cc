@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 #include <utility>
+#include "common/strings.h"
 
 namespace civitas::http {
 namespace {
@@ -52,22 +53,6 @@ bool IsTargetChars(std::string_view s) {
   return true;
 }
 
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 // Calls fn(token) for each non-empty, trimmed element of a comma-separated list.
 template <typename Fn>
 void ForEachListElement(std::string_view list, Fn fn) {
@@ -78,13 +63,6 @@ void ForEachListElement(std::string_view list, Fn fn) {
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace

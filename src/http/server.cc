@@ -48,6 +48,7 @@
 #include "common/log.h"
 #include "http/http.h"
 #include "http/request_parser.h"
+#include "common/strings.h"
 
 namespace civitas::http {
 namespace {
@@ -201,16 +202,6 @@ void AppendNumber(std::string& out, uint64_t v) {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), v);
   out.append(buf, res.ptr);
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
 }
 
 // Headers the server writes itself, and headers that could split the response.

@@ -4,16 +4,10 @@
 #include <vector>
 
 #include "http/http.h"
+#include "common/strings.h"
 
 namespace civitas::http {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 

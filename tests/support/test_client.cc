@@ -1,5 +1,6 @@
 #include "support/test_client.h"
 
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/strings.h"
+
 namespace civitas::testing {
 namespace {
 
@@ -19,12 +22,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace
@@ -72,7 +69,7 @@ TestClient::Reply TestClient::Send(std::string_view method, std::string_view tar
   bool has_length = false;
   for (const auto& [k, v] : headers) {
     req.append(k).append(": ").append(v).append("\r\n");
-    if (Lower(k) == "content-length") has_length = true;
+    if (ToLower(k) == "content-length") has_length = true;
   }
   if (!has_length && (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")) {
     req.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
@@ -146,7 +143,7 @@ TestClient::Reply TestClient::ReadReply(int timeout_ms) {
     if (colon != std::string::npos) {
       std::string value = line.substr(colon + 1);
       while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-      r.headers.emplace_back(Lower(line.substr(0, colon)), value);
+      r.headers.emplace_back(ToLower(line.substr(0, colon)), value);
     }
     pos = e + 2;
   }
@@ -162,7 +159,7 @@ TestClient::Reply TestClient::ReadReply(int timeout_ms) {
   }
   r.body = buffer_.substr(0, length);
   buffer_.erase(0, length);
-  if (Lower(r.Header("connection")) == "close") Close();
+  if (ToLower(r.Header("connection")) == "close") Close();
   return r;
 }
 
