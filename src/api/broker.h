@@ -71,6 +71,7 @@ class Broker {
   void ModifyEntity(const CallPtr& call, const std::string& id, Mutation mutate,
                     std::function<void(const CallPtr&)> on_ok);
   void AppendOrUpdateAttrs(const CallPtr& call, bool update);
+  void WriteAttribute(const CallPtr& call, bool partial);
 
   // Entities (entities.cc).
   void CreateEntity(const CallPtr& call);

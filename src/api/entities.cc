@@ -196,32 +196,26 @@ void Broker::AppendOrUpdateAttrs(const CallPtr& call, bool update) {
   });
 }
 
-void Broker::PartialUpdateAttr(const CallPtr& call) {
+void Broker::PartialUpdateAttr(const CallPtr& call) { WriteAttribute(call, /*partial=*/true); }
+
+void Broker::ReplaceAttr(const CallPtr& call) { WriteAttribute(call, /*partial=*/false); }
+
+// PATCH (partial: merge into the instances) and PUT (replace them) of
+// /entities/{id}/attrs/{attrId}; both need the attribute to exist.
+void Broker::WriteAttribute(const CallPtr& call, bool partial) {
   std::string id = call->segments[1];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
   auto name = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
   if (!name.ok()) return Fail(call, name.status());
   ngsild::ParseOptions po;
-  po.partial = true;
+  po.partial = partial;
   auto instances = ngsild::ParseAttribute(*name, call->body, *call->ctx, po);
   if (!instances.ok()) return Fail(call, instances.status());
   auto inst = std::make_shared<std::vector<ngsild::Attribute>>(std::move(*instances));
-  ModifyEntity(call, id, [inst, name = *name](Entity& e, Micros now) -> Result<bool> {
-    CIVITAS_RETURN_IF_ERROR(ngsild::PartialUpdateAttribute(e, name, std::move(*inst), now));
-    return true;
-  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
-}
-
-void Broker::ReplaceAttr(const CallPtr& call) {
-  std::string id = call->segments[1];
-  if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto name = ngsild::ExpandAttributeName(call->segments[3], *call->ctx);
-  if (!name.ok()) return Fail(call, name.status());
-  auto instances = ngsild::ParseAttribute(*name, call->body, *call->ctx, {});
-  if (!instances.ok()) return Fail(call, instances.status());
-  auto inst = std::make_shared<std::vector<ngsild::Attribute>>(std::move(*instances));
-  ModifyEntity(call, id, [inst, name = *name](Entity& e, Micros now) -> Result<bool> {
-    CIVITAS_RETURN_IF_ERROR(ngsild::ReplaceAttribute(e, name, std::move(*inst), now));
+  ModifyEntity(call, id, [inst, partial, name = *name](Entity& e, Micros now) -> Result<bool> {
+    CIVITAS_RETURN_IF_ERROR(partial
+                                ? ngsild::PartialUpdateAttribute(e, name, std::move(*inst), now)
+                                : ngsild::ReplaceAttribute(e, name, std::move(*inst), now));
     return true;
   }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
