@@ -14,14 +14,56 @@ bool MethodHasBody(std::string_view m) { return m == "POST" || m == "PUT" || m =
 // Every query parameter the NGSI-LD API defines (clause 6, all endpoints). Any other is an
 // InvalidRequest, as the ETSI suite checks.
 bool KnownParameter(std::string_view name) {
-  static constexpr std::string_view kKnown[] = {
-      "id", "type", "idPattern", "attrs", "pick", "omit", "q", "scopeQ", "georel", "geometry",
-      "coordinates", "geoproperty", "geometryProperty", "lang", "options", "format", "limit",
-      "offset", "count", "details", "kind", "reload", "datasetId", "deleteAll", "timerel",
-      "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods", "aggrPeriodDuration", "csf",
-      "local", "join", "joinLevel", "containedBy", "entityMap", "expandValues", "observedAt",
-      "via", "collect", "dataset", "doNotCompare", "jsonKeys", "contextSourceId", "order",
-      "orderBy", "mode", "keep", "drop"};
+  static constexpr std::string_view kKnown[] = {"id",
+                                                "type",
+                                                "idPattern",
+                                                "attrs",
+                                                "pick",
+                                                "omit",
+                                                "q",
+                                                "scopeQ",
+                                                "georel",
+                                                "geometry",
+                                                "coordinates",
+                                                "geoproperty",
+                                                "geometryProperty",
+                                                "lang",
+                                                "options",
+                                                "format",
+                                                "limit",
+                                                "offset",
+                                                "count",
+                                                "details",
+                                                "kind",
+                                                "reload",
+                                                "datasetId",
+                                                "deleteAll",
+                                                "timerel",
+                                                "timeAt",
+                                                "endTimeAt",
+                                                "timeproperty",
+                                                "lastN",
+                                                "aggrMethods",
+                                                "aggrPeriodDuration",
+                                                "csf",
+                                                "local",
+                                                "join",
+                                                "joinLevel",
+                                                "containedBy",
+                                                "entityMap",
+                                                "expandValues",
+                                                "observedAt",
+                                                "via",
+                                                "collect",
+                                                "dataset",
+                                                "doNotCompare",
+                                                "jsonKeys",
+                                                "contextSourceId",
+                                                "order",
+                                                "orderBy",
+                                                "mode",
+                                                "keep",
+                                                "drop"};
   for (auto k : kKnown) {
     if (k == name) return true;
   }
@@ -39,7 +81,10 @@ bool ValidTenant(std::string_view t) {
 }  // namespace
 
 Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options)
-    : store_(store), contexts_(contexts), options_(std::move(options)) {
+    : store_(store),
+      contexts_(contexts),
+      options_(std::move(options)),
+      subscriptions_(options_.subscriptions) {
   AddRoute({"entities"}, "POST", &Broker::CreateEntity, "POST /entities");
   AddRoute({"entities"}, "GET", &Broker::QueryGet, "GET /entities", true);
   AddRoute({"entities"}, "DELETE", &Broker::PurgeEntities, "DELETE /entities");
@@ -52,8 +97,7 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   AddRoute({"entities", "*"}, "PUT", &Broker::ReplaceEntity, "PUT /entities/{id}");
   AddRoute({"entities", "*"}, "PATCH", &Broker::MergeEntity, "PATCH /entities/{id}");
   AddRoute({"entities", "*", "attrs"}, "POST", &Broker::AppendAttrs, "POST /entities/{id}/attrs");
-  AddRoute({"entities", "*", "attrs"}, "PATCH", &Broker::UpdateAttrs,
-           "PATCH /entities/{id}/attrs");
+  AddRoute({"entities", "*", "attrs"}, "PATCH", &Broker::UpdateAttrs, "PATCH /entities/{id}/attrs");
   AddRoute({"entities", "*", "attrs", "*"}, "PATCH", &Broker::PartialUpdateAttr,
            "PATCH /entities/{id}/attrs/{attrId}");
   AddRoute({"entities", "*", "attrs", "*"}, "PUT", &Broker::ReplaceAttr,
@@ -69,6 +113,13 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   AddRoute({"jsonldContexts", "*"}, "GET", &Broker::GetContext, "GET /jsonldContexts/{id}");
   AddRoute({"jsonldContexts", "*"}, "DELETE", &Broker::DeleteContext,
            "DELETE /jsonldContexts/{id}");
+  AddRoute({"subscriptions"}, "POST", &Broker::CreateSubscription, "POST /subscriptions");
+  AddRoute({"subscriptions"}, "GET", &Broker::ListSubscriptions, "GET /subscriptions");
+  AddRoute({"subscriptions", "*"}, "GET", &Broker::RetrieveSubscription, "GET /subscriptions/{id}");
+  AddRoute({"subscriptions", "*"}, "PATCH", &Broker::UpdateSubscription,
+           "PATCH /subscriptions/{id}");
+  AddRoute({"subscriptions", "*"}, "DELETE", &Broker::DeleteSubscription,
+           "DELETE /subscriptions/{id}");
   // Endpoints of the NGSI-LD API that Civitas does not serve yet: the generic checks (tenant,
   // media types, @context) apply, then a 501 OperationNotSupported names what is missing.
   struct Planned {
@@ -76,8 +127,6 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
     std::vector<std::string_view> methods;
   };
   const Planned planned[] = {
-      {{"subscriptions"}, {"GET", "POST"}},
-      {{"subscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
       {{"csourceRegistrations"}, {"GET", "POST"}},
       {{"csourceRegistrations", "*"}, {"GET", "PATCH", "DELETE"}},
       {{"csourceSubscriptions"}, {"GET", "POST"}},
@@ -101,8 +150,8 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   metric_other_ = metrics_.AddRoute("other");
 }
 
-void Broker::AddRoute(std::vector<std::string_view> pattern, std::string_view method,
-                      HandlerFn fn, std::string_view label, bool geo) {
+void Broker::AddRoute(std::vector<std::string_view> pattern, std::string_view method, HandlerFn fn,
+                      std::string_view label, bool geo) {
   routes_.push_back({std::move(pattern), method, fn, geo, metrics_.AddRoute(label)});
 }
 
@@ -144,9 +193,10 @@ void Broker::Handle(http::Request&& request, http::Responder respond) {
               std::to_string(st.commits) + "\n";
     r.body += "# TYPE civitas_store_ops_total counter\ncivitas_store_ops_total " +
               std::to_string(st.ops) + "\n";
-    r.body += "# TYPE civitas_store_failed_commits_total counter\n"
-              "civitas_store_failed_commits_total " +
-              std::to_string(st.failed_commits) + "\n";
+    r.body +=
+        "# TYPE civitas_store_failed_commits_total counter\n"
+        "civitas_store_failed_commits_total " +
+        std::to_string(st.failed_commits) + "\n";
     r.body += "# TYPE civitas_store_disk_bytes gauge\ncivitas_store_disk_bytes " +
               std::to_string(st.disk_bytes) + "\n";
     if (metrics_hook_) metrics_hook_(r.body);
@@ -310,6 +360,7 @@ Status Broker::Prepare(Call& call, const Route& route) {
     auto ctx = contexts_.Resolve(context_value, call.rc.tenant);
     if (!ctx.ok()) return ctx.status();
     call.ctx = std::move(*ctx);
+    call.context_value = std::move(context_value);
   } else {
     call.ctx = contexts_.Core();
   }
@@ -374,9 +425,9 @@ void Broker::Fail(const CallPtr& call, const Status& status) {
 }
 
 void Broker::NotImplemented(const CallPtr& call) {
-  Fail(call, Status(ErrorCode::kNotImplemented,
-                    call->request.method + " " + call->request.path +
-                        " is not implemented by this version of Civitas"));
+  Fail(call,
+       Status(ErrorCode::kNotImplemented, call->request.method + " " + call->request.path +
+                                              " is not implemented by this version of Civitas"));
 }
 
 void Broker::SubmitOne(const CallPtr& call, storage::WriteOp op,

@@ -13,6 +13,10 @@
 #include "query/selector.h"
 #include "storage/entity_store.h"
 
+namespace civitas::subscription {
+class Manager;
+}
+
 namespace civitas::api {
 
 // The NGSI-LD API (under /ngsi-ld/v1) and the operational endpoints (/health, /version,
@@ -23,6 +27,8 @@ class Broker {
   struct Options {
     std::string version = "0.0.0";
     size_t max_json_depth = 64;
+    // Subscriptions and notifications; null: the /subscriptions endpoints answer 501.
+    subscription::Manager* subscriptions = nullptr;
   };
 
   Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options);
@@ -99,6 +105,16 @@ class Broker {
   void ListAttributes(const CallPtr& call);
   void GetAttribute(const CallPtr& call);
 
+  // Subscriptions (subscriptions.cc).
+  Status CheckSubscriptionId(const Call& call) const;
+  Result<std::pair<std::string, std::shared_ptr<const jsonld::Context>>> SubscriptionContext(
+      const Call& call, const Json& definition);
+  void CreateSubscription(const CallPtr& call);
+  void ListSubscriptions(const CallPtr& call);
+  void RetrieveSubscription(const CallPtr& call);
+  void UpdateSubscription(const CallPtr& call);
+  void DeleteSubscription(const CallPtr& call);
+
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);
   void AddContext(const CallPtr& call);
@@ -108,6 +124,7 @@ class Broker {
   storage::EntityStore& store_;
   jsonld::ContextRegistry& contexts_;
   Options options_;
+  subscription::Manager* subscriptions_;
   Metrics metrics_;
   std::vector<Route> routes_;
   int metric_health_ = 0, metric_version_ = 0, metric_metrics_ = 0, metric_other_ = 0;

@@ -17,9 +17,9 @@ namespace civitas::api {
 // Who is asking, for which tenant. Every request carries one; authentication, access policies
 // and the audit log will read it.
 struct RequestContext {
-  std::string tenant;           // "" is the default tenant
-  bool tenant_given = false;    // an NGSILD-Tenant header was present
-  std::string caller;           // the peer address today; an authenticated principal later
+  std::string tenant;         // "" is the default tenant
+  bool tenant_given = false;  // an NGSILD-Tenant header was present
+  std::string caller;         // the peer address today; an authenticated principal later
   Micros received_at = 0;
 };
 
@@ -51,6 +51,7 @@ struct Call {
   std::vector<std::string> segments;  // decoded path segments after /ngsi-ld/v1
   QueryParams params;
   std::shared_ptr<const jsonld::Context> ctx;
+  Json context_value;  // the @context as given (body or Link header); null: none
   MediaType accept = MediaType::kJson;
   Json body;  // null when the request has no body
   http::Responder respond;

@@ -312,26 +312,9 @@ void Broker::QueryPost(const CallPtr& call) {
   if (const Json* entities = body.Find("entities")) {
     if (!entities->is_array()) return Fail(call, Status::BadRequest("entities must be an array"));
     for (const auto& item : entities->as_array()) {
-      if (!item.is_object()) return Fail(call, Status::BadRequest("invalid EntitySelector"));
-      query::EntitySelector s;
-      if (const Json* id = item.Find("id")) {
-        if (!id->is_string() || !ngsild::IsUri(id->as_string())) {
-          return Fail(call, Status::BadRequest("EntitySelector id must be a URI"));
-        }
-        s.ids.push_back(id->as_string());
-      }
-      if (const Json* pattern = item.Find("idPattern")) {
-        if (!pattern->is_string()) return Fail(call, Status::BadRequest("idPattern: a string"));
-        if (Status st = s.SetIdPattern(pattern->as_string()); !st.ok()) return Fail(call, st);
-      }
-      const Json* type = item.Find("type");
-      if (type == nullptr || !type->is_string()) {
-        return Fail(call, Status::BadRequest("an EntitySelector needs a type"));
-      }
-      auto expr = query::TypeExpr::Parse(type->as_string(), expand);
-      if (!expr.ok()) return Fail(call, expr.status());
-      s.type = std::move(*expr);
-      filter.selectors.push_back(std::move(s));
+      auto s = query::EntitySelectorFromJson(item, expand);
+      if (!s.ok()) return Fail(call, s.status());
+      filter.selectors.push_back(std::move(*s));
     }
   }
   if (filter.selectors.empty() && filter.attrs.empty() && !has_q) {

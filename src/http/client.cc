@@ -336,17 +336,14 @@ bool ParseSize(std::string_view digits, int base, uint64_t* out) {
   return true;
 }
 
-// One GET on a fresh connection. Returns the status or -1 with *error.
-int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* head,
-              std::string* body, std::string* error) {
-  Fd fd(Connect(url, deadline, error));
-  if (fd.get() < 0) return -1;
-  std::string request = "GET " + url.path + " HTTP/1.1\r\nHost: " + url.host_header +
-                        "\r\nUser-Agent: civitas\r\n"
-                        "Accept: application/ld+json, application/json;q=0.9, */*;q=0.1\r\n"
-                        "Accept-Encoding: identity\r\nConnection: close\r\n\r\n";
-  if (!SendAll(fd.get(), request, deadline, error)) return -1;
-
+// Reads one response from fd. Returns the status or -1 with *error. *reusable tells whether
+// the connection may carry another request (the body was delimited and the server did not ask
+// to close); *got_bytes whether anything at all arrived (a reused connection that the server
+// had closed yields nothing, and the request may then be retried on a new one).
+int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head, std::string* body,
+                 std::string* error, bool* reusable, bool* got_bytes) {
+  *reusable = false;
+  *got_bytes = false;
   std::string buf;
   size_t pos = 0;  // start of the unparsed input in buf
   // The head, skipping interim (1xx) responses.
@@ -363,12 +360,13 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
         *error = "response header too large";
         return -1;
       }
-      ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+      ssize_t n = ReadSome(fd, &buf, deadline, error);
       if (n < 0) return -1;
       if (n == 0) {
         *error = "connection closed before the response header";
         return -1;
       }
+      *got_bytes = true;
       continue;
     }
     if (!ParseHead(std::string_view(buf).substr(pos, end - pos), head, error)) return -1;
@@ -378,7 +376,13 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
   }
 
   body->clear();
-  if (head->status == 204 || head->status == 304) return head->status;
+  const std::string* connection = head->Find("connection");
+  bool keep_alive =
+      connection == nullptr || ToLower(*connection).find("close") == std::string::npos;
+  if (head->status == 204 || head->status == 304) {
+    *reusable = keep_alive;
+    return head->status;
+  }
   const std::string* te = head->Find("transfer-encoding");
   const std::string* cl = head->Find("content-length");
   auto too_large = [&] {
@@ -427,6 +431,7 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
           }
           phase = kSize;
         } else if (phase == kTrailer && line.empty()) {
+          *reusable = keep_alive && pos == buf.size();
           return head->status;
         }
       }
@@ -434,7 +439,7 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
         buf.erase(0, pos);
         pos = 0;
       }
-      ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+      ssize_t n = ReadSome(fd, &buf, deadline, error);
       if (n < 0) return -1;
       if (n == 0) {
         *error = "connection closed in the middle of a chunked body";
@@ -451,7 +456,7 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
     }
     if (length > max_bytes) return too_large();
     while (buf.size() - pos < length) {
-      ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+      ssize_t n = ReadSome(fd, &buf, deadline, error);
       if (n < 0) return -1;
       if (n == 0) {
         *error = "connection closed before the end of the body";
@@ -459,18 +464,33 @@ int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* 
       }
     }
     body->assign(buf, pos, static_cast<size_t>(length));
+    *reusable = keep_alive && buf.size() - pos == length;
     return head->status;
   }
 
   // Neither: the body runs until the server closes.
   while (true) {
     if (buf.size() - pos > max_bytes) return too_large();
-    ssize_t n = ReadSome(fd.get(), &buf, deadline, error);
+    ssize_t n = ReadSome(fd, &buf, deadline, error);
     if (n < 0) return -1;
     if (n == 0) break;
   }
   body->assign(buf, pos, std::string::npos);
   return head->status;
+}
+
+// One GET on a fresh connection. Returns the status or -1 with *error.
+int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* head,
+              std::string* body, std::string* error) {
+  Fd fd(Connect(url, deadline, error));
+  if (fd.get() < 0) return -1;
+  std::string request = "GET " + url.path + " HTTP/1.1\r\nHost: " + url.host_header +
+                        "\r\nUser-Agent: civitas\r\n"
+                        "Accept: application/ld+json, application/json;q=0.9, */*;q=0.1\r\n"
+                        "Accept-Encoding: identity\r\nConnection: close\r\n\r\n";
+  if (!SendAll(fd.get(), request, deadline, error)) return -1;
+  bool reusable, got_bytes;
+  return ReadResponse(fd.get(), deadline, max_bytes, head, body, error, &reusable, &got_bytes);
 }
 
 }  // namespace
@@ -508,6 +528,69 @@ int FetchUrl(std::string_view url, int timeout_ms, size_t max_bytes, std::string
     }
     current = ResolveLocation(parsed, *location);
   }
+}
+
+}  // namespace civitas::http
+
+namespace civitas::http {
+
+struct Client::Conn {
+  std::string origin;  // host_header of the open connection
+  Fd fd;
+};
+
+Client::Client() : conn_(std::make_unique<Conn>()) {}
+Client::~Client() = default;
+
+void Client::Close() {
+  conn_->fd.Reset(-1);
+  conn_->origin.clear();
+}
+
+int Client::Send(std::string_view method, std::string_view url, const std::vector<Header>& headers,
+                 std::string_view body, int timeout_ms, size_t max_bytes, ClientResponse* out,
+                 std::string* error) {
+  Deadline deadline(timeout_ms);
+  Url parsed;
+  if (!ParseUrl(url, &parsed, error)) return -1;
+  std::string request;
+  request.reserve(256 + body.size());
+  request.append(method).append(" ").append(parsed.path).append(" HTTP/1.1\r\nHost: ");
+  request.append(parsed.host_header).append("\r\nUser-Agent: civitas\r\n");
+  for (const Header& h : headers) {
+    request.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  request.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
+  request.append(body);
+
+  // A kept-alive connection may have been closed by the server meanwhile: when nothing at all
+  // comes back on a reused connection, the request is sent once more on a new one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = conn_->fd.get() >= 0 && conn_->origin == parsed.host_header;
+    if (!reused) {
+      Close();
+      conn_->fd.Reset(Connect(parsed, deadline, error));
+      if (conn_->fd.get() < 0) return -1;
+      conn_->origin = parsed.host_header;
+    }
+    Head head;
+    bool reusable = false, got_bytes = false;
+    int status = -1;
+    if (SendAll(conn_->fd.get(), request, deadline, error)) {
+      status = ReadResponse(conn_->fd.get(), deadline, max_bytes, &head, &out->body, error,
+                            &reusable, &got_bytes);
+    }
+    if (status < 0) {
+      Close();
+      if (reused && !got_bytes && deadline.RemainingMs() > 0) continue;
+      return -1;
+    }
+    if (!reusable) Close();
+    out->status = status;
+    out->headers = std::move(head.headers);
+    return status;
+  }
+  return -1;
 }
 
 }  // namespace civitas::http

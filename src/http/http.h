@@ -10,18 +10,18 @@
 namespace civitas::http {
 
 struct Header {
-  std::string name;   // lower-case on requests (parsed); as given on responses
+  std::string name;  // lower-case on requests (parsed); as given on responses
   std::string value;
 };
 
 struct Request {
-  std::string method;   // as sent, e.g. "GET"
-  std::string target;   // the raw request-target, e.g. "/ngsi-ld/v1/entities/urn%3Ax?attrs=a"
-  std::string path;     // target before '?', NOT percent-decoded (routers decode per segment)
-  std::string query;    // target after '?', raw ("" when absent)
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // the raw request-target, e.g. "/ngsi-ld/v1/entities/urn%3Ax?attrs=a"
+  std::string path;    // target before '?', NOT percent-decoded (routers decode per segment)
+  std::string query;   // target after '?', raw ("" when absent)
   std::vector<Header> headers;
   std::string body;
-  std::string peer;     // "ip:port" of the client
+  std::string peer;  // "ip:port" of the client
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* FindHeader(std::string_view lower_name) const;
@@ -50,14 +50,14 @@ using Handler = std::function<void(Request&& request, Responder respond)>;
 
 struct ServerOptions {
   std::string bind = "0.0.0.0";
-  uint16_t port = 1026;             // 0 picks a free port; see Server::port()
-  int threads = 0;                  // I/O threads; 0 means one per core
-  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
+  uint16_t port = 1026;                 // 0 picks a free port; see Server::port()
+  int threads = 0;                      // I/O threads; 0 means one per core
+  size_t max_body_bytes = 1 << 20;      // larger bodies get 413
   size_t max_header_bytes = 64 << 10;   // all header lines together; larger gets 431
   size_t max_target_bytes = 128 << 10;  // request line target; longer gets 414
-  int idle_timeout_ms = 60000;      // keep-alive connection idle for this long is closed
-  int read_timeout_ms = 30000;      // a started request must arrive completely within this
-  size_t max_pipelined = 256;       // requests in flight on one connection before reading pauses
+  int idle_timeout_ms = 60000;          // keep-alive connection idle for this long is closed
+  int read_timeout_ms = 30000;          // a started request must arrive completely within this
+  size_t max_pipelined = 256;  // requests in flight on one connection before reading pauses
 };
 
 // An HTTP/1.1 server: keep-alive, pipelining, Content-Length and chunked request bodies,
@@ -112,5 +112,33 @@ bool ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::
 // failure) and fills *body.
 int FetchUrl(std::string_view url, int timeout_ms, size_t max_bytes, std::string* body,
              std::string* error, std::string* content_type = nullptr);
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<Header> headers;  // names lower-cased
+  std::string body;
+};
+
+// A blocking HTTP/1.1 client (http:// only) that keeps one connection alive and reuses it while
+// requests go to the same origin, e.g. a notifier posting to one endpoint. Not thread-safe: one
+// per sending thread.
+class Client {
+ public:
+  Client();
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends one request (Host and Content-Length are added) and reads the response, within
+  // timeout_ms. Returns the status, or -1 with *error (the connection is then closed).
+  int Send(std::string_view method, std::string_view url, const std::vector<Header>& headers,
+           std::string_view body, int timeout_ms, size_t max_bytes, ClientResponse* out,
+           std::string* error);
+  void Close();
+
+ private:
+  struct Conn;
+  std::unique_ptr<Conn> conn_;
+};
 
 }  // namespace civitas::http

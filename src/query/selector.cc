@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "ngsild/parse.h"
+
 namespace civitas::query {
 
 EntitySelector::EntitySelector() = default;
@@ -51,6 +53,30 @@ bool EntityFilter::Matches(const ngsild::Entity& e) const {
   }
   if (!scope_q.Matches(e.scope)) return false;
   return lookup ? q.Matches(e, lookup) : q.Matches(e);
+}
+
+Result<EntitySelector> EntitySelectorFromJson(
+    const Json& item, const std::function<std::string(std::string_view)>& expand) {
+  if (!item.is_object()) return Status::BadRequest("an EntitySelector must be an object");
+  EntitySelector s;
+  if (const Json* id = item.Find("id")) {
+    if (!id->is_string() || !ngsild::IsUri(id->as_string())) {
+      return Status::BadRequest("EntitySelector id must be a URI");
+    }
+    s.ids.push_back(id->as_string());
+  }
+  if (const Json* pattern = item.Find("idPattern")) {
+    if (!pattern->is_string()) return Status::BadRequest("EntitySelector idPattern: a string");
+    CIVITAS_RETURN_IF_ERROR(s.SetIdPattern(pattern->as_string()));
+  }
+  const Json* type = item.Find("type");
+  if (type == nullptr || !type->is_string()) {
+    return Status::BadRequest("an EntitySelector needs a type");
+  }
+  auto expr = TypeExpr::Parse(type->as_string(), expand);
+  if (!expr.ok()) return expr.status();
+  s.type = std::move(*expr);
+  return s;
 }
 
 }  // namespace civitas::query

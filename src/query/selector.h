@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,11 @@ class EntitySelector {
  private:
   std::unique_ptr<re2::RE2> id_pattern_;
 };
+
+// Parses an EntitySelector object {"id"?, "idPattern"?, "type"} (type is mandatory; a type
+// expression). expand maps type names to IRIs. Errors are BadRequestData.
+Result<EntitySelector> EntitySelectorFromJson(
+    const Json& item, const std::function<std::string(std::string_view)>& expand);
 
 // What a query asks for: entities matching any selector (all entities when there is none),
 // having at least one of `attrs` (when given), and matching `q` and `scope_q`.

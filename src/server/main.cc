@@ -15,6 +15,7 @@
 #include "server/demo.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
+#include "subscription/manager.h"
 
 #ifndef CIVITAS_VERSION
 #define CIVITAS_VERSION "0.0.0"
@@ -51,8 +52,8 @@ int Serve(const Config& config) {
   }
   storage::EntityStore& entities = **store;
 
-  jsonld::ContextFetcher fetcher = [timeout = config.context_timeout_ms](
-                                       const std::string& url) -> Result<std::string> {
+  jsonld::ContextFetcher fetcher =
+      [timeout = config.context_timeout_ms](const std::string& url) -> Result<std::string> {
     std::string body, error;
     int status = http::FetchUrl(url, timeout, 1 << 20, &body, &error);
     if (status < 0) return Status(ErrorCode::kLdContextNotAvailable, url + ": " + error);
@@ -72,8 +73,7 @@ int Serve(const Config& config) {
   jsonld::ContextRegistry contexts({}, fetcher, persistence);
   Status restored = entities.ScanMeta(kContextMetaPrefix, [&](std::string_view key,
                                                               std::string_view value) {
-    return contexts.Restore(std::string(key.substr(kContextMetaPrefix.size())),
-                            std::string(value));
+    return contexts.Restore(std::string(key.substr(kContextMetaPrefix.size())), std::string(value));
   });
   if (!restored.ok()) {
     Log(LogLevel::kError, "cannot restore hosted contexts", {{"error", restored.detail()}});
@@ -83,13 +83,23 @@ int Serve(const Config& config) {
     std::ifstream in(file, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
-    Status st = in ? contexts.Preload(url, ss.str())
-                   : Status::NotFound("cannot read " + file);
+    Status st = in ? contexts.Preload(url, ss.str()) : Status::NotFound("cannot read " + file);
     if (!st.ok()) {
       Log(LogLevel::kError, "cannot preload context", {{"url", url}, {"error", st.detail()}});
       return 1;
     }
   }
+
+  // Subscriptions listen to the change stream from the first write on (the demo city's too).
+  subscription::Manager subscriptions(entities, {});
+  entities.AddListener(&subscriptions);
+  if (Status st = subscriptions.Load(
+          [&contexts](const std::string& url) { return contexts.Resolve(Json(url)); });
+      !st.ok()) {
+    Log(LogLevel::kError, "cannot load subscriptions", {{"error", st.detail()}});
+    return 1;
+  }
+  subscriptions.Start();
 
   if (!config.demo_dir.empty()) {
     auto n = LoadDemo(config.demo_dir, entities, *contexts.Core());
@@ -100,7 +110,11 @@ int Serve(const Config& config) {
     Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
   }
 
-  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth});
+  api::Broker::Options broker_options;
+  broker_options.version = CIVITAS_VERSION;
+  broker_options.max_json_depth = config.max_json_depth;
+  broker_options.subscriptions = &subscriptions;
+  api::Broker broker(entities, contexts, broker_options);
   http::ServerOptions http_options;
   http_options.bind = config.bind;
   http_options.port = static_cast<uint16_t>(config.port);
@@ -112,14 +126,16 @@ int Serve(const Config& config) {
   });
   broker.SetMetricsHook([&server](std::string& out) {
     auto s = server.stats();
-    out += "# TYPE civitas_http_connections_accepted_total counter\n"
-           "civitas_http_connections_accepted_total " +
-           std::to_string(s.connections_accepted) + "\n";
+    out +=
+        "# TYPE civitas_http_connections_accepted_total counter\n"
+        "civitas_http_connections_accepted_total " +
+        std::to_string(s.connections_accepted) + "\n";
     out += "# TYPE civitas_http_connections_open gauge\ncivitas_http_connections_open " +
            std::to_string(s.connections_open) + "\n";
-    out += "# TYPE civitas_http_protocol_errors_total counter\n"
-           "civitas_http_protocol_errors_total " +
-           std::to_string(s.protocol_errors) + "\n";
+    out +=
+        "# TYPE civitas_http_protocol_errors_total counter\n"
+        "civitas_http_protocol_errors_total " +
+        std::to_string(s.protocol_errors) + "\n";
   });
   std::string error;
   if (!server.Start(&error)) {
@@ -136,6 +152,7 @@ int Serve(const Config& config) {
   sigwait(&signals, &sig);
   Log(LogLevel::kInfo, "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   server.Stop(5000);
+  subscriptions.Stop();
   entities.Close();
   Log(LogLevel::kInfo, "stopped");
   return 0;

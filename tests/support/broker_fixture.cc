@@ -10,9 +10,8 @@
 namespace civitas::testing {
 
 BrokerFixture::BrokerFixture(std::string contexts_dir) : contexts_dir_(std::move(contexts_dir)) {
-  dir_ = std::filesystem::temp_directory_path() /
-         ("civitas_fixture_" + std::to_string(::getpid()) + "_" +
-          std::to_string(std::random_device{}()));
+  dir_ = std::filesystem::temp_directory_path() / ("civitas_fixture_" + std::to_string(::getpid()) +
+                                                   "_" + std::to_string(std::random_device{}()));
   http::ServerOptions o;
   o.bind = "127.0.0.1";
   o.port = 0;
@@ -73,7 +72,18 @@ void BrokerFixture::Start() {
     return contexts_->Restore(std::string(k.substr(8)), std::string(v));
   });
   if (!st.ok()) throw std::runtime_error(st.detail());
-  broker_ = std::make_unique<api::Broker>(*store_, *contexts_, api::Broker::Options{});
+  subscription::Manager::Options so;
+  so.retry_initial = 50'000;
+  so.max_consecutive_failures = 3;
+  subscriptions_ = std::make_unique<subscription::Manager>(*store_, so);
+  store_->AddListener(subscriptions_.get());
+  st = subscriptions_->Load(
+      [this](const std::string& url) { return contexts_->Resolve(Json(url)); });
+  if (!st.ok()) throw std::runtime_error(st.detail());
+  subscriptions_->Start();
+  api::Broker::Options bo;
+  bo.subscriptions = subscriptions_.get();
+  broker_ = std::make_unique<api::Broker>(*store_, *contexts_, bo);
   http::ServerOptions o;
   o.bind = "127.0.0.1";
   o.port = 0;
@@ -89,10 +99,12 @@ void BrokerFixture::Start() {
 void BrokerFixture::Stop() {
   if (server_) server_->Stop(2000);
   server_.reset();
+  if (subscriptions_) subscriptions_->Stop();
   if (store_) store_->Close();
   broker_.reset();
   contexts_.reset();
   store_.reset();
+  subscriptions_.reset();
 }
 
 }  // namespace civitas::testing

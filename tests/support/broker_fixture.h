@@ -8,6 +8,7 @@
 #include "http/http.h"
 #include "jsonld/context.h"
 #include "storage/entity_store.h"
+#include "subscription/manager.h"
 
 namespace civitas::testing {
 
@@ -32,6 +33,7 @@ class BrokerFixture {
   std::filesystem::path dir_;
   std::unique_ptr<http::Server> context_server_;
   std::unique_ptr<storage::EntityStore> store_;
+  std::unique_ptr<subscription::Manager> subscriptions_;
   std::unique_ptr<jsonld::ContextRegistry> contexts_;
   std::unique_ptr<api::Broker> broker_;
   std::unique_ptr<http::Server> server_;

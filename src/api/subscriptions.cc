@@ -1,0 +1,143 @@
+// Subscriptions (clause 5.8): POST/GET /subscriptions, GET/PATCH/DELETE /subscriptions/{id}.
+#include <random>
+
+#include "api/broker.h"
+#include "ngsild/parse.h"
+#include "subscription/manager.h"
+
+namespace civitas::api {
+namespace {
+
+std::string NewSubscriptionId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "urn:ngsi-ld:Subscription:";
+  uint64_t a = rng(), b = rng();
+  for (int j = 0; j < 16; ++j) id += kHex[(a >> (j * 4)) & 15];
+  for (int j = 0; j < 16; ++j) id += kHex[(b >> (j * 4)) & 15];
+  return id;
+}
+
+Result<size_t> SizeParam(const QueryParams& p, std::string_view name, size_t fallback) {
+  auto v = p.Get(name);
+  if (!v) return fallback;
+  size_t n = 0;
+  if (v->empty() || v->size() > 9) return Status::BadRequest(std::string(name) + ": a number");
+  for (char c : *v) {
+    if (c < '0' || c > '9') return Status::BadRequest(std::string(name) + ": a number");
+    n = n * 10 + static_cast<size_t>(c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+Status Broker::CheckSubscriptionId(const Call& call) const {
+  if (!ngsild::IsUri(call.segments[1])) {
+    return Status::BadRequest("the subscription id '" + call.segments[1] + "' is not a URI");
+  }
+  return Status::Ok();
+}
+
+// The context of a subscription's notifications and names: its jsonldContext member, or else
+// the @context of the request that created it (given a URL this broker serves if inline).
+Result<std::pair<std::string, std::shared_ptr<const jsonld::Context>>> Broker::SubscriptionContext(
+    const Call& call, const Json& definition) {
+  if (const Json* url = definition.Find("jsonldContext")) {
+    auto ctx = contexts_.Resolve(*url, call.rc.tenant);
+    if (!ctx.ok()) return ctx.status();
+    return std::make_pair(url->as_string(), *ctx);
+  }
+  auto url = contexts_.StoreImplicit(call.context_value, call.rc.tenant);
+  if (!url.ok()) return url.status();
+  return std::make_pair(*url, call.ctx);
+}
+
+void Broker::CreateSubscription(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  auto def = subscription::DefinitionFromBody(call->body, *call->ctx, false, NowMicros());
+  if (!def.ok()) return Fail(call, def.status());
+  std::string id(def->GetString("id"));
+  if (id.empty()) id = NewSubscriptionId();
+  auto context = SubscriptionContext(*call, *def);
+  if (!context.ok()) return Fail(call, context.status());
+  auto sub =
+      subscription::Compile(id, call->rc.tenant, std::move(*def), context->first, context->second);
+  if (!sub.ok()) return Fail(call, sub.status());
+  if (Status st = subscriptions_->Create(*sub); !st.ok()) return Fail(call, st);
+  http::Response r;
+  r.status = 201;
+  r.AddHeader("Location", "/ngsi-ld/v1/subscriptions/" + id);
+  call->respond(Decorate(*call, std::move(r)));
+}
+
+void Broker::ListSubscriptions(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  auto limit = SizeParam(call->params, "limit", 20);
+  if (!limit.ok()) return Fail(call, limit.status());
+  auto offset = SizeParam(call->params, "offset", 0);
+  if (!offset.ok()) return Fail(call, offset.status());
+  if (*limit > 1000) {
+    return Fail(call, Status(ErrorCode::kTooManyResults, "limit must be at most 1000"));
+  }
+  size_t total = 0;
+  Json::Array page = subscriptions_->RenderPage(
+      call->rc.tenant, *call->ctx, call->accept == MediaType::kJsonLd, *offset, *limit, &total);
+  http::Response r;
+  r.status = 200;
+  if (call->params.Get("count").value_or("false") == "true") {
+    r.AddHeader("NGSILD-Results-Count", std::to_string(total));
+  }
+  auto link = [&](size_t off, const char* rel) {
+    r.AddHeader("Link", "</ngsi-ld/v1/subscriptions?limit=" + std::to_string(*limit) +
+                            "&offset=" + std::to_string(off) + ">; rel=\"" + rel + "\"");
+  };
+  if (*limit > 0 && *offset + *limit < total) link(*offset + *limit, "next");
+  if (*offset > 0) link(*offset > *limit ? *offset - *limit : 0, "prev");
+  RespondWith(call, std::move(r), Json(std::move(page)));
+}
+
+void Broker::RetrieveSubscription(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  if (Status st = CheckSubscriptionId(*call); !st.ok()) return Fail(call, st);
+  auto rendered = subscriptions_->Render(call->rc.tenant, call->segments[1], *call->ctx,
+                                         call->accept == MediaType::kJsonLd);
+  if (!rendered.ok()) return Fail(call, rendered.status());
+  Reply(call, 200, *rendered);
+}
+
+void Broker::UpdateSubscription(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  if (Status st = CheckSubscriptionId(*call); !st.ok()) return Fail(call, st);
+  auto current = subscriptions_->Find(call->rc.tenant, call->segments[1]);
+  if (!current) {
+    return Fail(call, Status::NotFound("subscription " + call->segments[1] + " not found"));
+  }
+  auto fragment = subscription::DefinitionFromBody(call->body, *call->ctx, true, NowMicros());
+  if (!fragment.ok()) return Fail(call, fragment.status());
+  auto merged = subscription::MergeDefinition(current->definition, *fragment);
+  if (!merged.ok()) return Fail(call, merged.status());
+  std::string url = current->context_url;
+  auto ctx = current->ctx;
+  if (fragment->Find("jsonldContext") != nullptr) {
+    auto context = SubscriptionContext(*call, *fragment);
+    if (!context.ok()) return Fail(call, context.status());
+    url = context->first;
+    ctx = context->second;
+  }
+  auto sub = subscription::Compile(current->id, call->rc.tenant, std::move(*merged), url, ctx);
+  if (!sub.ok()) return Fail(call, sub.status());
+  if (Status st = subscriptions_->Replace(*sub); !st.ok()) return Fail(call, st);
+  ReplyEmpty(call, 204);
+}
+
+void Broker::DeleteSubscription(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  if (Status st = CheckSubscriptionId(*call); !st.ok()) return Fail(call, st);
+  if (Status st = subscriptions_->Delete(call->rc.tenant, call->segments[1]); !st.ok()) {
+    return Fail(call, st);
+  }
+  ReplyEmpty(call, 204);
+}
+
+}  // namespace civitas::api

@@ -1,0 +1,570 @@
+#include "subscription/manager.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <unordered_set>
+
+#include "common/log.h"
+#include "http/http.h"
+
+namespace civitas::subscription {
+namespace {
+
+constexpr std::string_view kMetaPrefix = "sub/";
+
+std::string MetaKey(const std::string& tenant, const std::string& id) {
+  std::string key(kMetaPrefix);
+  key += tenant;
+  key += '\x1f';
+  key += id;
+  return key;
+}
+
+std::string NewNotificationId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "urn:ngsi-ld:Notification:";
+  for (int i = 0; i < 2; ++i) {
+    uint64_t r = rng();
+    for (int j = 0; j < 16; ++j) id += kHex[(r >> (j * 4)) & 15];
+  }
+  return id;
+}
+
+}  // namespace
+
+struct Manager::Runtime {
+  std::mutex mu;
+  SubscriptionPtr sub;
+  DeliveryState state;
+  std::deque<Event> pending;
+  bool busy = false;        // queued for or held by a sender, or waiting on a timer
+  Micros not_before = 0;    // end of the throttling window or of the retry back-off
+  uint64_t generation = 0;  // bumped by Replace/Delete: stale periodic timers stop
+  bool deleted = false;
+};
+
+struct Manager::Index {
+  std::unordered_map<std::string, std::vector<RuntimePtr>> by_type;
+  std::vector<RuntimePtr> any_type;
+};
+
+Manager::Manager(storage::EntityStore& store, Options options)
+    : store_(store), options_(std::move(options)) {
+  index_ = std::make_shared<const std::map<std::string, Index>>();
+}
+
+Manager::~Manager() { Stop(); }
+
+Micros Manager::Now() const { return options_.clock ? options_.clock() : NowMicros(); }
+
+Status Manager::Load(const ContextResolver& resolve) {
+  std::vector<SubscriptionPtr> loaded;
+  Status st = store_.ScanMeta(kMetaPrefix, [&](std::string_view key, std::string_view value) {
+    auto record = ParseJson(value);
+    if (!record.ok() || !record->is_object()) {
+      Log(LogLevel::kError, "unreadable subscription record", {{"key", std::string(key)}});
+      return Status::Ok();
+    }
+    std::string url(record->GetString("context"));
+    auto ctx = resolve(url);
+    if (!ctx.ok()) {
+      Log(LogLevel::kError, "subscription context unavailable; subscription not loaded",
+          {{"id", std::string(record->GetString("id"))}, {"detail", ctx.status().detail()}});
+      return Status::Ok();
+    }
+    const Json* def = record->Find("definition");
+    auto sub =
+        Compile(std::string(record->GetString("id")), std::string(record->GetString("tenant")),
+                def ? *def : Json::MakeObject(), url, *ctx);
+    if (!sub.ok()) {
+      Log(LogLevel::kError, "invalid stored subscription",
+          {{"id", std::string(record->GetString("id"))}, {"detail", sub.status().detail()}});
+      return Status::Ok();
+    }
+    loaded.push_back(*sub);
+    return Status::Ok();
+  });
+  CIVITAS_RETURN_IF_ERROR(st);
+  std::lock_guard lock(mu_);
+  for (auto& s : loaded) {
+    auto rt = std::make_shared<Runtime>();
+    rt->sub = s;
+    subs_[s->tenant][s->id] = rt;
+  }
+  RebuildIndexLocked();
+  return Status::Ok();
+}
+
+void Manager::Start() {
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [tenant, subs] : subs_) {
+      for (auto& [id, rt] : subs) {
+        if (rt->sub->time_interval != 0) AddTimer(Now() + rt->sub->time_interval, rt, true);
+      }
+    }
+  }
+  threads_.emplace_back([this] { Dispatch(); });
+  for (int i = 0; i < std::max(1, options_.sender_threads); ++i) {
+    threads_.emplace_back([this] { Send(); });
+  }
+}
+
+void Manager::Stop() {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  ready_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+Status Manager::Persist(const Subscription& s) {
+  Json record = Json::MakeObject();
+  record.Set("id", Json(s.id));
+  record.Set("tenant", Json(s.tenant));
+  record.Set("context", Json(s.context_url));
+  record.Set("definition", s.definition);
+  return store_.PutMeta(MetaKey(s.tenant, s.id), ToJsonString(record));
+}
+
+void Manager::RebuildIndexLocked() {
+  auto index = std::make_shared<std::map<std::string, Index>>();
+  for (auto& [tenant, subs] : subs_) {
+    Index& ix = (*index)[tenant];
+    for (auto& [id, rt] : subs) {
+      std::vector<std::string> types = rt->sub->IndexTypes();
+      if (types.empty()) {
+        ix.any_type.push_back(rt);
+        continue;
+      }
+      std::sort(types.begin(), types.end());
+      types.erase(std::unique(types.begin(), types.end()), types.end());
+      for (auto& t : types) ix.by_type[t].push_back(rt);
+    }
+  }
+  index_ = std::move(index);
+}
+
+Status Manager::Create(SubscriptionPtr s) {
+  RuntimePtr rt;
+  {
+    std::lock_guard lock(mu_);
+    auto& subs = subs_[s->tenant];
+    if (subs.contains(s->id)) {
+      return Status(ErrorCode::kAlreadyExists, "subscription " + s->id + " already exists");
+    }
+    CIVITAS_RETURN_IF_ERROR(Persist(*s));
+    rt = std::make_shared<Runtime>();
+    rt->sub = s;
+    subs[s->id] = rt;
+    RebuildIndexLocked();
+  }
+  if (s->time_interval != 0) AddTimer(Now() + s->time_interval, rt, true);
+  return Status::Ok();
+}
+
+Status Manager::Replace(SubscriptionPtr s) {
+  RuntimePtr rt;
+  {
+    std::lock_guard lock(mu_);
+    auto t = subs_.find(s->tenant);
+    if (t == subs_.end() || !t->second.contains(s->id)) {
+      return Status::NotFound("subscription " + s->id + " not found");
+    }
+    CIVITAS_RETURN_IF_ERROR(Persist(*s));
+    rt = t->second[s->id];
+    std::lock_guard rlock(rt->mu);
+    rt->sub = s;
+    rt->state.failed = false;
+    rt->state.consecutive_failures = 0;
+    ++rt->generation;
+    RebuildIndexLocked();
+  }
+  if (s->time_interval != 0) AddTimer(Now() + s->time_interval, rt, true);
+  return Status::Ok();
+}
+
+Status Manager::Delete(const std::string& tenant, const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto t = subs_.find(tenant);
+  if (t == subs_.end() || !t->second.contains(id)) {
+    return Status::NotFound("subscription " + id + " not found");
+  }
+  CIVITAS_RETURN_IF_ERROR(store_.DeleteMeta(MetaKey(tenant, id)));
+  RuntimePtr rt = t->second[id];
+  {
+    std::lock_guard rlock(rt->mu);
+    rt->deleted = true;
+    rt->pending.clear();
+    ++rt->generation;
+  }
+  t->second.erase(id);
+  RebuildIndexLocked();
+  return Status::Ok();
+}
+
+SubscriptionPtr Manager::Find(const std::string& tenant, const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto t = subs_.find(tenant);
+  if (t == subs_.end()) return nullptr;
+  auto it = t->second.find(id);
+  if (it == t->second.end()) return nullptr;
+  std::lock_guard rlock(it->second->mu);
+  return it->second->sub;
+}
+
+Result<Json> Manager::Render(const std::string& tenant, const std::string& id,
+                             const jsonld::Context& ctx, bool with_context) const {
+  RuntimePtr rt;
+  {
+    std::lock_guard lock(mu_);
+    auto t = subs_.find(tenant);
+    if (t != subs_.end()) {
+      auto it = t->second.find(id);
+      if (it != t->second.end()) rt = it->second;
+    }
+  }
+  if (!rt) return Status::NotFound("subscription " + id + " not found");
+  std::lock_guard rlock(rt->mu);
+  return RenderSubscription(*rt->sub, rt->state, ctx, Now(), with_context);
+}
+
+Json::Array Manager::RenderPage(const std::string& tenant, const jsonld::Context& ctx,
+                                bool with_context, size_t offset, size_t limit,
+                                size_t* total) const {
+  std::vector<RuntimePtr> page;
+  {
+    std::lock_guard lock(mu_);
+    auto t = subs_.find(tenant);
+    *total = t == subs_.end() ? 0 : t->second.size();
+    if (t != subs_.end()) {
+      size_t i = 0;
+      for (auto& [id, rt] : t->second) {
+        if (i++ < offset) continue;
+        if (page.size() >= limit) break;
+        page.push_back(rt);
+      }
+    }
+  }
+  Json::Array out;
+  Micros now = Now();
+  for (auto& rt : page) {
+    std::lock_guard rlock(rt->mu);
+    out.push_back(RenderSubscription(*rt->sub, rt->state, ctx, now, with_context));
+  }
+  return out;
+}
+
+void Manager::OnCommitted(const std::vector<storage::Change>& changes) {
+  {
+    std::lock_guard lock(mu_);
+    if (subs_.empty()) return;  // nothing to match: keep the write path free
+  }
+  {
+    std::lock_guard lock(queue_mu_);
+    changes_.push_back(changes);
+  }
+  queue_cv_.notify_one();
+}
+
+void Manager::AddTimer(Micros at, const RuntimePtr& rt, bool periodic) {
+  {
+    std::lock_guard lock(queue_mu_);
+    timers_.push({at, rt, periodic});
+  }
+  queue_cv_.notify_one();
+}
+
+void Manager::MakeReadyLocked(const RuntimePtr& rt, Micros now) {
+  if (rt->busy || rt->pending.empty() || rt->deleted) return;
+  rt->busy = true;
+  if (now < rt->not_before) {
+    std::lock_guard lock(queue_mu_);
+    timers_.push({rt->not_before, rt, false});
+    queue_cv_.notify_one();
+    return;
+  }
+  {
+    std::lock_guard lock(queue_mu_);
+    ready_.push_back(rt);
+  }
+  ready_cv_.notify_one();
+}
+
+void Manager::Dispatch() {
+  while (true) {
+    std::vector<storage::Change> batch;
+    std::vector<Timer> due;
+    bool have_batch = false;
+    {
+      std::unique_lock lock(queue_mu_);
+      while (!stopping_ && changes_.empty() && (timers_.empty() || timers_.top().at > Now())) {
+        if (timers_.empty()) {
+          queue_cv_.wait(lock);
+        } else {
+          // Timers are in the manager's clock; wait in real time for at most the gap.
+          Micros gap = std::max<Micros>(timers_.top().at - Now(), 1000);
+          queue_cv_.wait_for(lock, std::chrono::microseconds(std::min<Micros>(gap, 100'000)));
+        }
+      }
+      if (stopping_) return;
+      if (!changes_.empty()) {
+        batch = std::move(changes_.front());
+        changes_.pop_front();
+        have_batch = true;
+      }
+      Micros now = Now();
+      while (!timers_.empty() && timers_.top().at <= now) {
+        due.push_back(timers_.top());
+        timers_.pop();
+      }
+    }
+    if (have_batch) MatchBatch(batch);
+    for (const Timer& t : due) {
+      RuntimePtr rt = t.rt.lock();
+      if (!rt) continue;
+      if (t.periodic) {
+        Periodic(rt);
+        continue;
+      }
+      std::lock_guard rlock(rt->mu);
+      rt->busy = false;  // the wait is over
+      MakeReadyLocked(rt, Now());
+    }
+  }
+}
+
+void Manager::MatchBatch(const std::vector<storage::Change>& changes) {
+  std::shared_ptr<const std::map<std::string, Index>> index;
+  {
+    std::lock_guard lock(mu_);
+    index = index_;
+  }
+  std::vector<RuntimePtr> candidates;
+  std::unordered_set<Runtime*> seen;
+  Micros now = Now();
+  for (const auto& change : changes) {
+    auto ix = index->find(change.tenant);
+    if (ix == index->end()) continue;
+    candidates.clear();
+    seen.clear();
+    auto add = [&](const std::vector<RuntimePtr>& list) {
+      for (const auto& rt : list) {
+        if (seen.insert(rt.get()).second) candidates.push_back(rt);
+      }
+    };
+    add(ix->second.any_type);
+    for (const auto* e : {change.before.get(), change.after.get()}) {
+      if (e == nullptr) continue;
+      for (const auto& type : e->types) {
+        auto it = ix->second.by_type.find(type);
+        if (it != ix->second.by_type.end()) add(it->second);
+      }
+    }
+    for (const auto& rt : candidates) {
+      std::lock_guard rlock(rt->mu);
+      if (rt->deleted || StatusOf(*rt->sub, rt->state, now) != DeliveryState::Status::kActive) {
+        continue;
+      }
+      auto event = MatchChange(*rt->sub, change.before, change.after, change.at);
+      if (!event) continue;
+      rt->pending.push_back(std::move(*event));
+      events_.fetch_add(1, std::memory_order_relaxed);
+      MakeReadyLocked(rt, now);
+    }
+  }
+}
+
+void Manager::Periodic(const RuntimePtr& rt) {
+  SubscriptionPtr sub;
+  uint64_t generation;
+  {
+    std::lock_guard rlock(rt->mu);
+    if (rt->deleted) return;
+    sub = rt->sub;
+    generation = rt->generation;
+  }
+  if (sub->time_interval == 0) return;
+  Micros now = Now();
+  if (StatusOf(*sub, DeliveryState{}, now) == DeliveryState::Status::kActive) {
+    std::vector<Event> events;
+    store_.ForEach(sub->tenant, [&](const ngsild::EntityPtr& e) {
+      if (sub->Selects(*e)) {
+        Event ev;
+        ev.after = e;
+        ev.at = now;
+        events.push_back(std::move(ev));
+      }
+      return true;
+    });
+    std::lock_guard rlock(rt->mu);
+    if (rt->generation != generation) return;  // replaced: its own timer runs
+    for (auto& ev : events) rt->pending.push_back(std::move(ev));
+    MakeReadyLocked(rt, now);
+  }
+  {
+    std::lock_guard rlock(rt->mu);
+    if (rt->generation != generation) return;
+  }
+  AddTimer(now + sub->time_interval, rt, true);
+}
+
+void Manager::Send() {
+  while (true) {
+    RuntimePtr rt;
+    {
+      std::unique_lock lock(queue_mu_);
+      ready_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+      if (stopping_) return;
+      rt = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    SubscriptionPtr sub;
+    std::vector<Event> batch;
+    Micros now = Now();
+    {
+      std::lock_guard rlock(rt->mu);
+      sub = rt->sub;
+      if (rt->deleted || StatusOf(*sub, rt->state, now) != DeliveryState::Status::kActive) {
+        rt->pending.clear();  // paused, expired or failed: nothing is delivered
+        rt->busy = false;
+        continue;
+      }
+      if (sub->throttling != 0) {
+        // Coalesce per entity: the newest state of each, with every attribute that changed.
+        std::vector<Event> merged;
+        std::unordered_map<std::string, size_t> where;
+        for (auto& ev : rt->pending) {
+          const std::string& id = ev.after ? ev.after->id : ev.before->id;
+          auto [it, fresh] = where.emplace(id, merged.size());
+          if (fresh) {
+            merged.push_back(std::move(ev));
+            continue;
+          }
+          Event& m = merged[it->second];
+          for (auto& name : m.changed) {
+            if (std::find(ev.changed.begin(), ev.changed.end(), name) == ev.changed.end()) {
+              ev.changed.push_back(name);
+            }
+          }
+          ev.before = m.before;  // the state before the window, for showChanges
+          m = std::move(ev);
+        }
+        rt->pending.assign(std::make_move_iterator(merged.begin()),
+                           std::make_move_iterator(merged.end()));
+      }
+      // One notification: events in order, one per entity, with the same trigger.
+      std::unordered_set<std::string> ids;
+      while (!rt->pending.empty() && batch.size() < options_.max_batch_entities) {
+        const Event& ev = rt->pending.front();
+        const std::string& id = ev.after ? ev.after->id : ev.before->id;
+        if (!batch.empty() && (ev.reason != batch.front().reason || ids.contains(id))) break;
+        ids.insert(id);
+        batch.push_back(std::move(rt->pending.front()));
+        rt->pending.pop_front();
+      }
+    }
+    std::string error;
+    bool ok = Deliver(*sub, batch, now, &error);
+    Micros done = Now();
+    std::lock_guard rlock(rt->mu);
+    DeliveryState& d = rt->state;
+    ++d.times_sent;
+    d.last_notification = done;
+    if (ok) {
+      sent_.fetch_add(1, std::memory_order_relaxed);
+      d.last_success = done;
+      d.last_ok = true;
+      d.consecutive_failures = 0;
+      rt->not_before = sub->throttling != 0 ? now + sub->throttling : 0;
+    } else {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      ++d.times_failed;
+      d.last_failure = done;
+      d.last_failure_reason = error;
+      d.last_ok = false;
+      ++d.consecutive_failures;
+      if (options_.max_consecutive_failures > 0 &&
+          d.consecutive_failures >= options_.max_consecutive_failures) {
+        d.failed = true;
+        rt->pending.clear();
+        Log(LogLevel::kWarn, "subscription failed: notifications stopped",
+            {{"id", sub->id}, {"detail", error}});
+      } else if (!rt->deleted) {
+        // Retry the same notification first, after a back-off.
+        for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+          rt->pending.push_front(std::move(*it));
+        }
+        Micros backoff = options_.retry_initial;
+        for (int i = 1; i < d.consecutive_failures && backoff < options_.retry_max; ++i) {
+          backoff *= 2;
+        }
+        rt->not_before = done + std::min(backoff, options_.retry_max);
+      }
+    }
+    rt->busy = false;
+    MakeReadyLocked(rt, Now());
+  }
+}
+
+bool Manager::Deliver(const Subscription& s, const std::vector<Event>& batch, Micros now,
+                      std::string* error) {
+  thread_local std::map<std::string, std::unique_ptr<http::Client>> clients;
+  const std::string tenant = s.tenant;
+  auto lookup = [this, tenant](const std::string& id) { return store_.Get(tenant, id); };
+  Json::Array data;
+  for (const auto& ev : batch) {
+    Json e = RenderEventEntity(s, ev, lookup);
+    if (e.is_array()) {
+      for (auto& x : e.as_array()) data.push_back(std::move(x));
+    } else {
+      data.push_back(std::move(e));
+    }
+  }
+  std::string_view reason = batch.empty() ? "timeInterval" : TriggerName(batch.front().reason);
+  Json body = MakeNotification(s, NewNotificationId(), std::move(data), reason, now);
+
+  std::vector<http::Header> headers;
+  const bool ld = s.notification.accept == "application/ld+json";
+  headers.push_back({"Content-Type", ld ? "application/ld+json" : "application/json"});
+  if (!ld) {
+    headers.push_back({"Link", "<" + s.context_url +
+                                   ">; rel=\"http://www.w3.org/ns/json-ld#context\"; "
+                                   "type=\"application/ld+json\""});
+  }
+  if (!s.tenant.empty()) headers.push_back({"NGSILD-Tenant", s.tenant});
+  for (const auto& kv : s.notification.receiver_info) headers.push_back({kv.key, kv.value});
+
+  auto& client = clients[s.notification.uri];
+  if (!client) {
+    if (clients.size() > 256) clients.clear();
+    client = std::make_unique<http::Client>();
+  }
+  http::ClientResponse response;
+  int status = client->Send("POST", s.notification.uri, headers, ToJsonString(body),
+                            options_.timeout_ms, 1 << 20, &response, error);
+  if (status < 0) return false;
+  if (status < 200 || status > 299) {
+    *error = "endpoint answered " + std::to_string(status);
+    return false;
+  }
+  return true;
+}
+
+Manager::Stats Manager::stats() const {
+  Stats s;
+  s.events = events_.load();
+  s.notifications = sent_.load();
+  s.failures = failures_.load();
+  std::lock_guard lock(mu_);
+  for (const auto& [tenant, subs] : subs_) s.subscriptions += subs.size();
+  return s;
+}
+
+}  // namespace civitas::subscription

@@ -1,0 +1,269 @@
+#include "subscription/notification.h"
+
+#include <algorithm>
+
+namespace civitas::subscription {
+namespace {
+
+constexpr std::string_view kNull = "urn:ngsi-ld:null";
+
+bool IsSystemMember(std::string_view key) { return key == "createdAt" || key == "modifiedAt"; }
+
+// Equal as attribute instances, ignoring the system timestamps (at any sub-attribute level).
+bool SameInstance(const Json& a, const Json& b) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  size_t counted = 0;
+  for (const auto& [key, value] : a.as_object()) {
+    if (IsSystemMember(key)) continue;
+    ++counted;
+    const Json* other = b.Find(key);
+    if (other == nullptr) return false;
+    bool equal = ngsild::IsCoreAttributeMember(key) ? value == *other : SameInstance(value, *other);
+    if (!equal) return false;
+  }
+  size_t other_count = 0;
+  for (const auto& [key, value] : b.as_object()) {
+    if (!IsSystemMember(key)) ++other_count;
+  }
+  return counted == other_count;
+}
+
+bool SameSlot(const ngsild::AttributeSlot& a, const ngsild::AttributeSlot& b) {
+  if (a.instances.size() != b.instances.size()) return false;
+  for (const auto& inst : a.instances) {
+    int i = ngsild::FindInstance(b, ngsild::DatasetIdOf(inst));
+    if (i < 0 || !SameInstance(inst, b.instances[static_cast<size_t>(i)])) return false;
+  }
+  return true;
+}
+
+bool Watched(const Subscription& s, const std::string& name) {
+  return s.watched.empty() ||
+         std::find(s.watched.begin(), s.watched.end(), name) != s.watched.end();
+}
+
+std::vector<std::string> WatchedNames(const Subscription& s, const ngsild::Entity& e) {
+  std::vector<std::string> out;
+  for (const auto& slot : e.attrs) {
+    if (Watched(s, slot.name)) out.push_back(slot.name);
+  }
+  return out;
+}
+
+void KeepWatched(const Subscription& s, std::vector<std::string>* names) {
+  std::erase_if(*names, [&s](const std::string& n) { return !Watched(s, n); });
+}
+
+std::string PreviousMember(std::string_view value_member) {
+  std::string out = "previous";
+  out += static_cast<char>(std::toupper(static_cast<unsigned char>(value_member[0])));
+  out.append(value_member.substr(1));
+  return out;
+}
+
+std::string_view ValueMemberOf(const Json& instance) {
+  ngsild::AttrKind kind;
+  if (!ngsild::ParseAttrKind(instance.GetString("type"), &kind)) return "value";
+  return ngsild::ValueMember(kind);
+}
+
+bool DatasetSelected(const Subscription& s, std::string_view dataset_id) {
+  if (s.dataset_ids.empty()) return true;
+  for (const auto& d : s.dataset_ids) {
+    if ((d == "@none" && dataset_id.empty()) || d == dataset_id) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+AttributeChanges DiffAttributes(const ngsild::Entity* before, const ngsild::Entity* after) {
+  AttributeChanges out;
+  if (after != nullptr) {
+    for (const auto& slot : after->attrs) {
+      const ngsild::AttributeSlot* old = before ? before->FindSlot(slot.name) : nullptr;
+      if (old == nullptr) {
+        out.created.push_back(slot.name);
+      } else if (!SameSlot(*old, slot)) {
+        out.updated.push_back(slot.name);
+      }
+    }
+  }
+  if (before != nullptr) {
+    for (const auto& slot : before->attrs) {
+      if (after == nullptr || after->FindSlot(slot.name) == nullptr) {
+        out.deleted.push_back(slot.name);
+      }
+    }
+  }
+  return out;
+}
+
+std::optional<Event> MatchChange(const Subscription& s, const ngsild::EntityPtr& before,
+                                 const ngsild::EntityPtr& after, Micros at) {
+  if (s.time_interval != 0) return std::nullopt;
+  const ngsild::Entity& e = after ? *after : *before;
+  if (!s.Selects(e)) return std::nullopt;
+  Event ev;
+  ev.before = before;
+  ev.after = after;
+  ev.at = at;
+  if (!before) {
+    if (s.triggers & kEntityCreated) {
+      ev.reason = kEntityCreated;
+      ev.changed = WatchedNames(s, *after);
+    } else if (s.triggers & kAttributeCreated) {
+      ev.changed = WatchedNames(s, *after);
+      if (ev.changed.empty()) return std::nullopt;
+      ev.reason = kAttributeCreated;
+    } else {
+      return std::nullopt;
+    }
+    return ev;
+  }
+  if (!after) {
+    if (s.triggers & kEntityDeleted) {
+      ev.reason = kEntityDeleted;
+      ev.changed = WatchedNames(s, *before);
+    } else if (s.triggers & kAttributeDeleted) {
+      ev.changed = WatchedNames(s, *before);
+      if (ev.changed.empty()) return std::nullopt;
+      ev.reason = kAttributeDeleted;
+    } else {
+      return std::nullopt;
+    }
+    return ev;
+  }
+  AttributeChanges diff = DiffAttributes(before.get(), after.get());
+  KeepWatched(s, &diff.created);
+  KeepWatched(s, &diff.updated);
+  KeepWatched(s, &diff.deleted);
+  auto take = [&](uint32_t trigger, std::vector<std::string>& names) {
+    if (!(s.triggers & trigger) || names.empty()) return;
+    if (ev.reason == 0) ev.reason = trigger;
+    for (auto& n : names) ev.changed.push_back(std::move(n));
+  };
+  take(kAttributeCreated, diff.created);
+  take(kAttributeUpdated, diff.updated);
+  take(kAttributeDeleted, diff.deleted);
+  if (ev.reason == 0) return std::nullopt;
+  return ev;
+}
+
+std::string_view TriggerName(uint32_t reason) {
+  switch (reason) {
+    case kEntityCreated:
+      return "entityCreated";
+    case kEntityDeleted:
+      return "entityDeleted";
+    case kAttributeCreated:
+      return "attributeCreated";
+    case kAttributeUpdated:
+      return "attributeUpdated";
+    case kAttributeDeleted:
+      return "attributeDeleted";
+  }
+  return "timeInterval";
+}
+
+Json RenderEventEntity(const Subscription& s, const Event& event,
+                       const std::function<ngsild::EntityPtr(const std::string&)>& lookup) {
+  const NotificationParams& np = s.notification;
+  const bool entity_deleted = !event.after;
+  ngsild::Entity view;
+  if (entity_deleted) {
+    view.id = event.before->id;
+    view.types = event.before->types;
+    view.scope = event.before->scope;
+    view.created_at = event.before->created_at;
+    view.modified_at = event.before->modified_at;
+  } else {
+    view = *event.after;
+  }
+  if (!s.dataset_ids.empty()) {
+    for (auto& slot : view.attrs) {
+      std::erase_if(slot.instances, [&s](const Json& inst) {
+        return !DatasetSelected(s, ngsild::DatasetIdOf(inst));
+      });
+    }
+    std::erase_if(view.attrs,
+                  [](const ngsild::AttributeSlot& slot) { return slot.instances.empty(); });
+  }
+
+  const bool show_nulls = !(entity_deleted && event.reason == kEntityDeleted && !np.show_changes);
+  if (event.before) {
+    for (const auto& name : event.changed) {
+      const ngsild::AttributeSlot* old = event.before->FindSlot(name);
+      if (old == nullptr) continue;
+      ngsild::AttributeSlot* now = view.FindSlot(name);
+      for (const auto& inst : old->instances) {
+        std::string_view dataset = ngsild::DatasetIdOf(inst);
+        if (!DatasetSelected(s, dataset)) continue;
+        std::string_view member = ValueMemberOf(inst);
+        int i = now ? ngsild::FindInstance(*now, dataset) : -1;
+        if (i >= 0) {
+          // Still there: with showChanges, the previous value beside the current one.
+          Json& cur = now->instances[static_cast<size_t>(i)];
+          if (np.show_changes && event.after && !SameInstance(inst, cur)) {
+            if (const Json* prev = inst.Find(member)) cur.Set(PreviousMember(member), *prev);
+          }
+          continue;
+        }
+        if (!show_nulls) continue;
+        Json gone = Json::MakeObject();
+        gone.Set("type", inst.Find("type") ? *inst.Find("type") : Json("Property"));
+        gone.Set(member, Json(kNull));
+        if (!dataset.empty()) gone.Set("datasetId", Json(dataset));
+        if (np.show_changes) {
+          if (const Json* prev = inst.Find(member)) gone.Set(PreviousMember(member), *prev);
+        }
+        if (np.sys_attrs) {
+          if (const Json* c = inst.Find("createdAt")) gone.Set("createdAt", *c);
+          if (const Json* m = inst.Find("modifiedAt")) gone.Set("modifiedAt", *m);
+          gone.Set("deletedAt", Json(FormatDateTime(event.at)));
+        }
+        if (now == nullptr) {
+          view.attrs.push_back({name, {}});
+          now = &view.attrs.back();
+        }
+        now->instances.push_back(std::move(gone));
+      }
+    }
+  }
+
+  ngsild::RenderOptions o;
+  o.format = np.format;
+  o.sys_attrs = np.sys_attrs;
+  o.attrs = np.attributes;
+  o.pick = np.pick;
+  o.omit = np.omit;
+  o.lang = s.lang;
+  o.join = np.join;
+  o.join_level = np.join_level;
+  o.lookup = lookup;
+  if (o.join == ngsild::Join::kFlat && !entity_deleted) {
+    return ngsild::RenderEntityFlat(view, *s.ctx, o);
+  }
+  Json out = ngsild::RenderEntity(view, *s.ctx, o);
+  if (entity_deleted) out.Set("deletedAt", Json(FormatDateTime(event.at)));
+  return out;
+}
+
+Json MakeNotification(const Subscription& s, std::string notification_id, Json::Array data,
+                      std::string_view trigger_reason, Micros notified_at) {
+  if (s.notification.accept == "application/ld+json") {
+    for (auto& e : data) {
+      if (e.is_object()) e.Set("@context", Json(s.context_url));
+    }
+  }
+  Json n = Json::MakeObject();
+  n.Set("id", Json(std::move(notification_id)));
+  n.Set("type", Json("Notification"));
+  n.Set("subscriptionId", Json(s.id));
+  n.Set("notifiedAt", Json(FormatDateTime(notified_at)));
+  n.Set("data", Json(std::move(data)));
+  n.Set("triggerReason", Json(trigger_reason));
+  return n;
+}
+
+}  // namespace civitas::subscription

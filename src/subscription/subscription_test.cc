@@ -1,0 +1,423 @@
+#include "subscription/subscription.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "http/http.h"
+#include "ngsild/ops.h"
+#include "ngsild/parse.h"
+#include "storage/entity_store.h"
+#include "subscription/manager.h"
+#include "subscription/notification.h"
+
+namespace civitas::subscription {
+namespace {
+
+jsonld::ContextRegistry& Registry() {
+  static jsonld::ContextRegistry r({}, [](const std::string&) -> Result<std::string> {
+    return Status(ErrorCode::kLdContextNotAvailable, "offline");
+  });
+  return r;
+}
+const jsonld::Context& Core() { return *Registry().Core(); }
+constexpr const char* kCoreUrl = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld";
+constexpr Micros kNow = 1'700'000'000'000'000;
+
+Json Parse(const char* text) {
+  auto j = ParseJson(text);
+  EXPECT_TRUE(j.ok()) << text;
+  return j.ok() ? *j : Json();
+}
+
+Result<SubscriptionPtr> Make(const char* body, const char* id = "urn:s:1") {
+  auto def = DefinitionFromBody(Parse(body), Core(), false, kNow);
+  if (!def.ok()) return def.status();
+  return Compile(id, "", std::move(*def), kCoreUrl, Registry().Core());
+}
+
+SubscriptionPtr MustMake(const char* body) {
+  auto s = Make(body);
+  EXPECT_TRUE(s.ok()) << s.status().detail();
+  return s.ok() ? *s : nullptr;
+}
+
+ngsild::EntityPtr Entity(const char* body, Micros at = kNow) {
+  auto f = ngsild::ParseEntityBody(Parse(body), Core(), {});
+  EXPECT_TRUE(f.ok()) << f.status().detail();
+  return std::make_shared<const ngsild::Entity>(ngsild::CreateEntity(std::move(*f), at));
+}
+
+const char* kEndpoint = R"("notification":{"endpoint":{"uri":"http://127.0.0.1:1/n"}})";
+
+std::string Sub(const std::string& members) {
+  return "{\"type\":\"Subscription\"," + members + "," + kEndpoint + "}";
+}
+
+TEST(SubscriptionParseTest, ValidationErrors) {
+  struct Case {
+    std::string body;
+    ErrorCode code;
+  };
+  const Case cases[] = {
+      {"{}", ErrorCode::kBadRequestData},
+      {"[]", ErrorCode::kInvalidRequest},
+      {Sub(R"("entities":[])"), ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"id":"urn:x"}])"), ErrorCode::kBadRequestData},  // no type
+      {Sub(R"("watchedAttributes":[])"), ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"type":"T"}],"throttling":-1)"), ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"type":"T"}],"throttling":1,"timeInterval":2)"),
+       ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"type":"T"}],"watchedAttributes":["a"],"timeInterval":2)"),
+       ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"type":"T"}],"expiresAt":"2000-01-01T00:00:00Z")"),
+       ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"type":"T"}],"q":"a>>1")"), ErrorCode::kBadRequestData},
+      {Sub(R"("entities":[{"type":"T"}],"notificationTrigger":["sometimes"])"),
+       ErrorCode::kBadRequestData},
+      {Sub(R"("id":"not a uri","entities":[{"type":"T"}])"), ErrorCode::kBadRequestData},
+      {R"({"type":"Subscription","entities":[{"type":"T"}]})", ErrorCode::kBadRequestData},
+      {R"({"type":"Subscription","entities":[{"type":"T"}],"notification":{"endpoint":{"uri":"x"}}})",
+       ErrorCode::kBadRequestData},
+      {R"({"type":"Subscription","entities":[{"type":"T"}],"notification":{"attributes":["a"],
+          "pick":["a"],"endpoint":{"uri":"http://h/n"}}})",
+       ErrorCode::kBadRequestData},
+      {R"({"type":"Subscription","entities":[{"type":"T"}],"notification":{"pick":["a"],
+          "omit":["a"],"endpoint":{"uri":"http://h/n"}}})",
+       ErrorCode::kBadRequestData},
+      {R"({"type":"Subscription","entities":[{"type":"T"}],"notification":{"format":"keyValues",
+          "showChanges":true,"endpoint":{"uri":"http://h/n"}}})",
+       ErrorCode::kBadRequestData},
+  };
+  for (const auto& c : cases) {
+    auto s = Make(c.body.c_str());
+    ASSERT_FALSE(s.ok()) << c.body;
+    EXPECT_EQ(s.status().code(), c.code) << c.body << ": " << s.status().detail();
+  }
+}
+
+TEST(SubscriptionParseTest, StoresExpandedNamesAndRendersWithAnyContext) {
+  auto s = MustMake(R"({"type":"Subscription","entities":[{"type":"Building"}],
+      "watchedAttributes":["name"],"q":"name==\"x\"",
+      "notification":{"attributes":["name"],"endpoint":{"uri":"http://h/n"}}})");
+  ASSERT_TRUE(s);
+  const std::string vocab = "https://uri.etsi.org/ngsi-ld/default-context/";
+  EXPECT_EQ(s->watched, std::vector<std::string>{vocab + "name"});
+  EXPECT_EQ(s->IndexTypes(), std::vector<std::string>{vocab + "Building"});
+  Json shown = RenderSubscription(*s, {}, Core(), kNow, false);
+  EXPECT_EQ(ToJsonString(*shown.Find("watchedAttributes")), R"(["name"])");
+  EXPECT_EQ(shown.GetString("status"), "active");
+  EXPECT_EQ(shown.GetString("q"), "name==\"x\"");
+  EXPECT_EQ(ToJsonString(*shown.Find("notificationTrigger")),
+            R"(["attributeCreated","attributeUpdated"])");
+}
+
+TEST(SubscriptionParseTest, StatusFollowsIsActiveExpiryAndFailure) {
+  auto s = MustMake(R"({"type":"Subscription","entities":[{"type":"T"}],"isActive":false,
+      "expiresAt":"2100-01-01T00:00:00Z","notification":{"endpoint":{"uri":"http://h/n"}}})");
+  ASSERT_TRUE(s);
+  DeliveryState d;
+  EXPECT_EQ(StatusName(StatusOf(*s, d, kNow)), "paused");
+  d.failed = true;
+  EXPECT_EQ(StatusName(StatusOf(*s, d, kNow)), "failed");
+  EXPECT_EQ(StatusName(StatusOf(*s, d, *ParseDateTime("2100-01-02T00:00:00Z"))), "expired");
+}
+
+TEST(SubscriptionParseTest, MergeReplacesAndRemovesMembers) {
+  auto stored = DefinitionFromBody(Parse(Sub(R"("entities":[{"type":"T"}],"q":"a==1")").c_str()),
+                                   Core(), false, kNow);
+  ASSERT_TRUE(stored.ok());
+  auto fragment = DefinitionFromBody(Parse(R"({"q":null,"throttling":5})"), Core(), true, kNow);
+  ASSERT_TRUE(fragment.ok());
+  auto merged = MergeDefinition(*stored, *fragment);
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(merged->Find("q"), nullptr);
+  EXPECT_EQ(merged->Find("throttling")->as_int(), 5);
+  auto removal = DefinitionFromBody(Parse(R"({"notification":null})"), Core(), true, kNow);
+  EXPECT_FALSE(removal.ok());
+}
+
+TEST(MatchTest, EveryTrigger) {
+  auto created = Entity(R"({"id":"urn:e:1","type":"T","a":1,"b":2})");
+  auto updated = Entity(R"({"id":"urn:e:1","type":"T","a":5,"b":2})");
+  auto added = Entity(R"({"id":"urn:e:1","type":"T","a":1,"b":2,"c":3})");
+  auto removed = Entity(R"({"id":"urn:e:1","type":"T","a":1})");
+  auto same_later = Entity(R"({"id":"urn:e:1","type":"T","a":1,"b":2})", kNow + 1000);
+
+  auto reason = [](const SubscriptionPtr& s, const ngsild::EntityPtr& before,
+                   const ngsild::EntityPtr& after) -> std::string {
+    auto ev = MatchChange(*s, before, after, kNow);
+    return ev ? std::string(TriggerName(ev->reason)) : "none";
+  };
+  auto all = MustMake(R"({"type":"Subscription","entities":[{"type":"T"}],
+      "notificationTrigger":["entityCreated","entityDeleted","entityUpdated"],
+      "notification":{"endpoint":{"uri":"http://h/n"}}})");
+  EXPECT_EQ(reason(all, nullptr, created), "entityCreated");
+  EXPECT_EQ(reason(all, created, nullptr), "entityDeleted");
+  EXPECT_EQ(reason(all, created, updated), "attributeUpdated");
+  EXPECT_EQ(reason(all, created, added), "attributeCreated");
+  EXPECT_EQ(reason(all, created, removed), "attributeDeleted");
+  // The same values with new system timestamps are not a change.
+  EXPECT_EQ(reason(all, created, same_later), "none");
+
+  auto by_default = MustMake(Sub(R"("entities":[{"type":"T"}])").c_str());
+  EXPECT_EQ(reason(by_default, nullptr, created), "attributeCreated");
+  EXPECT_EQ(reason(by_default, created, removed), "none");
+  EXPECT_EQ(reason(by_default, created, nullptr), "none");
+
+  auto watched = MustMake(Sub(R"("entities":[{"type":"T"}],"watchedAttributes":["b"])").c_str());
+  EXPECT_EQ(reason(watched, created, updated), "none");  // only a changed
+  EXPECT_EQ(reason(watched, nullptr, created), "attributeCreated");
+
+  auto other_type = MustMake(Sub(R"("entities":[{"type":"U"}])").c_str());
+  EXPECT_EQ(reason(other_type, created, updated), "none");
+
+  auto with_q = MustMake(Sub(R"("entities":[{"type":"T"}],"q":"a>3")").c_str());
+  EXPECT_EQ(reason(with_q, created, updated), "attributeUpdated");
+  EXPECT_EQ(reason(with_q, nullptr, created), "none");
+
+  auto deleted_watch = MustMake(Sub(R"("entities":[{"type":"T"}],
+      "notificationTrigger":["attributeDeleted"],"watchedAttributes":["b"])")
+                                    .c_str());
+  EXPECT_EQ(reason(deleted_watch, created, removed), "attributeDeleted");
+  EXPECT_EQ(reason(deleted_watch, created, nullptr), "attributeDeleted");  // entity deletion
+  EXPECT_EQ(reason(deleted_watch, removed, nullptr), "none");
+}
+
+TEST(RenderTest, DeletedAttributesShowNullAndShowChangesPrevious) {
+  auto before = Entity(R"({"id":"urn:e:1","type":"T","a":1,"b":2})");
+  auto after = Entity(R"({"id":"urn:e:1","type":"T","a":5})");
+  auto s = MustMake(R"({"type":"Subscription","entities":[{"type":"T"}],
+      "notificationTrigger":["entityUpdated"],
+      "notification":{"showChanges":true,"endpoint":{"uri":"http://h/n"}}})");
+  auto ev = MatchChange(*s, before, after, kNow);
+  ASSERT_TRUE(ev);
+  Json e = RenderEventEntity(*s, *ev, nullptr);
+  EXPECT_EQ(ToJsonString(e),
+            R"({"id":"urn:e:1","type":"T","a":{"type":"Property","value":5,"previousValue":1},)"
+            R"("b":{"type":"Property","value":"urn:ngsi-ld:null","previousValue":2}})");
+
+  auto kv = MustMake(R"({"type":"Subscription","entities":[{"type":"T"}],
+      "notificationTrigger":["entityDeleted"],
+      "notification":{"format":"keyValues","endpoint":{"uri":"http://h/n"}}})");
+  auto del = MatchChange(*kv, before, nullptr, kNow);
+  ASSERT_TRUE(del);
+  Json d = RenderEventEntity(*kv, *del, nullptr);
+  EXPECT_EQ(ToJsonString(d),
+            R"({"id":"urn:e:1","type":"T","deletedAt":")" + FormatDateTime(kNow) + "\"}");
+}
+
+// --- Delivery through a real HTTP receiver. ---
+
+class Receiver {
+ public:
+  explicit Receiver(int fail_every = 0) : fail_every_(fail_every) {
+    http::ServerOptions o;
+    o.bind = "127.0.0.1";
+    o.port = 0;
+    o.threads = 1;
+    server_ = std::make_unique<http::Server>(o, [this](http::Request&& req, http::Responder r) {
+      http::Response resp;
+      {
+        std::lock_guard lock(mu_);
+        ++requests_;
+        if (fail_every_ > 0 && requests_ % fail_every_ == 0) {
+          resp.status = 500;
+        } else {
+          auto body = ParseJson(req.body);
+          if (body.ok()) bodies_.push_back(std::move(*body));
+          for (const auto& h : req.headers) headers_.push_back(h);
+          resp.status = 200;
+        }
+      }
+      cv_.notify_all();
+      r(std::move(resp));
+    });
+    std::string error;
+    EXPECT_TRUE(server_->Start(&error)) << error;
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/n"; }
+  // Waits until n notifications arrived (or 10 s).
+  std::vector<Json> WaitFor(size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return bodies_.size() >= n; });
+    return bodies_;
+  }
+  std::vector<http::Header> headers() {
+    std::lock_guard lock(mu_);
+    return headers_;
+  }
+
+ private:
+  int fail_every_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int requests_ = 0;
+  std::vector<Json> bodies_;
+  std::vector<http::Header> headers_;
+  std::unique_ptr<http::Server> server_;
+};
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("civitas-sub-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Open();
+  }
+  void TearDown() override {
+    Close();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    auto backend = storage::OpenRocksDb({dir_.string()});
+    ASSERT_TRUE(backend.ok());
+    auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    Manager::Options o;
+    o.retry_initial = 20'000;
+    o.max_consecutive_failures = 50;
+    o.clock = [this] { return NowMicros() + skew_.load(); };
+    manager_ = std::make_unique<Manager>(*store_, o);
+    store_->AddListener(manager_.get());
+    ASSERT_TRUE(manager_->Load([](const std::string&) { return Registry().Core(); }).ok());
+    manager_->Start();
+  }
+  void Close() {
+    manager_->Stop();
+    store_->Close();
+    store_.reset();
+    manager_.reset();
+  }
+  // Writes entity states one commit at a time.
+  void Put(const char* body) {
+    auto e = Entity(body);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::vector<storage::WriteOp> ops;
+    ops.push_back({"", e->id, [e](const ngsild::EntityPtr&, Micros) -> Result<storage::Outcome> {
+                     return storage::Outcome::Put(*e);
+                   }});
+    store_->Submit(std::move(ops), [&](std::vector<Status> st) {
+      EXPECT_TRUE(st[0].ok());
+      std::lock_guard lock(mu);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+  SubscriptionPtr Subscribe(const std::string& members, const std::string& url,
+                            const char* id = "urn:s:1") {
+    std::string body = "{\"type\":\"Subscription\"," + members +
+                       ",\"notification\":{\"format\":\"keyValues\",\"endpoint\":{\"uri\":\"" +
+                       url + "\",\"receiverInfo\":[{\"key\":\"X-Test\",\"value\":\"yes\"}]}}}";
+    auto def = DefinitionFromBody(Parse(body.c_str()), Core(), false, NowMicros());
+    EXPECT_TRUE(def.ok()) << def.status().detail();
+    auto s = Compile(id, "", std::move(*def), kCoreUrl, Registry().Core());
+    EXPECT_TRUE(s.ok());
+    EXPECT_TRUE(manager_->Create(*s).ok());
+    return *s;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::EntityStore> store_;
+  std::unique_ptr<Manager> manager_;
+  std::atomic<Micros> skew_{0};
+};
+
+TEST_F(ManagerTest, DeliversEveryChangeInOrderWithReceiverInfo) {
+  Receiver receiver;
+  Subscribe(R"("entities":[{"type":"T"}])", receiver.url());
+  for (int i = 0; i < 20; ++i) {
+    std::string body = R"({"id":"urn:e:1","type":"T","n":)" + std::to_string(i) + "}";
+    Put(body.c_str());
+  }
+  auto got = receiver.WaitFor(20);
+  ASSERT_EQ(got.size(), 20u);
+  for (int i = 0; i < 20; ++i) {
+    const Json& n = got[static_cast<size_t>(i)];
+    EXPECT_EQ(n.GetString("type"), "Notification");
+    EXPECT_EQ(n.GetString("subscriptionId"), "urn:s:1");
+    EXPECT_EQ(n.Find("data")->as_array()[0].Find("n")->as_int(), i);
+  }
+  bool saw_info = false;
+  for (const auto& h : receiver.headers()) saw_info |= h.name == "x-test" && h.value == "yes";
+  EXPECT_TRUE(saw_info);
+  // The sender records the outcome just after the receiver answers.
+  auto shown = manager_->Render("", "urn:s:1", Core(), false);
+  for (int i = 0; i < 100 && shown->Find("notification")->Find("timesSent")->as_int() < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    shown = manager_->Render("", "urn:s:1", Core(), false);
+  }
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->Find("notification")->Find("timesSent")->as_int(), 20);
+  EXPECT_EQ(shown->Find("notification")->GetString("status"), "ok");
+}
+
+TEST_F(ManagerTest, RetriesFailuresWithoutLosingOrReordering) {
+  Receiver receiver(/*fail_every=*/2);  // every second request fails
+  Subscribe(R"("entities":[{"type":"T"}])", receiver.url());
+  for (int i = 0; i < 10; ++i) {
+    std::string body = R"({"id":"urn:e:1","type":"T","n":)" + std::to_string(i) + "}";
+    Put(body.c_str());
+  }
+  auto got = receiver.WaitFor(10);
+  ASSERT_EQ(got.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(got[static_cast<size_t>(i)].Find("data")->as_array()[0].Find("n")->as_int(), i);
+  }
+  auto shown = manager_->Render("", "urn:s:1", Core(), false);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_GE(shown->Find("notification")->Find("timesFailed")->as_int(), 9);
+  EXPECT_NE(shown->Find("notification")->Find("lastFailure"), nullptr);
+}
+
+TEST_F(ManagerTest, ThrottlingDeliversTheNewestStateAfterTheWindow) {
+  Receiver receiver;
+  Subscribe(R"("entities":[{"type":"T"}],"throttling":30)", receiver.url());
+  Put(R"({"id":"urn:e:1","type":"T","n":0})");
+  ASSERT_EQ(receiver.WaitFor(1).size(), 1u);
+  for (int i = 1; i <= 5; ++i) {
+    std::string body = R"({"id":"urn:e:1","type":"T","n":)" + std::to_string(i) + "}";
+    Put(body.c_str());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(receiver.WaitFor(1).size(), 1u);  // still inside the window
+  skew_ += 31'000'000;                        // the window ends
+  auto got = receiver.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  const auto& data = got[1].Find("data")->as_array();
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0].Find("n")->as_int(), 5);
+}
+
+TEST_F(ManagerTest, PeriodicNotificationsAndPersistence) {
+  Receiver receiver;
+  Put(R"({"id":"urn:e:1","type":"T","n":1})");
+  Put(R"({"id":"urn:e:2","type":"T","n":2})");
+  Subscribe(R"("entities":[{"type":"T"}],"timeInterval":60)", receiver.url());
+  skew_ += 61'000'000;
+  auto got = receiver.WaitFor(1);
+  ASSERT_GE(got.size(), 1u);
+  EXPECT_EQ(got[0].Find("data")->as_array().size(), 2u);
+  Close();
+  Open();
+  EXPECT_NE(manager_->Find("", "urn:s:1"), nullptr);
+  EXPECT_TRUE(manager_->Delete("", "urn:s:1").ok());
+  Close();
+  Open();
+  EXPECT_EQ(manager_->Find("", "urn:s:1"), nullptr);
+}
+
+}  // namespace
+}  // namespace civitas::subscription
