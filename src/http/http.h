@@ -27,10 +27,26 @@ struct Request {
   const std::string* FindHeader(std::string_view lower_name) const;
 };
 
+// The body of a streamed response (server-sent events), written over time from any thread.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Queues bytes for the client. False once the connection has closed: stop writing.
+  virtual bool Write(std::string data) = 0;
+  // Ends the response; the connection closes once the queued bytes are written.
+  virtual void Close() = 0;
+  virtual bool closed() const = 0;
+};
+
 struct Response {
   int status = 200;
   std::vector<Header> headers;  // Content-Length, Connection and Date are added by the server
   std::string body;
+  // Set for a streamed response: the server writes the head without Content-Length (and with
+  // "Connection: close"), then calls on_stream on its I/O thread (it must not block) with the
+  // Stream that carries the body. The connection takes no further requests, has no idle
+  // timeout (the writer sends its own heartbeats) and is closed if the client stops reading.
+  std::function<void(std::shared_ptr<Stream>)> on_stream;
 
   Response& AddHeader(std::string name, std::string value) {
     headers.push_back({std::move(name), std::move(value)});

@@ -46,9 +46,9 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "http/http.h"
 #include "http/request_parser.h"
-#include "common/strings.h"
 
 namespace civitas::http {
 namespace {
@@ -58,6 +58,7 @@ constexpr size_t kReadChunk = 64 << 10;  // per-loop read buffer
 constexpr int kMaxIovecs = 64;
 constexpr size_t kLargeBody = 16 << 10;         // bodies this large are written without a copy
 constexpr size_t kMaxUnsentOutput = 1 << 20;    // reading pauses above this much unsent output
+constexpr size_t kMaxStreamBacklog = 8 << 20;   // a stream's client that lags more is dropped
 constexpr size_t kMaxSpareCapacity = 64 << 10;  // output buffer capacity kept for reuse
 constexpr int kLingerMs = 2000;
 constexpr int kMaxEvents = 256;
@@ -229,6 +230,7 @@ struct ResponseFlags {
   bool head_request = false;       // write no body
   bool close = false;              // "Connection: close"
   bool keep_alive_header = false;  // HTTP/1.0 keep-alive: "Connection: keep-alive"
+  bool streamed = false;           // the body follows as a stream: no Content-Length
 };
 
 // Appends the status line, headers and a small body to *out. A large body is moved to
@@ -257,7 +259,7 @@ void SerializeResponse(Response& r, ResponseFlags flags, std::string_view date_l
     out->append("\r\n");
   }
   out->append(date_line);
-  if (!bodiless_status) {
+  if (!bodiless_status && !flags.streamed) {
     out->append("Content-Length: ");
     AppendNumber(*out, r.body.size());
     out->append("\r\n");
@@ -472,6 +474,10 @@ struct Conn {
   bool lingering = false;
   bool dirty = false;
   bool dead = false;
+  // A streamed response: its Stream (closed when the connection dies), and stream bytes that
+  // arrived before the response head left its slot.
+  std::shared_ptr<class StreamImpl> stream;
+  std::string stream_backlog;
 };
 
 struct alignas(64) LoopStats {
@@ -485,9 +491,27 @@ struct Completion {
   uint64_t conn_id;
   uint64_t seq;
   Response response;
+  enum class Kind { kResponse, kStreamData, kStreamClose } kind = Kind::kResponse;
+  std::string data;  // kStreamData
 };
 
 class Loop;
+
+class StreamImpl : public Stream {
+ public:
+  StreamImpl(std::weak_ptr<Loop> loop, uint64_t conn_id)
+      : loop_(std::move(loop)), conn_id_(conn_id) {}
+  bool Write(std::string data) override;
+  void Close() override;
+  bool closed() const override { return closed_.load(std::memory_order_acquire); }
+  void MarkClosed() { closed_.store(true, std::memory_order_release); }
+
+ private:
+  std::weak_ptr<Loop> loop_;
+  uint64_t conn_id_;
+  std::atomic<bool> closed_{false};
+};
+
 // The loop whose thread this is, so that a Responder called on its own loop's thread completes
 // directly instead of going through the queue.
 thread_local Loop* tls_current_loop = nullptr;
@@ -603,6 +627,19 @@ class Loop : public std::enable_shared_from_this<Loop> {
     if (was_empty) Wake();
   }
 
+  // Thread-safe: stream bytes (or the end of the stream) for a connection.
+  void PostStream(uint64_t conn_id, Completion::Kind kind, std::string data) {
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      was_empty = queue_.empty();
+      Completion c{conn_id, 0, Response(), kind, std::move(data)};
+      queue_.push_back(std::move(c));
+    }
+    if (was_empty) Wake();
+  }
+
   const LoopStats& stats() const { return stats_; }
 
  private:
@@ -645,7 +682,13 @@ class Loop : public std::enable_shared_from_this<Loop> {
       stop = std::exchange(stop_requested_, false);
       drain_ms = stop_drain_ms_;
     }
-    for (Completion& c : work_) CompleteOnLoop(c.conn_id, c.seq, std::move(c.response));
+    for (Completion& c : work_) {
+      if (c.kind == Completion::Kind::kResponse) {
+        CompleteOnLoop(c.conn_id, c.seq, std::move(c.response));
+      } else {
+        StreamOnLoop(c.conn_id, c.kind == Completion::Kind::kStreamClose, std::move(c.data));
+      }
+    }
     work_.clear();
     if (stop && !draining_) BeginDrain(drain_ms);
   }
@@ -659,6 +702,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
       if (c->dead || c->lingering) continue;
       c->no_more_requests = true;
       c->stash.clear();
+      if (c->stream) c->close_when_done = true;
       if (c->slots.empty()) MarkDirty(c);  // nothing in flight: close once output is written
     }
   }
@@ -869,9 +913,18 @@ class Loop : public std::enable_shared_from_this<Loop> {
     Slot& slot = c->slots.at(seq - first);
     if (slot.ready) return;  // a second call for the same request
     slot.ready = true;
+    std::function<void(std::shared_ptr<Stream>)> on_stream = std::move(response.on_stream);
+    if (on_stream) {
+      // The last response on this connection; its body follows as the stream's bytes.
+      slot.flags.close = true;
+      slot.flags.streamed = true;
+      c->no_more_requests = true;
+      c->stash.clear();
+      c->stream = std::make_shared<StreamImpl>(weak_from_this(), c->id);
+    }
     // While draining, the last response says the connection is closing.
     if (draining_ && seq + 1 == c->next_seq) slot.flags.close = true;
-    if (slot.flags.close) c->close_when_done = true;
+    if (slot.flags.close && !on_stream) c->close_when_done = true;
     if (seq == first) {
       std::string large;
       SerializeResponse(response, slot.flags, date_line_, &c->out.Tail(), &large);
@@ -880,6 +933,33 @@ class Loop : public std::enable_shared_from_this<Loop> {
       MoveReadySlots(c);
     } else {
       SerializeResponse(response, slot.flags, date_line_, &slot.data, &slot.large_body);
+    }
+    MarkDirty(c);
+    if (on_stream) {
+      std::shared_ptr<Stream> stream = c->stream;
+      try {
+        on_stream(std::move(stream));
+      } catch (...) {
+        Log(LogLevel::kError, "stream handler threw");
+      }
+    }
+  }
+
+  void StreamOnLoop(uint64_t conn_id, bool close, std::string data) {
+    auto it = conns_.find(conn_id);
+    if (it == conns_.end()) return;
+    Conn* c = it->second.get();
+    if (c->dead || !c->stream || c->lingering) return;
+    if (close) {
+      c->close_when_done = true;
+    } else if (!c->slots.empty()) {
+      c->stream_backlog += data;  // the head is still waiting for earlier responses
+    } else {
+      c->out.Tail().append(data);
+      if (c->out.size() > kMaxStreamBacklog) {
+        Kill(c);  // the client stopped reading
+        return;
+      }
     }
     MarkDirty(c);
   }
@@ -891,6 +971,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
       c->out.Tail().append(s.data);
       if (!s.large_body.empty()) c->out.AppendOwned(std::move(s.large_body));
       c->slots.PopFront();
+    }
+    if (c->slots.empty() && !c->stream_backlog.empty()) {
+      c->out.Tail().append(c->stream_backlog);
+      c->stream_backlog.clear();
     }
   }
 
@@ -944,6 +1028,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   }
 
   void StartLinger(Conn* c) {
+    if (c->stream) c->stream->MarkClosed();
     c->lingering = true;
     c->linger_deadline_ms = now_ + kLingerMs;
     c->stash.clear();
@@ -968,6 +1053,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   void Kill(Conn* c) {
     if (c->dead) return;
     c->dead = true;
+    if (c->stream) c->stream->MarkClosed();
     close(c->fd);  // also removes it from the epoll set
     c->fd = -1;
     stats_.closed.fetch_add(1, std::memory_order_relaxed);
@@ -998,6 +1084,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
                        " ms");
         continue;
       }
+      if (c->stream && !c->close_when_done) continue;  // the writer sends heartbeats
       if (now_ - c->last_activity_ms < options_.idle_timeout_ms) continue;
       // No byte moved either way for idle_timeout_ms. Close unless a handler is still working
       // or a request is arriving (the read timeout covers that), except that a peer which
@@ -1196,6 +1283,21 @@ Server::Server(ServerOptions options, Handler handler)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 
 Server::~Server() { Stop(); }
+
+bool StreamImpl::Write(std::string data) {
+  if (closed()) return false;
+  auto loop = loop_.lock();
+  if (!loop) {
+    MarkClosed();
+    return false;
+  }
+  loop->PostStream(conn_id_, Completion::Kind::kStreamData, std::move(data));
+  return true;
+}
+
+void StreamImpl::Close() {
+  if (auto loop = loop_.lock()) loop->PostStream(conn_id_, Completion::Kind::kStreamClose, {});
+}
 
 bool Server::Start(std::string* error) { return impl_->Start(error); }
 

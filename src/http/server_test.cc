@@ -144,6 +144,16 @@ class TestClient {
     }
   }
 
+  // Reads everything until the server closes; false on timeout.
+  bool ReadUntilClosed(int timeout_ms) {
+    auto deadline = Clock::now() + milliseconds(timeout_ms);
+    while (!eof_) {
+      if (Clock::now() >= deadline) return false;
+      Fill(deadline);
+    }
+    return true;
+  }
+
   // No data within timeout_ms and the connection still open.
   bool QuietFor(int timeout_ms) {
     auto deadline = Clock::now() + milliseconds(timeout_ms);
@@ -907,6 +917,74 @@ TEST(ServerTest, ManyConnectionsAcrossThreads) {
   EXPECT_EQ(ok.load(), kClients * kPerClient);
   EXPECT_EQ(server->stats().connections_accepted, static_cast<uint64_t>(kClients));
   EXPECT_EQ(server->stats().requests, static_cast<uint64_t>(kClients * kPerClient));
+}
+
+}  // namespace
+}  // namespace civitas::http
+
+namespace civitas::http {
+namespace {
+
+TEST(ServerStreamTest, StreamedBodyArrivesOverTimeAndEndsWithClose) {
+  ServerOptions o = TestOptions();
+  o.idle_timeout_ms = 200;  // a stream has no idle timeout
+  std::shared_ptr<Stream> stream;
+  std::mutex mu;
+  auto server = StartServer(o, [&](Request&&, Responder respond) {
+    Response r;
+    r.AddHeader("Content-Type", "text/event-stream");
+    r.on_stream = [&](std::shared_ptr<Stream> s) {
+      std::lock_guard lock(mu);
+      stream = std::move(s);
+    };
+    respond(std::move(r));
+  });
+  TestClient c(server->port());
+  ASSERT_TRUE(c.Send(Get("/events") + Get("/ignored")));
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);
+    return stream != nullptr;
+  }));
+  std::this_thread::sleep_for(milliseconds(400));  // longer than the idle timeout
+  std::thread writer([&] {
+    EXPECT_TRUE(stream->Write("data: one\n\n"));
+    EXPECT_TRUE(stream->Write("data: two\n\n"));
+    stream->Close();
+  });
+  writer.join();
+  EXPECT_TRUE(c.ReadUntilClosed(3000));
+  const std::string& got = c.buffered();
+  EXPECT_NE(got.find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_EQ(got.find("Content-Length"), std::string::npos);
+  EXPECT_NE(got.find("Connection: close"), std::string::npos);
+  EXPECT_NE(got.find("\r\n\r\ndata: one\n\ndata: two\n\n"), std::string::npos) << got;
+  EXPECT_EQ(got.find("/ignored"), std::string::npos);
+}
+
+TEST(ServerStreamTest, WriterLearnsThatTheClientLeft) {
+  std::shared_ptr<Stream> stream;
+  std::mutex mu;
+  auto server = StartServer(TestOptions(), [&](Request&&, Responder respond) {
+    Response r;
+    r.on_stream = [&](std::shared_ptr<Stream> s) {
+      std::lock_guard lock(mu);
+      stream = std::move(s);
+    };
+    respond(std::move(r));
+  });
+  {
+    TestClient c(server->port());
+    ASSERT_TRUE(c.Send(Get("/events")));
+    ASSERT_TRUE(Eventually([&] {
+      std::lock_guard lock(mu);
+      return stream != nullptr;
+    }));
+    c.Abort();
+  }
+  EXPECT_TRUE(Eventually([&] {
+    stream->Write(":\n\n");
+    return stream->closed();
+  }));
 }
 
 }  // namespace
