@@ -115,6 +115,8 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
            "DELETE /jsonldContexts/{id}");
   AddRoute({"subscriptions"}, "POST", &Broker::CreateSubscription, "POST /subscriptions");
   AddRoute({"subscriptions"}, "GET", &Broker::ListSubscriptions, "GET /subscriptions");
+  AddRoute({"subscriptions"}, "PATCH", &Broker::SubscriptionIdMissing, "PATCH /subscriptions");
+  AddRoute({"subscriptions"}, "DELETE", &Broker::SubscriptionIdMissing, "DELETE /subscriptions");
   AddRoute({"subscriptions", "*"}, "GET", &Broker::RetrieveSubscription, "GET /subscriptions/{id}");
   AddRoute({"subscriptions", "*"}, "PATCH", &Broker::UpdateSubscription,
            "PATCH /subscriptions/{id}");

@@ -114,6 +114,7 @@ class Broker {
   void RetrieveSubscription(const CallPtr& call);
   void UpdateSubscription(const CallPtr& call);
   void DeleteSubscription(const CallPtr& call);
+  void SubscriptionIdMissing(const CallPtr& call);
 
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);

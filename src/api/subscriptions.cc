@@ -48,6 +48,22 @@ Result<std::pair<std::string, std::shared_ptr<const jsonld::Context>>> Broker::S
     if (!ctx.ok()) return ctx.status();
     return std::make_pair(url->as_string(), *ctx);
   }
+  // One URL (alone or in an array, beside core URLs) is kept as it is, so that notifications
+  // carry the subscriber's own context URL.
+  const Json& given = call.context_value;
+  if (given.is_array()) {
+    const Json* url = nullptr;
+    bool other = false;
+    for (const auto& item : given.as_array()) {
+      if (item.is_string() && jsonld::IsCoreContextUrl(item.as_string())) continue;
+      if (item.is_string() && url == nullptr) {
+        url = &item;
+      } else {
+        other = true;
+      }
+    }
+    if (url != nullptr && !other) return std::make_pair(url->as_string(), call.ctx);
+  }
   auto url = contexts_.StoreImplicit(call.context_value, call.rc.tenant);
   if (!url.ok()) return url.status();
   return std::make_pair(*url, call.ctx);
@@ -90,11 +106,16 @@ void Broker::ListSubscriptions(const CallPtr& call) {
   }
   auto link = [&](size_t off, const char* rel) {
     r.AddHeader("Link", "</ngsi-ld/v1/subscriptions?limit=" + std::to_string(*limit) +
-                            "&offset=" + std::to_string(off) + ">; rel=\"" + rel + "\"");
+                            "&offset=" + std::to_string(off) + ">;rel=\"" + rel +
+                            "\";type=\"application/ld+json\"");
   };
   if (*limit > 0 && *offset + *limit < total) link(*offset + *limit, "next");
   if (*offset > 0) link(*offset > *limit ? *offset - *limit : 0, "prev");
   RespondWith(call, std::move(r), Json(std::move(page)));
+}
+
+void Broker::SubscriptionIdMissing(const CallPtr& call) {
+  Fail(call, Status::BadRequest("the subscription id is missing from the path"));
 }
 
 void Broker::RetrieveSubscription(const CallPtr& call) {

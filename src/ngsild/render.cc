@@ -117,7 +117,7 @@ Json RenderInstance(const Attribute& inst, const jsonld::Context& ctx, const Ren
       out.Set("lang", chosen);
       continue;
     }
-    if (key == "vocab" || key == "objectType") {
+    if (key == "vocab" || key == "objectType" || key == "previousVocab") {
       out.Set(key, CompactVocab(value, ctx));
       continue;
     }

@@ -42,6 +42,7 @@ struct Manager::Runtime {
   bool busy = false;        // queued for or held by a sender, or waiting on a timer
   Micros not_before = 0;    // end of the throttling window or of the retry back-off
   uint64_t generation = 0;  // bumped by Replace/Delete: stale periodic timers stop
+  Micros created = 0;       // lists show subscriptions in the order they were created
   bool deleted = false;
 };
 
@@ -60,7 +61,7 @@ Manager::~Manager() { Stop(); }
 Micros Manager::Now() const { return options_.clock ? options_.clock() : NowMicros(); }
 
 Status Manager::Load(const ContextResolver& resolve) {
-  std::vector<SubscriptionPtr> loaded;
+  std::vector<std::pair<SubscriptionPtr, Micros>> loaded;
   Status st = store_.ScanMeta(kMetaPrefix, [&](std::string_view key, std::string_view value) {
     auto record = ParseJson(value);
     if (!record.ok() || !record->is_object()) {
@@ -83,14 +84,17 @@ Status Manager::Load(const ContextResolver& resolve) {
           {{"id", std::string(record->GetString("id"))}, {"detail", sub.status().detail()}});
       return Status::Ok();
     }
-    loaded.push_back(*sub);
+    loaded.emplace_back(*sub, record->Find("created") && record->Find("created")->is_int()
+                                  ? record->Find("created")->as_int()
+                                  : 0);
     return Status::Ok();
   });
   CIVITAS_RETURN_IF_ERROR(st);
   std::lock_guard lock(mu_);
-  for (auto& s : loaded) {
+  for (auto& [s, created] : loaded) {
     auto rt = std::make_shared<Runtime>();
     rt->sub = s;
+    rt->created = created;
     subs_[s->tenant][s->id] = rt;
   }
   RebuildIndexLocked();
@@ -124,8 +128,9 @@ void Manager::Stop() {
   threads_.clear();
 }
 
-Status Manager::Persist(const Subscription& s) {
+Status Manager::Persist(const Subscription& s, Micros created) {
   Json record = Json::MakeObject();
+  record.Set("created", Json(created));
   record.Set("id", Json(s.id));
   record.Set("tenant", Json(s.tenant));
   record.Set("context", Json(s.context_url));
@@ -159,9 +164,12 @@ Status Manager::Create(SubscriptionPtr s) {
     if (subs.contains(s->id)) {
       return Status(ErrorCode::kAlreadyExists, "subscription " + s->id + " already exists");
     }
-    CIVITAS_RETURN_IF_ERROR(Persist(*s));
+    Micros created = std::max(Now(), last_created_ + 1);
+    CIVITAS_RETURN_IF_ERROR(Persist(*s, created));
+    last_created_ = created;
     rt = std::make_shared<Runtime>();
     rt->sub = s;
+    rt->created = created;
     subs[s->id] = rt;
     RebuildIndexLocked();
   }
@@ -177,8 +185,8 @@ Status Manager::Replace(SubscriptionPtr s) {
     if (t == subs_.end() || !t->second.contains(s->id)) {
       return Status::NotFound("subscription " + s->id + " not found");
     }
-    CIVITAS_RETURN_IF_ERROR(Persist(*s));
     rt = t->second[s->id];
+    CIVITAS_RETURN_IF_ERROR(Persist(*s, rt->created));
     std::lock_guard rlock(rt->mu);
     rt->sub = s;
     rt->state.failed = false;
@@ -244,11 +252,13 @@ Json::Array Manager::RenderPage(const std::string& tenant, const jsonld::Context
     auto t = subs_.find(tenant);
     *total = t == subs_.end() ? 0 : t->second.size();
     if (t != subs_.end()) {
-      size_t i = 0;
-      for (auto& [id, rt] : t->second) {
-        if (i++ < offset) continue;
-        if (page.size() >= limit) break;
-        page.push_back(rt);
+      std::vector<std::pair<Micros, RuntimePtr>> all;
+      for (auto& [id, rt] : t->second) all.emplace_back(rt->created, rt);
+      // Creation order (then id), stable across restarts.
+      std::stable_sort(all.begin(), all.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (size_t i = offset; i < all.size() && page.size() < limit; ++i) {
+        page.push_back(all[i].second);
       }
     }
   }

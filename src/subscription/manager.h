@@ -67,7 +67,7 @@ class Manager : public storage::ChangeListener {
   Status Replace(SubscriptionPtr s);
   Status Delete(const std::string& tenant, const std::string& id);
   SubscriptionPtr Find(const std::string& tenant, const std::string& id) const;
-  // Renders one subscription / a page of them (in id order) with ctx.
+  // Renders one subscription / a page of them (in order of creation) with ctx.
   Result<Json> Render(const std::string& tenant, const std::string& id, const jsonld::Context& ctx,
                       bool with_context) const;
   Json::Array RenderPage(const std::string& tenant, const jsonld::Context& ctx, bool with_context,
@@ -95,7 +95,7 @@ class Manager : public storage::ChangeListener {
   };
 
   Micros Now() const;
-  Status Persist(const Subscription& s);
+  Status Persist(const Subscription& s, Micros created);
   void RebuildIndexLocked();
   void Dispatch();
   void Send();
@@ -113,6 +113,7 @@ class Manager : public storage::ChangeListener {
   mutable std::mutex mu_;                                          // subs_ and index_
   std::map<std::string, std::map<std::string, RuntimePtr>> subs_;  // tenant -> id -> runtime
   std::shared_ptr<const std::map<std::string, Index>> index_;
+  Micros last_created_ = 0;
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

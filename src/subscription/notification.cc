@@ -78,15 +78,31 @@ bool DatasetSelected(const Subscription& s, std::string_view dataset_id) {
 }  // namespace
 
 AttributeChanges DiffAttributes(const ngsild::Entity* before, const ngsild::Entity* after) {
+  // Instances are compared by datasetId: a new instance is a creation, a removed one a
+  // deletion, a changed one an update (a name may be in several lists).
   AttributeChanges out;
   if (after != nullptr) {
     for (const auto& slot : after->attrs) {
       const ngsild::AttributeSlot* old = before ? before->FindSlot(slot.name) : nullptr;
       if (old == nullptr) {
         out.created.push_back(slot.name);
-      } else if (!SameSlot(*old, slot)) {
-        out.updated.push_back(slot.name);
+        continue;
       }
+      bool created = false, updated = false, deleted = false;
+      for (const auto& inst : slot.instances) {
+        int i = ngsild::FindInstance(*old, ngsild::DatasetIdOf(inst));
+        if (i < 0) {
+          created = true;
+        } else if (!SameInstance(old->instances[static_cast<size_t>(i)], inst)) {
+          updated = true;
+        }
+      }
+      for (const auto& inst : old->instances) {
+        if (ngsild::FindInstance(slot, ngsild::DatasetIdOf(inst)) < 0) deleted = true;
+      }
+      if (created) out.created.push_back(slot.name);
+      if (updated) out.updated.push_back(slot.name);
+      if (deleted) out.deleted.push_back(slot.name);
     }
   }
   if (before != nullptr) {
@@ -141,7 +157,11 @@ std::optional<Event> MatchChange(const Subscription& s, const ngsild::EntityPtr&
   auto take = [&](uint32_t trigger, std::vector<std::string>& names) {
     if (!(s.triggers & trigger) || names.empty()) return;
     if (ev.reason == 0) ev.reason = trigger;
-    for (auto& n : names) ev.changed.push_back(std::move(n));
+    for (auto& n : names) {
+      if (std::find(ev.changed.begin(), ev.changed.end(), n) == ev.changed.end()) {
+        ev.changed.push_back(std::move(n));
+      }
+    }
   };
   take(kAttributeCreated, diff.created);
   take(kAttributeUpdated, diff.updated);
@@ -196,6 +216,7 @@ Json RenderEventEntity(const Subscription& s, const Event& event,
       const ngsild::AttributeSlot* old = event.before->FindSlot(name);
       if (old == nullptr) continue;
       ngsild::AttributeSlot* now = view.FindSlot(name);
+      const bool whole = now == nullptr;
       for (const auto& inst : old->instances) {
         std::string_view dataset = ngsild::DatasetIdOf(inst);
         if (!DatasetSelected(s, dataset)) continue;
@@ -210,10 +231,19 @@ Json RenderEventEntity(const Subscription& s, const Event& event,
           continue;
         }
         if (!show_nulls) continue;
+        // A whole attribute that is gone is one null instance; an instance that is gone while
+        // others remain is a null instance with its datasetId.
+        if (whole && now != nullptr) break;  // already shown
         Json gone = Json::MakeObject();
         gone.Set("type", inst.Find("type") ? *inst.Find("type") : Json("Property"));
-        gone.Set(member, Json(kNull));
-        if (!dataset.empty()) gone.Set("datasetId", Json(dataset));
+        if (member == "languageMap") {
+          Json map = Json::MakeObject();
+          map.Set("@none", Json(kNull));
+          gone.Set(member, std::move(map));
+        } else {
+          gone.Set(member, Json(kNull));
+        }
+        if (!dataset.empty() && !whole) gone.Set("datasetId", Json(dataset));
         if (np.show_changes) {
           if (const Json* prev = inst.Find(member)) gone.Set(PreviousMember(member), *prev);
         }
@@ -245,6 +275,11 @@ Json RenderEventEntity(const Subscription& s, const Event& event,
     return ngsild::RenderEntityFlat(view, *s.ctx, o);
   }
   Json out = ngsild::RenderEntity(view, *s.ctx, o);
+  if (np.sys_attrs && np.format == ngsild::Format::kKeyValues) {
+    // Notifications carry the system timestamps in every format when asked for.
+    out.Set("createdAt", Json(FormatDateTime(view.created_at)));
+    out.Set("modifiedAt", Json(FormatDateTime(view.modified_at)));
+  }
   if (entity_deleted) out.Set("deletedAt", Json(FormatDateTime(event.at)));
   return out;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "http/http.h"
 #include "ngsild/parse.h"
 #include "ngsild/projection.h"
 #include "query/type_expr.h"
@@ -46,6 +47,14 @@ bool IsPlainName(std::string_view expr) {
 }
 
 Status Bad(std::string detail) { return Status::BadRequest(std::move(detail)); }
+
+// q in a JSON body may still be percent-encoded as in a URL (the ETSI suite's subscriptions
+// write name=="Eiffel%20Tower"); decoded when it is valid percent-encoding.
+std::string DecodedQ(const std::string& q) {
+  if (q.find('%') == std::string::npos) return q;
+  std::string out;
+  return http::PercentDecode(q, &out, false) ? out : q;
+}
 
 // A non-empty array of strings (attribute names), expanded with ctx.
 Result<Json> ExpandNameList(const Json& v, std::string_view member, const jsonld::Context& ctx) {
@@ -266,7 +275,7 @@ Result<Json> DefinitionFromBody(const Json& body, const jsonld::Context& ctx, bo
       out.Set(key, value);
     } else if (key == "q") {
       if (!value.is_string()) return Bad("q must be a string");
-      auto q = query::QExpr::Parse(value.as_string(),
+      auto q = query::QExpr::Parse(DecodedQ(value.as_string()),
                                    [&ctx](std::string_view n) { return ctx.Expand(n); });
       if (!q.ok()) return q.status();
       if (q->LinkDepth() > 0) {
@@ -387,7 +396,7 @@ Result<SubscriptionPtr> Compile(std::string id, std::string tenant, Json definit
     return Bad("timeInterval and watchedAttributes cannot be combined");
   }
   if (const Json* q = d.Find("q")) {
-    auto parsed = query::QExpr::Parse(q->as_string(), expand);
+    auto parsed = query::QExpr::Parse(DecodedQ(q->as_string()), expand);
     if (!parsed.ok()) return parsed.status();
     s->q = std::move(*parsed);
   }
@@ -544,7 +553,6 @@ Json RenderSubscription(const Subscription& s, const DeliveryState& d, const jso
     }
     out.Set("notificationTrigger", std::move(triggers));
   }
-  out.Set("jsonldContext", Json(s.context_url));
   out.Set("status", Json(StatusName(StatusOf(s, d, now))));
   if (with_context) out.Set("@context", ctx.source());
   return out;

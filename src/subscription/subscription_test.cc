@@ -212,6 +212,29 @@ TEST(RenderTest, DeletedAttributesShowNullAndShowChangesPrevious) {
             R"({"id":"urn:e:1","type":"T","deletedAt":")" + FormatDateTime(kNow) + "\"}");
 }
 
+TEST(RenderTest, InstanceDeletionAndWholeAttributeDeletion) {
+  auto before = Entity(R"({"id":"urn:e:1","type":"T",
+      "name":[{"type":"Property","value":"a"},
+              {"type":"Property","value":"b","datasetId":"urn:d:1"}],
+      "street":{"type":"LanguageProperty","languageMap":{"fr":"rue"}}})");
+  auto one_gone = Entity(R"({"id":"urn:e:1","type":"T","name":{"type":"Property","value":"a"},
+      "street":{"type":"LanguageProperty","languageMap":{"fr":"rue"}}})");
+  auto all_gone = Entity(R"({"id":"urn:e:1","type":"T"})");
+  auto s = MustMake(
+      Sub(R"("entities":[{"type":"T"}],"notificationTrigger":["attributeDeleted"])").c_str());
+  auto ev = MatchChange(*s, before, one_gone, kNow);
+  ASSERT_TRUE(ev);  // removing one instance is an attribute deletion
+  EXPECT_EQ(ToJsonString(RenderEventEntity(*s, *ev, nullptr)),
+            R"({"id":"urn:e:1","type":"T","name":[{"type":"Property","value":"a"},)"
+            R"({"type":"Property","value":"urn:ngsi-ld:null","datasetId":"urn:d:1"}],)"
+            R"("street":{"type":"LanguageProperty","languageMap":{"fr":"rue"}}})");
+  ev = MatchChange(*s, before, all_gone, kNow);
+  ASSERT_TRUE(ev);  // a whole attribute gone is one null, whatever its instances were
+  EXPECT_EQ(ToJsonString(RenderEventEntity(*s, *ev, nullptr)),
+            R"({"id":"urn:e:1","type":"T","name":{"type":"Property","value":"urn:ngsi-ld:null"},)"
+            R"("street":{"type":"LanguageProperty","languageMap":{"@none":"urn:ngsi-ld:null"}}})");
+}
+
 // --- Delivery through a real HTTP receiver. ---
 
 class Receiver {
