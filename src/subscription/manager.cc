@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "http/http.h"
+#include "subscription/mqtt.h"
 
 namespace civitas::subscription {
 namespace {
@@ -551,14 +552,39 @@ bool Manager::Deliver(const Subscription& s, const std::vector<Event>& batch, Mi
   if (!s.tenant.empty()) headers.push_back({"NGSILD-Tenant", s.tenant});
   for (const auto& kv : s.notification.receiver_info) headers.push_back({kv.key, kv.value});
 
-  auto& client = clients[s.notification.uri];
+  const std::string& uri = s.notification.uri;
+  if (uri.starts_with("mqtt://") || uri.starts_with("mqtts://")) {
+    // The MQTT binding: the headers travel as "metadata" beside the notification "body".
+    thread_local MqttPublisher mqtt;
+    auto endpoint = ParseMqttUri(uri);
+    if (!endpoint.ok()) {
+      *error = endpoint.status().detail();
+      return false;
+    }
+    std::string version = "mqtt3.1.1";
+    int qos = 0;
+    for (const auto& kv : s.notification.notifier_info) {
+      if (kv.key == "MQTT-Version") version = kv.value;
+      if (kv.key == "MQTT-QoS" && (kv.value == "1" || kv.value == "2")) qos = kv.value[0] - '0';
+    }
+    Json message = Json::MakeObject();
+    Json metadata = Json::MakeObject();
+    for (const auto& h : headers) metadata.Set(h.name, Json(h.value));
+    message.Set("metadata", std::move(metadata));
+    message.Set("body", std::move(body));
+    Status st = mqtt.Publish(*endpoint, version, qos, ToJsonString(message), options_.timeout_ms);
+    if (!st.ok()) *error = st.detail();
+    return st.ok();
+  }
+
+  auto& client = clients[uri];
   if (!client) {
     if (clients.size() > 256) clients.clear();
     client = std::make_unique<http::Client>();
   }
   http::ClientResponse response;
-  int status = client->Send("POST", s.notification.uri, headers, ToJsonString(body),
-                            options_.timeout_ms, 1 << 20, &response, error);
+  int status = client->Send("POST", uri, headers, ToJsonString(body), options_.timeout_ms, 1 << 20,
+                            &response, error);
   if (status < 0) return false;
   if (status < 200 || status > 299) {
     *error = "endpoint answered " + std::to_string(status);

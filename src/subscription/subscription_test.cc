@@ -1,11 +1,18 @@
 #include "subscription/subscription.h"
 
 #include <gtest/gtest.h>
+#include <mosquitto.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -14,6 +21,7 @@
 #include "ngsild/parse.h"
 #include "storage/entity_store.h"
 #include "subscription/manager.h"
+#include "subscription/mqtt.h"
 #include "subscription/notification.h"
 
 namespace civitas::subscription {
@@ -440,6 +448,110 @@ TEST_F(ManagerTest, PeriodicNotificationsAndPersistence) {
   Close();
   Open();
   EXPECT_EQ(manager_->Find("", "urn:s:1"), nullptr);
+}
+
+TEST(MqttUriTest, Forms) {
+  auto a = ParseMqttUri("mqtt://user:p%40ss@broker:1884/city/air");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->host, "broker");
+  EXPECT_EQ(a->port, 1884);
+  EXPECT_EQ(a->user, "user");
+  EXPECT_EQ(a->password, "p@ss");
+  EXPECT_EQ(a->topic, "city/air");
+  auto b = ParseMqttUri("mqtts://broker/t");
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->tls);
+  EXPECT_EQ(b->port, 8883);
+  EXPECT_FALSE(ParseMqttUri("mqtt://broker").ok());
+  EXPECT_FALSE(ParseMqttUri("mqtt://broker:99999/t").ok());
+  EXPECT_FALSE(ParseMqttUri("mqtt:///t").ok());
+}
+
+// A mosquitto of our own on a free loopback port.
+class Mosquitto {
+ public:
+  Mosquitto() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    close(fd);
+    conf_ = std::filesystem::temp_directory_path() /
+            ("civitas-mosquitto-" + std::to_string(getpid()) + ".conf");
+    std::ofstream(conf_) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n";
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf_.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Mosquitto() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove(conf_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::filesystem::path conf_;
+};
+
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> messages;
+};
+
+TEST_F(ManagerTest, PublishesToAnMqttBroker) {
+  if (access("/usr/sbin/mosquitto", X_OK) != 0) GTEST_SKIP() << "mosquitto is not installed";
+  Mosquitto broker;
+  mosquitto_lib_init();
+  Inbox inbox;
+  mosquitto* listener = mosquitto_new(nullptr, true, &inbox);
+  ASSERT_NE(listener, nullptr);
+  mosquitto_message_callback_set(listener, [](mosquitto*, void* p, const mosquitto_message* m) {
+    auto* in = static_cast<Inbox*>(p);
+    std::lock_guard lock(in->mu);
+    in->messages.emplace_back(static_cast<const char*>(m->payload),
+                              static_cast<size_t>(m->payloadlen));
+    in->cv.notify_all();
+  });
+  bool connected = false;
+  for (int i = 0; i < 100 && !connected; ++i) {  // mosquitto takes a moment to listen
+    connected = mosquitto_connect(listener, "127.0.0.1", broker.port(), 30) == MOSQ_ERR_SUCCESS;
+    if (!connected) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(connected);
+  ASSERT_EQ(mosquitto_subscribe(listener, nullptr, "city/air", 1), MOSQ_ERR_SUCCESS);
+  ASSERT_EQ(mosquitto_loop_start(listener), MOSQ_ERR_SUCCESS);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the SUBSCRIBE goes out
+
+  Subscribe(R"("entities":[{"type":"T"}])",
+            "mqtt://127.0.0.1:" + std::to_string(broker.port()) + "/city/air");
+  Put(R"({"id":"urn:e:1","type":"T","no2":41})");
+  {
+    std::unique_lock lock(inbox.mu);
+    inbox.cv.wait_for(lock, std::chrono::seconds(10), [&] { return !inbox.messages.empty(); });
+    ASSERT_EQ(inbox.messages.size(), 1u);
+    auto message = ParseJson(inbox.messages[0]);
+    ASSERT_TRUE(message.ok()) << inbox.messages[0];
+    EXPECT_EQ(message->Find("metadata")->GetString("Content-Type"), "application/json");
+    EXPECT_EQ(message->Find("metadata")->GetString("X-Test"), "yes");
+    const Json& body = *message->Find("body");
+    EXPECT_EQ(body.GetString("type"), "Notification");
+    EXPECT_EQ(body.Find("data")->as_array()[0].Find("no2")->as_int(), 41);
+  }
+  mosquitto_disconnect(listener);
+  mosquitto_loop_stop(listener, true);
+  mosquitto_destroy(listener);
 }
 
 }  // namespace
