@@ -21,7 +21,7 @@ enum class BatchKind { kCreate, kUpsert, kUpdate, kDelete, kMerge };
 // The outcome of each entity of a batch, in request order.
 struct Item {
   std::string id;
-  Status status;        // a parse error, or filled from the store
+  Status status;         // a parse error, or filled from the store
   bool created = false;  // upsert: the entity did not exist
   bool partial = false;  // update with noOverwrite: some attributes were left as they were
   bool submitted = false;
@@ -54,12 +54,18 @@ Json BatchResult(const std::vector<Item>& items) {
 void Broker::BatchOperation(const CallPtr& call) {
   const std::string& op = call->segments[1];
   BatchKind kind;
-  if (op == "create") kind = BatchKind::kCreate;
-  else if (op == "upsert") kind = BatchKind::kUpsert;
-  else if (op == "update") kind = BatchKind::kUpdate;
-  else if (op == "delete") kind = BatchKind::kDelete;
-  else if (op == "merge") kind = BatchKind::kMerge;
-  else return Fail(call, Status::NotFound("no entity operation '" + op + "'"));
+  if (op == "create")
+    kind = BatchKind::kCreate;
+  else if (op == "upsert")
+    kind = BatchKind::kUpsert;
+  else if (op == "update")
+    kind = BatchKind::kUpdate;
+  else if (op == "delete")
+    kind = BatchKind::kDelete;
+  else if (op == "merge")
+    kind = BatchKind::kMerge;
+  else
+    return Fail(call, Status::NotFound("no entity operation '" + op + "'"));
 
   if (!call->body.is_array()) {
     return Fail(call, Status::InvalidRequest("the body of a batch operation must be an array"));
@@ -138,7 +144,7 @@ void Broker::BatchOperation(const CallPtr& call) {
         break;
       case BatchKind::kUpsert:
         wop.apply = [f, upsert_update, items_ptr, i](const EntityPtr& cur,
-                                                      Micros now) -> Result<Outcome> {
+                                                     Micros now) -> Result<Outcome> {
           if (!cur) {
             (*items_ptr)[i].created = true;
             return Outcome::Put(ngsild::CreateEntity(std::move(*f), now));
@@ -154,7 +160,7 @@ void Broker::BatchOperation(const CallPtr& call) {
         break;
       case BatchKind::kUpdate:
         wop.apply = [f, no_overwrite, items_ptr, i](const EntityPtr& cur,
-                                                     Micros now) -> Result<Outcome> {
+                                                    Micros now) -> Result<Outcome> {
           if (!cur) return Status::NotFound("entity '" + f->id + "' does not exist");
           Entity e = *cur;
           bool changes_meta = !f->types.empty() || f->has_scope;

@@ -38,6 +38,8 @@ bool KnownParameter(std::string_view name) {
                                                 "reload",
                                                 "datasetId",
                                                 "deleteAll",
+                                                "watchedAttributes",
+                                                "notificationTrigger",
                                                 "timerel",
                                                 "timeAt",
                                                 "endTimeAt",
@@ -115,8 +117,9 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
            "DELETE /jsonldContexts/{id}");
   AddRoute({"subscriptions"}, "POST", &Broker::CreateSubscription, "POST /subscriptions");
   AddRoute({"subscriptions"}, "GET", &Broker::ListSubscriptions, "GET /subscriptions");
-  AddRoute({"subscriptions"}, "PATCH", &Broker::SubscriptionIdMissing, "PATCH /subscriptions");
-  AddRoute({"subscriptions"}, "DELETE", &Broker::SubscriptionIdMissing, "DELETE /subscriptions");
+  AddRoute({"subscriptions", "*", "events"}, "GET", &Broker::SubscriptionEvents,
+           "GET /subscriptions/{id}/events");
+  AddRoute({"events"}, "GET", &Broker::AdHocEvents, "GET /events");
   AddRoute({"subscriptions", "*"}, "GET", &Broker::RetrieveSubscription, "GET /subscriptions/{id}");
   AddRoute({"subscriptions", "*"}, "PATCH", &Broker::UpdateSubscription,
            "PATCH /subscriptions/{id}");
@@ -306,9 +309,13 @@ Status Broker::Prepare(Call& call, const Route& route) {
   }
   call.params = QueryParams(std::move(params));
 
-  auto accept = NegotiateAccept(req.FindHeader("accept"), route.geo);
-  if (!accept.ok()) return accept.status();
-  call.accept = *accept;
+  // Event streams answer text/event-stream whatever the Accept header says (EventSource sends
+  // "text/event-stream"; a plain GET may send anything).
+  if (route.pattern.back() != "events") {
+    auto accept = NegotiateAccept(req.FindHeader("accept"), route.geo);
+    if (!accept.ok()) return accept.status();
+    call.accept = *accept;
+  }
 
   const bool uses_context = route.pattern[0] != "jsonldContexts";
   Json context_value;  // null: core

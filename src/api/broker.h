@@ -114,7 +114,12 @@ class Broker {
   void RetrieveSubscription(const CallPtr& call);
   void UpdateSubscription(const CallPtr& call);
   void DeleteSubscription(const CallPtr& call);
-  void SubscriptionIdMissing(const CallPtr& call);
+  // Server-sent events (Civitas extensions): a subscription's notifications, or those of an
+  // ad-hoc filter given in the URL.
+  void SubscriptionEvents(const CallPtr& call);
+  void AdHocEvents(const CallPtr& call);
+  void StartEventStream(const CallPtr& call,
+                        std::function<Status(std::shared_ptr<http::Stream>)> attach);
 
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);

@@ -107,7 +107,8 @@ void Broker::ListAttributes(const CallPtr& call) {
   list.Set("id", RandomUrn("AttributeList"));
   list.Set("type", "AttributeList");
   Json::Array names;
-  for (const auto& attr : catalog.Attributes(call->rc.tenant)) names.emplace_back(ctx.Compact(attr));
+  for (const auto& attr : catalog.Attributes(call->rc.tenant))
+    names.emplace_back(ctx.Compact(attr));
   list.Set("attributeList", Json(std::move(names)));
   Reply(call, 200, list);
 }

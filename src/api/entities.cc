@@ -61,8 +61,7 @@ void Broker::CreateEntity(const CallPtr& call) {
   if (!fragment.ok()) return Fail(call, fragment.status());
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
   std::string id = f->id;
-  WriteOp op{call->rc.tenant, id,
-             [f](const EntityPtr& current, Micros now) -> Result<Outcome> {
+  WriteOp op{call->rc.tenant, id, [f](const EntityPtr& current, Micros now) -> Result<Outcome> {
                if (current) return Status::AlreadyExists("entity '" + f->id + "' already exists");
                return Outcome::Put(ngsild::CreateEntity(std::move(*f), now));
              }};
@@ -95,7 +94,8 @@ void Broker::RetrieveEntity(const CallPtr& call) {
     bool any = false;
     for (const auto& a : options->attrs) any = any || e->FindSlot(a) != nullptr;
     if (!any) {
-      return Fail(call, Status::NotFound("entity '" + id + "' has none of the attributes asked for"));
+      return Fail(call,
+                  Status::NotFound("entity '" + id + "' has none of the attributes asked for"));
     }
   }
   const std::string tenant = call->rc.tenant;
@@ -129,16 +129,16 @@ void Broker::DeleteEntity(const CallPtr& call) {
 
 void Broker::ModifyEntity(const CallPtr& call, const std::string& id, Mutation mutate,
                           std::function<void(const CallPtr&)> on_ok) {
-  WriteOp op{call->rc.tenant, id,
-             [id, mutate = std::move(mutate)](const EntityPtr& current,
-                                              Micros now) -> Result<Outcome> {
-               if (!current) return NotFoundEntity(id);
-               Entity e = *current;
-               auto changed = mutate(e, now);
-               if (!changed.ok()) return changed.status();
-               if (!*changed) return Outcome::None();
-               return Outcome::Put(std::move(e));
-             }};
+  WriteOp op{
+      call->rc.tenant, id,
+      [id, mutate = std::move(mutate)](const EntityPtr& current, Micros now) -> Result<Outcome> {
+        if (!current) return NotFoundEntity(id);
+        Entity e = *current;
+        auto changed = mutate(e, now);
+        if (!changed.ok()) return changed.status();
+        if (!*changed) return Outcome::None();
+        return Outcome::Put(std::move(e));
+      }};
   SubmitOne(call, std::move(op), std::move(on_ok));
 }
 
@@ -149,10 +149,13 @@ void Broker::ReplaceEntity(const CallPtr& call) {
   if (!fragment.ok()) return Fail(call, fragment.status());
   if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
-  ModifyEntity(call, id, [f](Entity& e, Micros now) -> Result<bool> {
-    ngsild::ReplaceEntity(e, std::move(*f), now);
-    return true;
-  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(
+      call, id,
+      [f](Entity& e, Micros now) -> Result<bool> {
+        ngsild::ReplaceEntity(e, std::move(*f), now);
+        return true;
+      },
+      [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 void Broker::MergeEntity(const CallPtr& call) {
@@ -164,10 +167,13 @@ void Broker::MergeEntity(const CallPtr& call) {
   if (!fragment.ok()) return Fail(call, fragment.status());
   if (Status st = CheckBodyId(*fragment, id); !st.ok()) return Fail(call, st);
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
-  ModifyEntity(call, id, [f](Entity& e, Micros now) -> Result<bool> {
-    CIVITAS_RETURN_IF_ERROR(ngsild::MergeEntity(e, std::move(*f), now));
-    return true;
-  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(
+      call, id,
+      [f](Entity& e, Micros now) -> Result<bool> {
+        CIVITAS_RETURN_IF_ERROR(ngsild::MergeEntity(e, std::move(*f), now));
+        return true;
+      },
+      [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 void Broker::AppendAttrs(const CallPtr& call) { AppendOrUpdateAttrs(call, /*update=*/false); }
@@ -184,16 +190,19 @@ void Broker::AppendOrUpdateAttrs(const CallPtr& call, bool update) {
   auto f = std::make_shared<EntityFragment>(std::move(*fragment));
   bool no_overwrite = call->params.HasOption("noOverwrite");
   auto result = std::make_shared<ngsild::UpdateResult>();
-  ModifyEntity(call, id, [f, update, no_overwrite, result](Entity& e, Micros now) -> Result<bool> {
-    std::vector<std::string> types_before = e.types;
-    Json scope_before = e.scope;
-    *result = update ? ngsild::UpdateAttributes(e, std::move(*f), now)
-                     : ngsild::AppendAttributes(e, std::move(*f), no_overwrite, now);
-    return !result->updated.empty() || e.types != types_before || !(e.scope == scope_before);
-  }, [this, result](const CallPtr& c) {
-    if (result->all_ok()) return ReplyEmpty(c, 204);
-    Reply(c, 207, UpdateResultJson(*result));
-  });
+  ModifyEntity(
+      call, id,
+      [f, update, no_overwrite, result](Entity& e, Micros now) -> Result<bool> {
+        std::vector<std::string> types_before = e.types;
+        Json scope_before = e.scope;
+        *result = update ? ngsild::UpdateAttributes(e, std::move(*f), now)
+                         : ngsild::AppendAttributes(e, std::move(*f), no_overwrite, now);
+        return !result->updated.empty() || e.types != types_before || !(e.scope == scope_before);
+      },
+      [this, result](const CallPtr& c) {
+        if (result->all_ok()) return ReplyEmpty(c, 204);
+        Reply(c, 207, UpdateResultJson(*result));
+      });
 }
 
 void Broker::PartialUpdateAttr(const CallPtr& call) { WriteAttribute(call, /*partial=*/true); }
@@ -212,12 +221,15 @@ void Broker::WriteAttribute(const CallPtr& call, bool partial) {
   auto instances = ngsild::ParseAttribute(*name, call->body, *call->ctx, po);
   if (!instances.ok()) return Fail(call, instances.status());
   auto inst = std::make_shared<std::vector<ngsild::Attribute>>(std::move(*instances));
-  ModifyEntity(call, id, [inst, partial, name = *name](Entity& e, Micros now) -> Result<bool> {
-    CIVITAS_RETURN_IF_ERROR(partial
-                                ? ngsild::PartialUpdateAttribute(e, name, std::move(*inst), now)
-                                : ngsild::ReplaceAttribute(e, name, std::move(*inst), now));
-    return true;
-  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(
+      call, id,
+      [inst, partial, name = *name](Entity& e, Micros now) -> Result<bool> {
+        CIVITAS_RETURN_IF_ERROR(partial
+                                    ? ngsild::PartialUpdateAttribute(e, name, std::move(*inst), now)
+                                    : ngsild::ReplaceAttribute(e, name, std::move(*inst), now));
+        return true;
+      },
+      [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 void Broker::DeleteAttr(const CallPtr& call) {
@@ -231,10 +243,13 @@ void Broker::DeleteAttr(const CallPtr& call) {
   }
   std::string dataset(call->params.Get("datasetId").value_or(""));
   bool delete_all = call->params.Get("deleteAll").value_or("false") == "true";
-  ModifyEntity(call, id, [name, dataset, delete_all](Entity& e, Micros now) -> Result<bool> {
-    CIVITAS_RETURN_IF_ERROR(ngsild::DeleteAttribute(e, name, dataset, delete_all, now));
-    return true;
-  }, [this](const CallPtr& c) { ReplyEmpty(c, 204); });
+  ModifyEntity(
+      call, id,
+      [name, dataset, delete_all](Entity& e, Micros now) -> Result<bool> {
+        CIVITAS_RETURN_IF_ERROR(ngsild::DeleteAttribute(e, name, dataset, delete_all, now));
+        return true;
+      },
+      [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
 }  // namespace civitas::api

@@ -48,7 +48,8 @@ void Metrics::Render(std::string& out) const {
       uint64_t v = r.by_status[s].load(std::memory_order_relaxed);
       if (v == 0) continue;
       std::string code = s < kStatuses.size() ? std::to_string(kStatuses[s]) : "other";
-      std::snprintf(buf, sizeof buf, "civitas_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+      std::snprintf(buf, sizeof buf,
+                    "civitas_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
                     r.label.c_str(), code.c_str(), static_cast<unsigned long long>(v));
       out += buf;
     }
@@ -71,8 +72,8 @@ void Metrics::Render(std::string& out) const {
     std::snprintf(buf, sizeof buf,
                   "civitas_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
                   "civitas_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                  r.label.c_str(), static_cast<double>(r.sum_micros.load()) / 1e6,
-                  r.label.c_str(), static_cast<unsigned long long>(count));
+                  r.label.c_str(), static_cast<double>(r.sum_micros.load()) / 1e6, r.label.c_str(),
+                  static_cast<unsigned long long>(count));
     out += buf;
   }
 }

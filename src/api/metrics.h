@@ -28,9 +28,8 @@ class Metrics {
  private:
   static constexpr std::array<int, 18> kStatuses = {200, 201, 204, 207, 301, 400, 404, 405, 406,
                                                     408, 409, 411, 413, 415, 422, 500, 501, 503};
-  static constexpr std::array<double, 13> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                      0.005,  0.01,    0.025,  0.05,  0.1,
-                                                      0.25,   1.0,     5.0};
+  static constexpr std::array<double, 13> kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0};
   struct Route {
     std::string label;
     std::array<std::atomic<uint64_t>, kStatuses.size() + 1> by_status{};  // last: other

@@ -1,6 +1,5 @@
 #include "api/negotiation.h"
 
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -109,9 +108,8 @@ Result<std::optional<std::string>> ContextFromLink(std::string_view link) {
     if (gt == std::string_view::npos) return Status::BadRequest("malformed Link header");
     std::string_view url = link.substr(lt + 1, gt - lt - 1);
     size_t next = link.find('<', gt);
-    std::string_view params = link.substr(gt + 1, next == std::string_view::npos
-                                                       ? std::string_view::npos
-                                                       : next - gt - 1);
+    std::string_view params = link.substr(
+        gt + 1, next == std::string_view::npos ? std::string_view::npos : next - gt - 1);
     bool is_context = false;
     for (auto p : Split(params, ';')) {
       p = TrimOws(p);

@@ -35,8 +35,9 @@ Result<ngsild::RenderOptions> RenderOptionsFor(const Call& call) {
   if (kv && concise) {
     return Status::BadRequest("options keyValues and concise cannot be combined");
   }
-  o.format = kv ? ngsild::Format::kKeyValues
-                : concise ? ngsild::Format::kConcise : ngsild::Format::kNormalized;
+  o.format = kv        ? ngsild::Format::kKeyValues
+             : concise ? ngsild::Format::kConcise
+                       : ngsild::Format::kNormalized;
   o.sys_attrs = p.HasOption("sysAttrs");
   for (const auto& name : p.List("attrs")) {
     auto iri = ngsild::ExpandAttributeName(name, *call.ctx);

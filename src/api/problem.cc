@@ -13,27 +13,40 @@ struct ErrorInfo {
 
 ErrorInfo InfoOf(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return {200, "", ""};
-    case ErrorCode::kInvalidRequest: return {400, "InvalidRequest", "Invalid request"};
-    case ErrorCode::kBadRequestData: return {400, "BadRequestData", "Bad request data"};
-    case ErrorCode::kAlreadyExists: return {409, "AlreadyExists", "Already exists"};
+    case ErrorCode::kOk:
+      return {200, "", ""};
+    case ErrorCode::kInvalidRequest:
+      return {400, "InvalidRequest", "Invalid request"};
+    case ErrorCode::kBadRequestData:
+      return {400, "BadRequestData", "Bad request data"};
+    case ErrorCode::kAlreadyExists:
+      return {409, "AlreadyExists", "Already exists"};
     case ErrorCode::kOperationNotSupported:
       return {422, "OperationNotSupported", "Operation not supported"};
     case ErrorCode::kNotImplemented:
       return {501, "OperationNotSupported", "Not implemented"};
-    case ErrorCode::kResourceNotFound: return {404, "ResourceNotFound", "Resource not found"};
-    case ErrorCode::kInternalError: return {500, "InternalError", "Internal error"};
-    case ErrorCode::kTooComplexQuery: return {403, "TooComplexQuery", "Too complex query"};
-    case ErrorCode::kTooManyResults: return {403, "TooManyResults", "Too many results"};
+    case ErrorCode::kResourceNotFound:
+      return {404, "ResourceNotFound", "Resource not found"};
+    case ErrorCode::kInternalError:
+      return {500, "InternalError", "Internal error"};
+    case ErrorCode::kTooComplexQuery:
+      return {403, "TooComplexQuery", "Too complex query"};
+    case ErrorCode::kTooManyResults:
+      return {403, "TooManyResults", "Too many results"};
     case ErrorCode::kLdContextNotAvailable:
       return {503, "LdContextNotAvailable", "@context not available"};
-    case ErrorCode::kNonexistentTenant: return {404, "NonexistentTenant", "Nonexistent tenant"};
-    case ErrorCode::kNotAcceptable: return {406, "NotAcceptable", "Not acceptable"};
+    case ErrorCode::kNonexistentTenant:
+      return {404, "NonexistentTenant", "Nonexistent tenant"};
+    case ErrorCode::kNotAcceptable:
+      return {406, "NotAcceptable", "Not acceptable"};
     case ErrorCode::kUnsupportedMediaType:
       return {415, "UnsupportedMediaType", "Unsupported media type"};
-    case ErrorCode::kMethodNotAllowed: return {405, "MethodNotAllowed", "Method not allowed"};
-    case ErrorCode::kPayloadTooLarge: return {413, "PayloadTooLarge", "Payload too large"};
-    case ErrorCode::kConflict: return {409, "Conflict", "Conflict"};
+    case ErrorCode::kMethodNotAllowed:
+      return {405, "MethodNotAllowed", "Method not allowed"};
+    case ErrorCode::kPayloadTooLarge:
+      return {413, "PayloadTooLarge", "Payload too large"};
+    case ErrorCode::kConflict:
+      return {409, "Conflict", "Conflict"};
     case ErrorCode::kServiceUnavailable:
       return {503, "ServiceUnavailable", "Service unavailable"};
   }

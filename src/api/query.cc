@@ -43,8 +43,8 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
   if (!limit.ok()) return Fail(call, limit.status());
   auto offset = IntParam(call->params, "offset", 0);
   if (!offset.ok()) return Fail(call, offset.status());
-  bool count = call->params.Get("count").value_or("false") == "true" ||
-               call->params.HasOption("count");
+  bool count =
+      call->params.Get("count").value_or("false") == "true" || call->params.HasOption("count");
   if (*limit > kMaxLimit) {
     return Fail(call, Status(ErrorCode::kTooManyResults,
                              "limit must be at most " + std::to_string(kMaxLimit)));
@@ -161,7 +161,7 @@ Result<query::QExpr> ParseQ(const Call& call, std::string_view text) {
 // The entity filter of GET /entities and DELETE /entities from the query parameters. *selective
 // says whether any of type, id, idPattern or attrs was given.
 Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::string> attrs,
-                                            bool* selective) {
+                                             bool* selective) {
   const auto& p = call.params;
   for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf"}) {
     if (p.Has(feature)) {

@@ -1,4 +1,5 @@
 // Subscriptions (clause 5.8): POST/GET /subscriptions, GET/PATCH/DELETE /subscriptions/{id}.
+#include <cstdlib>
 #include <random>
 
 #include "api/broker.h"
@@ -114,10 +115,6 @@ void Broker::ListSubscriptions(const CallPtr& call) {
   RespondWith(call, std::move(r), Json(std::move(page)));
 }
 
-void Broker::SubscriptionIdMissing(const CallPtr& call) {
-  Fail(call, Status::BadRequest("the subscription id is missing from the path"));
-}
-
 void Broker::RetrieveSubscription(const CallPtr& call) {
   if (subscriptions_ == nullptr) return NotImplemented(call);
   if (Status st = CheckSubscriptionId(*call); !st.ok()) return Fail(call, st);
@@ -159,6 +156,99 @@ void Broker::DeleteSubscription(const CallPtr& call) {
     return Fail(call, st);
   }
   ReplyEmpty(call, 204);
+}
+
+// The head of an event stream; attach registers the stream once the head has gone out.
+void Broker::StartEventStream(const CallPtr& call,
+                              std::function<Status(std::shared_ptr<http::Stream>)> attach) {
+  http::Response r;
+  r.status = 200;
+  r.AddHeader("Content-Type", "text/event-stream");
+  r.AddHeader("Cache-Control", "no-cache");
+  r.AddHeader("X-Accel-Buffering", "no");
+  r.on_stream = [attach = std::move(attach)](std::shared_ptr<http::Stream> stream) {
+    Status st = attach(stream);
+    if (!st.ok()) {
+      stream->Write("event: error\ndata: " + ToJsonString(Json(st.detail())) + "\n\n");
+      stream->Close();
+    }
+  };
+  call->respond(Decorate(*call, std::move(r)));
+}
+
+// GET /subscriptions/{id}/events: the subscription's notifications as server-sent events,
+// resuming after the Last-Event-ID header (or lastEventId parameter) when given.
+void Broker::SubscriptionEvents(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  if (Status st = CheckSubscriptionId(*call); !st.ok()) return Fail(call, st);
+  const std::string id = call->segments[1];
+  if (!subscriptions_->Find(call->rc.tenant, id)) {
+    return Fail(call, Status::NotFound("subscription " + id + " not found"));
+  }
+  std::optional<uint64_t> last;
+  if (const std::string* h = call->request.FindHeader("last-event-id")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(h->c_str(), &end, 10);
+    if (!h->empty() && *end == '\0') last = v;
+  }
+  StartEventStream(call, [this, tenant = call->rc.tenant, id, last](auto stream) {
+    return subscriptions_->AttachStream(tenant, id, std::move(stream), last);
+  });
+}
+
+// GET /events?type=&id=&idPattern=&q=&scopeQ=&watchedAttributes=&notificationTrigger=&attrs=
+// &options=keyValues|concise|sysAttrs: an ad-hoc subscription that lives as long as the stream.
+void Broker::AdHocEvents(const CallPtr& call) {
+  if (subscriptions_ == nullptr) return NotImplemented(call);
+  const auto& p = call->params;
+  Json def = Json::MakeObject();
+  def.Set("type", Json("Subscription"));
+  if (auto type = p.Get("type")) {
+    Json selector = Json::MakeObject();
+    selector.Set("type", Json(*type));
+    if (auto id = p.Get("id")) selector.Set("id", Json(*id));
+    if (auto pattern = p.Get("idPattern")) selector.Set("idPattern", Json(*pattern));
+    Json entities = Json::MakeArray();
+    entities.Push(std::move(selector));
+    def.Set("entities", std::move(entities));
+  } else if (p.Has("id") || p.Has("idPattern")) {
+    return Fail(call, Status::BadRequest("id and idPattern need a type"));
+  }
+  auto list = [&](std::string_view name) {
+    Json arr = Json::MakeArray();
+    for (const auto& v : p.List(name)) arr.Push(Json(v));
+    return arr;
+  };
+  if (p.Has("watchedAttributes")) def.Set("watchedAttributes", list("watchedAttributes"));
+  if (p.Has("notificationTrigger")) def.Set("notificationTrigger", list("notificationTrigger"));
+  if (auto q = p.Get("q")) def.Set("q", Json(*q));
+  if (auto scope = p.Get("scopeQ")) def.Set("scopeQ", Json(*scope));
+  if (auto lang = p.Get("lang")) def.Set("lang", Json(*lang));
+  if (!def.Find("entities") && !def.Find("watchedAttributes")) def.Set("localOnly", Json(true));
+  Json notification = Json::MakeObject();
+  if (p.Has("attrs")) notification.Set("attributes", list("attrs"));
+  if (p.HasOption("keyValues") || p.HasOption("simplified")) {
+    notification.Set("format", Json("keyValues"));
+  } else if (p.HasOption("concise")) {
+    notification.Set("format", Json("concise"));
+  }
+  if (p.HasOption("sysAttrs")) notification.Set("sysAttrs", Json(true));
+  Json endpoint = Json::MakeObject();
+  endpoint.Set("uri", Json(subscription::kSseEndpoint));
+  notification.Set("endpoint", std::move(endpoint));
+  def.Set("notification", std::move(notification));
+
+  auto definition = subscription::DefinitionFromBody(def, *call->ctx, false, NowMicros());
+  if (!definition.ok()) return Fail(call, definition.status());
+  auto context = SubscriptionContext(*call, *definition);
+  if (!context.ok()) return Fail(call, context.status());
+  auto sub =
+      subscription::Compile("urn:civitas:stream:" + NewSubscriptionId().substr(25), call->rc.tenant,
+                            std::move(*definition), context->first, context->second);
+  if (!sub.ok()) return Fail(call, sub.status());
+  StartEventStream(call, [this, sub = *sub](auto stream) {
+    return subscriptions_->CreateEphemeral(sub, std::move(stream));
+  });
 }
 
 }  // namespace civitas::api

@@ -23,14 +23,15 @@ std::vector<std::string> LanguagePreferences(std::string_view lang) {
   size_t start = 0;
   while (start <= lang.size()) {
     size_t comma = lang.find(',', start);
-    std::string_view part = lang.substr(start, comma == std::string_view::npos ? comma
-                                                                               : comma - start);
+    std::string_view part =
+        lang.substr(start, comma == std::string_view::npos ? comma : comma - start);
     size_t semi = part.find(';');
     std::string tag(part.substr(0, semi));
     double q = 1.0;
     if (semi != std::string_view::npos) {
       std::string_view param = part.substr(semi + 1);
-      if (param.substr(0, 2) == "q=") q = std::strtod(std::string(param.substr(2)).c_str(), nullptr);
+      if (param.substr(0, 2) == "q=")
+        q = std::strtod(std::string(param.substr(2)).c_str(), nullptr);
     }
     if (!tag.empty()) tags.push_back({tag, q});
     if (comma == std::string_view::npos) break;
@@ -143,8 +144,8 @@ class Renderer {
  public:
   Renderer(const jsonld::Context& ctx, const RenderOptions& o) : ctx_(ctx), o_(o) {}
 
-  Json Entity(const ngsild::Entity& e, const Projection* pick, const Projection* omit,
-              int level, bool top) {
+  Json Entity(const ngsild::Entity& e, const Projection* pick, const Projection* omit, int level,
+              bool top) {
     seen_.insert(e.id);
     auto want = [&](std::string_view name) {
       if (top && !o_.attrs.empty() && name != "id" && name != "type" && name != "scope" &&
@@ -236,6 +237,17 @@ bool AttributeSelected(const RenderOptions& o, const std::string& iri) {
 Json RenderAttribute(const AttributeSlot& slot, const jsonld::Context& ctx,
                      const RenderOptions& options) {
   if (slot.instances.size() == 1) return RenderInstance(slot.instances[0], ctx, options);
+  if (options.format == Format::kKeyValues) {
+    // Clause 4.5.4: several instances simplify to {"dataset": {datasetId or "@none": value}}.
+    Json by_dataset = Json::MakeObject();
+    for (const auto& inst : slot.instances) {
+      std::string_view id = DatasetIdOf(inst);
+      by_dataset.Set(id.empty() ? "@none" : id, RenderInstance(inst, ctx, options));
+    }
+    Json out = Json::MakeObject();
+    out.Set("dataset", std::move(by_dataset));
+    return out;
+  }
   Json::Array all;
   for (const auto& inst : slot.instances) all.push_back(RenderInstance(inst, ctx, options));
   return Json(std::move(all));

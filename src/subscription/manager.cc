@@ -13,6 +13,8 @@ namespace civitas::subscription {
 namespace {
 
 constexpr std::string_view kMetaPrefix = "sub/";
+constexpr size_t kReplayEvents = 1000;
+constexpr Micros kHeartbeat = 15'000'000;
 
 std::string MetaKey(const std::string& tenant, const std::string& id) {
   std::string key(kMetaPrefix);
@@ -44,6 +46,10 @@ struct Manager::Runtime {
   Micros not_before = 0;    // end of the throttling window or of the retry back-off
   uint64_t generation = 0;  // bumped by Replace/Delete: stale periodic timers stop
   Micros created = 0;       // lists show subscriptions in the order they were created
+  bool ephemeral = false;   // an ad-hoc stream's subscription: not stored, not listed
+  std::vector<std::shared_ptr<http::Stream>> streams;
+  std::deque<std::pair<uint64_t, std::string>> replay;  // the last events, for Last-Event-ID
+  uint64_t next_event_id = static_cast<uint64_t>(NowMicros());  // grows across restarts too
   bool deleted = false;
 };
 
@@ -183,7 +189,7 @@ Status Manager::Replace(SubscriptionPtr s) {
   {
     std::lock_guard lock(mu_);
     auto t = subs_.find(s->tenant);
-    if (t == subs_.end() || !t->second.contains(s->id)) {
+    if (t == subs_.end() || !t->second.contains(s->id) || t->second[s->id]->ephemeral) {
       return Status::NotFound("subscription " + s->id + " not found");
     }
     rt = t->second[s->id];
@@ -202,7 +208,7 @@ Status Manager::Replace(SubscriptionPtr s) {
 Status Manager::Delete(const std::string& tenant, const std::string& id) {
   std::lock_guard lock(mu_);
   auto t = subs_.find(tenant);
-  if (t == subs_.end() || !t->second.contains(id)) {
+  if (t == subs_.end() || !t->second.contains(id) || t->second[id]->ephemeral) {
     return Status::NotFound("subscription " + id + " not found");
   }
   CIVITAS_RETURN_IF_ERROR(store_.DeleteMeta(MetaKey(tenant, id)));
@@ -223,7 +229,7 @@ SubscriptionPtr Manager::Find(const std::string& tenant, const std::string& id) 
   auto t = subs_.find(tenant);
   if (t == subs_.end()) return nullptr;
   auto it = t->second.find(id);
-  if (it == t->second.end()) return nullptr;
+  if (it == t->second.end() || it->second->ephemeral) return nullptr;
   std::lock_guard rlock(it->second->mu);
   return it->second->sub;
 }
@@ -236,7 +242,7 @@ Result<Json> Manager::Render(const std::string& tenant, const std::string& id,
     auto t = subs_.find(tenant);
     if (t != subs_.end()) {
       auto it = t->second.find(id);
-      if (it != t->second.end()) rt = it->second;
+      if (it != t->second.end() && !it->second->ephemeral) rt = it->second;
     }
   }
   if (!rt) return Status::NotFound("subscription " + id + " not found");
@@ -251,10 +257,13 @@ Json::Array Manager::RenderPage(const std::string& tenant, const jsonld::Context
   {
     std::lock_guard lock(mu_);
     auto t = subs_.find(tenant);
-    *total = t == subs_.end() ? 0 : t->second.size();
+    *total = 0;
     if (t != subs_.end()) {
+      for (auto& [id, rt] : t->second) *total += rt->ephemeral ? 0 : 1;
       std::vector<std::pair<Micros, RuntimePtr>> all;
-      for (auto& [id, rt] : t->second) all.emplace_back(rt->created, rt);
+      for (auto& [id, rt] : t->second) {
+        if (!rt->ephemeral) all.emplace_back(rt->created, rt);
+      }
       // Creation order (then id), stable across restarts.
       std::stable_sort(all.begin(), all.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -270,6 +279,78 @@ Json::Array Manager::RenderPage(const std::string& tenant, const jsonld::Context
     out.push_back(RenderSubscription(*rt->sub, rt->state, ctx, now, with_context));
   }
   return out;
+}
+
+Status Manager::AttachStream(const std::string& tenant, const std::string& id,
+                             std::shared_ptr<http::Stream> stream,
+                             std::optional<uint64_t> last_event_id) {
+  RuntimePtr rt;
+  {
+    std::lock_guard lock(mu_);
+    auto t = subs_.find(tenant);
+    if (t != subs_.end()) {
+      auto it = t->second.find(id);
+      if (it != t->second.end() && !it->second->ephemeral) rt = it->second;
+    }
+  }
+  if (!rt) return Status::NotFound("subscription " + id + " not found");
+  std::lock_guard rlock(rt->mu);
+  stream->Write("retry: 2000\n\n");
+  if (last_event_id) {
+    for (const auto& [event_id, text] : rt->replay) {
+      if (event_id > *last_event_id) stream->Write(text);
+    }
+  }
+  rt->streams.push_back(std::move(stream));
+  return Status::Ok();
+}
+
+Status Manager::CreateEphemeral(SubscriptionPtr s, std::shared_ptr<http::Stream> stream) {
+  auto rt = std::make_shared<Runtime>();
+  rt->sub = s;
+  rt->ephemeral = true;
+  rt->created = Now();
+  stream->Write("retry: 2000\n\n");
+  rt->streams.push_back(std::move(stream));
+  std::lock_guard lock(mu_);
+  auto& subs = subs_[s->tenant];
+  if (subs.contains(s->id)) return Status::AlreadyExists("subscription " + s->id + " exists");
+  subs[s->id] = rt;
+  RebuildIndexLocked();
+  return Status::Ok();
+}
+
+void Manager::SweepStreams() {
+  std::vector<RuntimePtr> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [tenant, subs] : subs_) {
+      for (auto& [id, rt] : subs) all.push_back(rt);
+    }
+  }
+  bool removed = false;
+  for (auto& rt : all) {
+    bool dead_ephemeral;
+    {
+      std::lock_guard rlock(rt->mu);
+      for (auto& st : rt->streams) st->Write(":\n\n");  // a comment: keeps proxies open
+      std::erase_if(rt->streams, [](const auto& st) { return st->closed(); });
+      dead_ephemeral = rt->ephemeral && rt->streams.empty();
+      if (dead_ephemeral) {
+        rt->deleted = true;
+        rt->pending.clear();
+      }
+    }
+    if (dead_ephemeral) {
+      std::lock_guard lock(mu_);
+      subs_[rt->sub->tenant].erase(rt->sub->id);
+      removed = true;
+    }
+  }
+  if (removed) {
+    std::lock_guard lock(mu_);
+    RebuildIndexLocked();
+  }
 }
 
 void Manager::OnCommitted(const std::vector<storage::Change>& changes) {
@@ -317,7 +398,8 @@ void Manager::Dispatch() {
       std::unique_lock lock(queue_mu_);
       while (!stopping_ && changes_.empty() && (timers_.empty() || timers_.top().at > Now())) {
         if (timers_.empty()) {
-          queue_cv_.wait(lock);
+          queue_cv_.wait_for(lock, std::chrono::seconds(1));  // stream heartbeats
+          if (Now() >= next_sweep_) break;
         } else {
           // Timers are in the manager's clock; wait in real time for at most the gap.
           Micros gap = std::max<Micros>(timers_.top().at - Now(), 1000);
@@ -337,6 +419,10 @@ void Manager::Dispatch() {
       }
     }
     if (have_batch) MatchBatch(batch);
+    if (Now() >= next_sweep_) {
+      next_sweep_ = Now() + kHeartbeat;
+      SweepStreams();
+    }
     for (const Timer& t : due) {
       RuntimePtr rt = t.rt.lock();
       if (!rt) continue;
@@ -482,7 +568,24 @@ void Manager::Send() {
       }
     }
     std::string error;
-    bool ok = Deliver(*sub, batch, now, &error);
+    Json body = RenderNotification(*sub, batch, now);
+    bool first_attempt = !batch.empty() && !batch.front().streamed;
+    for (auto& ev : batch) ev.streamed = true;
+    if (first_attempt || batch.empty()) {
+      // Event streams get each notification once, whatever happens to the endpoint's copy.
+      std::lock_guard rlock(rt->mu);
+      if (!rt->streams.empty() || std::string_view(sub->notification.uri) == kSseEndpoint) {
+        uint64_t event_id = rt->next_event_id++;
+        std::string text = "id: " + std::to_string(event_id) +
+                           "\nevent: notification\ndata: " + ToJsonString(body) + "\n\n";
+        for (auto& st : rt->streams) st->Write(text);
+        std::erase_if(rt->streams, [](const auto& st) { return st->closed(); });
+        rt->replay.emplace_back(event_id, std::move(text));
+        if (rt->replay.size() > kReplayEvents) rt->replay.pop_front();
+      }
+    }
+    bool ok = std::string_view(sub->notification.uri) == kSseEndpoint ||
+              Deliver(*sub, std::move(body), &error);
     Micros done = Now();
     std::lock_guard rlock(rt->mu);
     DeliveryState& d = rt->state;
@@ -524,9 +627,8 @@ void Manager::Send() {
   }
 }
 
-bool Manager::Deliver(const Subscription& s, const std::vector<Event>& batch, Micros now,
-                      std::string* error) {
-  thread_local std::map<std::string, std::unique_ptr<http::Client>> clients;
+Json Manager::RenderNotification(const Subscription& s, const std::vector<Event>& batch,
+                                 Micros now) {
   const std::string tenant = s.tenant;
   auto lookup = [this, tenant](const std::string& id) { return store_.Get(tenant, id); };
   Json::Array data;
@@ -539,7 +641,11 @@ bool Manager::Deliver(const Subscription& s, const std::vector<Event>& batch, Mi
     }
   }
   std::string_view reason = batch.empty() ? "timeInterval" : TriggerName(batch.front().reason);
-  Json body = MakeNotification(s, NewNotificationId(), std::move(data), reason, now);
+  return MakeNotification(s, NewNotificationId(), std::move(data), reason, now);
+}
+
+bool Manager::Deliver(const Subscription& s, Json body, std::string* error) {
+  thread_local std::map<std::string, std::unique_ptr<http::Client>> clients;
 
   std::vector<http::Header> headers;
   const bool ld = s.notification.accept == "application/ld+json";

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "http/http.h"
 #include "storage/entity_store.h"
 #include "subscription/notification.h"
 #include "subscription/subscription.h"
@@ -73,6 +75,15 @@ class Manager : public storage::ChangeListener {
   Json::Array RenderPage(const std::string& tenant, const jsonld::Context& ctx, bool with_context,
                          size_t offset, size_t limit, size_t* total) const;
 
+  // Server-sent events. A stream receives every notification of the subscription from now on,
+  // as "id: N / event: notification / data: {Notification}" events; with last_event_id, first
+  // the retained ones after it (the last 1000 per subscription, in memory: after a restart
+  // nothing is replayed). A subscription whose endpoint is kSseEndpoint only streams.
+  Status AttachStream(const std::string& tenant, const std::string& id,
+                      std::shared_ptr<http::Stream> stream, std::optional<uint64_t> last_event_id);
+  // An ad-hoc subscription that lives as long as its stream (not stored, not listed).
+  Status CreateEphemeral(SubscriptionPtr s, std::shared_ptr<http::Stream> stream);
+
   void OnCommitted(const std::vector<storage::Change>& changes) override;
 
   struct Stats {
@@ -104,8 +115,10 @@ class Manager : public storage::ChangeListener {
   // With rt->mu held: queues rt for a sender if it has work and is not busy or waiting.
   void MakeReadyLocked(const RuntimePtr& rt, Micros now);
   void AddTimer(Micros at, const RuntimePtr& rt, bool periodic);
-  bool Deliver(const Subscription& s, const std::vector<Event>& batch, Micros now,
-               std::string* error);
+  Json RenderNotification(const Subscription& s, const std::vector<Event>& batch, Micros now);
+  bool Deliver(const Subscription& s, Json body, std::string* error);
+  // Heartbeats on idle streams; drops closed streams and the ephemeral subscriptions they held.
+  void SweepStreams();
 
   storage::EntityStore& store_;
   Options options_;
@@ -125,6 +138,7 @@ class Manager : public storage::ChangeListener {
 
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> events_{0}, sent_{0}, failures_{0};
+  Micros next_sweep_ = 0;  // dispatcher thread only
 };
 
 }  // namespace civitas::subscription

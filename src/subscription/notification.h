@@ -17,6 +17,7 @@ struct Event {
   std::vector<std::string> changed;  // expanded names of the attributes that changed
   uint32_t reason = 0;               // the Trigger that fired
   Micros at = 0;                     // commit time
+  bool streamed = false;             // already written to the event streams (before a retry)
 };
 
 // Compares the changes of one entity: the expanded names of the attributes created, updated

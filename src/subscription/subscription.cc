@@ -109,8 +109,8 @@ Result<Json> ValidateKeyValues(const Json& v, std::string_view member) {
 }
 
 bool IsSupportedScheme(std::string_view uri) {
-  return uri.starts_with("http://") || uri.starts_with("https://") || uri.starts_with("mqtt://") ||
-         uri.starts_with("mqtts://");
+  return uri == kSseEndpoint || uri.starts_with("http://") || uri.starts_with("https://") ||
+         uri.starts_with("mqtt://") || uri.starts_with("mqtts://");
 }
 
 Result<Json> ValidateNotification(const Json& v, const jsonld::Context& ctx) {

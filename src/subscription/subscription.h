@@ -27,6 +27,10 @@ enum Trigger : uint32_t {
 };
 constexpr uint32_t kDefaultTriggers = kAttributeCreated | kAttributeUpdated;
 
+// The endpoint URI of a subscription whose notifications go only to its server-sent event
+// streams (a Civitas extension, for browsers).
+constexpr std::string_view kSseEndpoint = "urn:civitas:sse";
+
 struct KeyValue {
   std::string key;
   std::string value;
