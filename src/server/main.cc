@@ -124,7 +124,26 @@ int Serve(const Config& config) {
   http::Server server(http_options, [&broker](http::Request&& req, http::Responder respond) {
     broker.Handle(std::move(req), std::move(respond));
   });
-  broker.SetMetricsHook([&server](std::string& out) {
+  broker.SetMetricsHook([&server, &subscriptions](std::string& out) {
+    auto n = subscriptions.stats();
+    out += "# TYPE civitas_subscriptions gauge\ncivitas_subscriptions " +
+           std::to_string(n.subscriptions) + "\n";
+    out +=
+        "# TYPE civitas_notification_events_total counter\n"
+        "civitas_notification_events_total " +
+        std::to_string(n.events) + "\n";
+    out +=
+        "# TYPE civitas_notifications_sent_total counter\n"
+        "civitas_notifications_sent_total " +
+        std::to_string(n.notifications) + "\n";
+    out +=
+        "# TYPE civitas_notification_failures_total counter\n"
+        "civitas_notification_failures_total " +
+        std::to_string(n.failures) + "\n";
+    out +=
+        "# TYPE civitas_notification_coalesced_total counter\n"
+        "civitas_notification_coalesced_total " +
+        std::to_string(n.coalesced) + "\n";
     auto s = server.stats();
     out +=
         "# TYPE civitas_http_connections_accepted_total counter\n"

@@ -15,6 +15,7 @@ namespace {
 constexpr std::string_view kMetaPrefix = "sub/";
 constexpr size_t kReplayEvents = 1000;
 constexpr Micros kHeartbeat = 15'000'000;
+constexpr size_t kMaxPending = 100'000;  // events per subscription before coalescing
 
 std::string MetaKey(const std::string& tenant, const std::string& id) {
   std::string key(kMetaPrefix);
@@ -33,6 +34,33 @@ std::string NewNotificationId() {
     for (int j = 0; j < 16; ++j) id += kHex[(r >> (j * 4)) & 15];
   }
   return id;
+}
+
+// Keeps one event per entity: the newest state, with every attribute that changed and the state
+// before the first event (for showChanges). Used for throttling, and when a subscription's
+// outbox outgrows kMaxPending (its endpoint cannot keep up): then intermediate states are
+// skipped but the newest state of every entity is still delivered.
+void Coalesce(std::deque<Event>& pending) {
+  std::vector<Event> merged;
+  std::unordered_map<std::string, size_t> where;
+  for (auto& ev : pending) {
+    const std::string& id = ev.after ? ev.after->id : ev.before->id;
+    auto [it, fresh] = where.emplace(id, merged.size());
+    if (fresh) {
+      merged.push_back(std::move(ev));
+      continue;
+    }
+    Event& m = merged[it->second];
+    for (auto& name : m.changed) {
+      if (std::find(ev.changed.begin(), ev.changed.end(), name) == ev.changed.end()) {
+        ev.changed.push_back(name);
+      }
+    }
+    ev.before = m.before;
+    ev.streamed = ev.streamed && m.streamed;
+    m = std::move(ev);
+  }
+  pending.assign(std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
 }
 
 }  // namespace
@@ -473,6 +501,11 @@ void Manager::MatchBatch(const std::vector<storage::Change>& changes) {
       if (!event) continue;
       rt->pending.push_back(std::move(*event));
       events_.fetch_add(1, std::memory_order_relaxed);
+      if (rt->pending.size() > kMaxPending) {
+        size_t before = rt->pending.size();
+        Coalesce(rt->pending);
+        coalesced_.fetch_add(before - rt->pending.size(), std::memory_order_relaxed);
+      }
       MakeReadyLocked(rt, now);
     }
   }
@@ -533,29 +566,7 @@ void Manager::Send() {
         rt->busy = false;
         continue;
       }
-      if (sub->throttling != 0) {
-        // Coalesce per entity: the newest state of each, with every attribute that changed.
-        std::vector<Event> merged;
-        std::unordered_map<std::string, size_t> where;
-        for (auto& ev : rt->pending) {
-          const std::string& id = ev.after ? ev.after->id : ev.before->id;
-          auto [it, fresh] = where.emplace(id, merged.size());
-          if (fresh) {
-            merged.push_back(std::move(ev));
-            continue;
-          }
-          Event& m = merged[it->second];
-          for (auto& name : m.changed) {
-            if (std::find(ev.changed.begin(), ev.changed.end(), name) == ev.changed.end()) {
-              ev.changed.push_back(name);
-            }
-          }
-          ev.before = m.before;  // the state before the window, for showChanges
-          m = std::move(ev);
-        }
-        rt->pending.assign(std::make_move_iterator(merged.begin()),
-                           std::make_move_iterator(merged.end()));
-      }
+      if (sub->throttling != 0) Coalesce(rt->pending);
       // One notification: events in order, one per entity, with the same trigger.
       std::unordered_set<std::string> ids;
       while (!rt->pending.empty() && batch.size() < options_.max_batch_entities) {
@@ -704,6 +715,7 @@ Manager::Stats Manager::stats() const {
   s.events = events_.load();
   s.notifications = sent_.load();
   s.failures = failures_.load();
+  s.coalesced = coalesced_.load();
   std::lock_guard lock(mu_);
   for (const auto& [tenant, subs] : subs_) s.subscriptions += subs.size();
   return s;

@@ -35,6 +35,10 @@ namespace civitas::subscription {
 // (and therefore those of each entity) leave in the order of the changes. A slow or failing
 // endpoint holds up only its own subscriptions (and one sender thread while a request is open).
 //
+// Memory: an endpoint that cannot keep up makes its outbox grow; past 100,000 events the outbox
+// is coalesced to the newest state per entity (counted in stats().coalesced), so every entity's
+// final state still arrives but intermediate states may be skipped.
+//
 // Delivery: a failed notification (transport error or a status other than 2xx) is retried with
 // exponential back-off, counting timesFailed and lastFailure each time; after
 // max_consecutive_failures the subscription's status becomes "failed" and its outbox is dropped
@@ -90,6 +94,7 @@ class Manager : public storage::ChangeListener {
     uint64_t events = 0;         // matched changes queued for delivery
     uint64_t notifications = 0;  // notifications sent successfully
     uint64_t failures = 0;       // failed attempts
+    uint64_t coalesced = 0;      // intermediate states skipped for endpoints that lag
     uint64_t subscriptions = 0;
   };
   Stats stats() const;
@@ -137,7 +142,7 @@ class Manager : public storage::ChangeListener {
   bool stopping_ = false;
 
   std::vector<std::thread> threads_;
-  std::atomic<uint64_t> events_{0}, sent_{0}, failures_{0};
+  std::atomic<uint64_t> events_{0}, sent_{0}, failures_{0}, coalesced_{0};
   Micros next_sweep_ = 0;  // dispatcher thread only
 };
 
