@@ -231,15 +231,16 @@ void Broker::HandleApi(http::Request&& request, http::Responder respond, std::st
   }
 
   // A trailing slash names the collection ("/entities/" + POST creates, "/entities/x/attrs/"
-  // + DELETE is 405). Only where a collection has no such method is it read as an empty entity
-  // id ("/entities/" + PATCH: an entity without an id, 400).
+  // + DELETE is 405). Only where the entity collection has no such method is it read as an
+  // empty entity id ("/entities/" + PATCH: an entity without an id, 400); "/subscriptions/" +
+  // PATCH or DELETE is 405, as the ETSI suite expects (029_01_01, 032_01_01).
   const Route* route = nullptr;
   std::string allow;
   std::vector<std::vector<std::string>> candidates;
   const auto& segs = call->segments;
   if (!segs.empty() && segs.back().empty()) {
     candidates.emplace_back(segs.begin(), segs.end() - 1);
-    if (segs.size() == 2) candidates.push_back(segs);
+    if (segs.size() == 2 && segs[0] == "entities") candidates.push_back(segs);
   } else {
     candidates.push_back(segs);
   }
