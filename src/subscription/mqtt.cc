@@ -89,7 +89,12 @@ Status MqttPublisher::Publish(const MqttEndpoint& e, std::string_view version, i
                     "|" + e.password + "|" + (v5 ? "5" : "3");
   auto& conn = connections_[key];
   if (conn && !conn->connected) conn.reset();
+  // A kept connection may have died since (broker restarted): find out before publishing, so
+  // the notification goes out on a new connection instead of failing once per sender thread.
+  if (conn && mosquitto_loop(conn->mosq, 0, 1) != MOSQ_ERR_SUCCESS) conn.reset();
+  bool fresh = false;
   if (!conn) {
+    fresh = true;
     if (connections_.size() > 64) {
       connections_.clear();
       return Publish(e, version, qos, payload, timeout_ms);
@@ -131,6 +136,7 @@ Status MqttPublisher::Publish(const MqttEndpoint& e, std::string_view version, i
                     "MQTT broker " + e.host + " did not accept the connection");
     }
   }
+  const bool reused = !fresh;
   int mid = 0;
   int rc = mosquitto_publish(conn->mosq, &mid, e.topic.c_str(), static_cast<int>(payload.size()),
                              payload.data(), qos, false);
@@ -145,6 +151,11 @@ Status MqttPublisher::Publish(const MqttEndpoint& e, std::string_view version, i
     rc = mosquitto_loop(conn->mosq, 20, 1);
     if (rc != MOSQ_ERR_SUCCESS) {
       connections_.erase(key);
+      if (reused && Clock::now() < deadline) {
+        int left = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+        return Publish(e, version, qos, payload, std::max(left, 1));  // once, on a new one
+      }
       return Status(ErrorCode::kServiceUnavailable,
                     std::string("MQTT connection lost: ") + mosquitto_strerror(rc));
     }

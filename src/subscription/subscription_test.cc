@@ -470,7 +470,12 @@ TEST(MqttUriTest, Forms) {
 // A mosquitto of our own on a free loopback port.
 class Mosquitto {
  public:
-  Mosquitto() {
+  explicit Mosquitto(int port = 0) {
+    if (port != 0) {
+      port_ = port;
+      Start();
+      return;
+    }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -480,6 +485,9 @@ class Mosquitto {
     getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
     close(fd);
+    Start();
+  }
+  void Start() {
     conf_ = std::filesystem::temp_directory_path() /
             ("civitas-mosquitto-" + std::to_string(getpid()) + ".conf");
     std::ofstream(conf_) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n";
@@ -510,48 +518,77 @@ struct Inbox {
   std::vector<std::string> messages;
 };
 
-TEST_F(ManagerTest, PublishesToAnMqttBroker) {
-  if (access("/usr/sbin/mosquitto", X_OK) != 0) GTEST_SKIP() << "mosquitto is not installed";
-  Mosquitto broker;
-  mosquitto_lib_init();
-  Inbox inbox;
-  mosquitto* listener = mosquitto_new(nullptr, true, &inbox);
-  ASSERT_NE(listener, nullptr);
-  mosquitto_message_callback_set(listener, [](mosquitto*, void* p, const mosquitto_message* m) {
-    auto* in = static_cast<Inbox*>(p);
-    std::lock_guard lock(in->mu);
-    in->messages.emplace_back(static_cast<const char*>(m->payload),
-                              static_cast<size_t>(m->payloadlen));
-    in->cv.notify_all();
-  });
-  bool connected = false;
-  for (int i = 0; i < 100 && !connected; ++i) {  // mosquitto takes a moment to listen
-    connected = mosquitto_connect(listener, "127.0.0.1", broker.port(), 30) == MOSQ_ERR_SUCCESS;
-    if (!connected) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+// Listens on one topic of a broker (libmosquitto's own thread).
+class MqttListener {
+ public:
+  MqttListener(int port, const char* topic) {
+    mosquitto_lib_init();
+    mosq_ = mosquitto_new(nullptr, true, &inbox_);
+    mosquitto_message_callback_set(mosq_, [](mosquitto*, void* p, const mosquitto_message* m) {
+      auto* in = static_cast<Inbox*>(p);
+      std::lock_guard lock(in->mu);
+      in->messages.emplace_back(static_cast<const char*>(m->payload),
+                                static_cast<size_t>(m->payloadlen));
+      in->cv.notify_all();
+    });
+    for (int i = 0; i < 100 && !connected_; ++i) {  // mosquitto takes a moment to listen
+      connected_ = mosquitto_connect(mosq_, "127.0.0.1", port, 30) == MOSQ_ERR_SUCCESS;
+      if (!connected_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!connected_) return;
+    mosquitto_subscribe(mosq_, nullptr, topic, 1);
+    mosquitto_loop_start(mosq_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the SUBSCRIBE goes out
   }
-  ASSERT_TRUE(connected);
-  ASSERT_EQ(mosquitto_subscribe(listener, nullptr, "city/air", 1), MOSQ_ERR_SUCCESS);
-  ASSERT_EQ(mosquitto_loop_start(listener), MOSQ_ERR_SUCCESS);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the SUBSCRIBE goes out
+  ~MqttListener() {
+    if (connected_) mosquitto_disconnect(mosq_);
+    mosquitto_loop_stop(mosq_, true);
+    mosquitto_destroy(mosq_);
+  }
+  bool connected() const { return connected_; }
+  std::vector<std::string> WaitFor(size_t n) {
+    std::unique_lock lock(inbox_.mu);
+    inbox_.cv.wait_for(lock, std::chrono::seconds(10), [&] { return inbox_.messages.size() >= n; });
+    return inbox_.messages;
+  }
 
-  Subscribe(R"("entities":[{"type":"T"}])",
-            "mqtt://127.0.0.1:" + std::to_string(broker.port()) + "/city/air");
-  Put(R"({"id":"urn:e:1","type":"T","no2":41})");
+ private:
+  Inbox inbox_;
+  mosquitto* mosq_ = nullptr;
+  bool connected_ = false;
+};
+
+TEST_F(ManagerTest, PublishesToAnMqttBrokerAndSurvivesItsRestart) {
+  if (access("/usr/sbin/mosquitto", X_OK) != 0) GTEST_SKIP() << "mosquitto is not installed";
+  auto broker = std::make_unique<Mosquitto>();
+  const int port = broker->port();
   {
-    std::unique_lock lock(inbox.mu);
-    inbox.cv.wait_for(lock, std::chrono::seconds(10), [&] { return !inbox.messages.empty(); });
-    ASSERT_EQ(inbox.messages.size(), 1u);
-    auto message = ParseJson(inbox.messages[0]);
-    ASSERT_TRUE(message.ok()) << inbox.messages[0];
+    MqttListener listener(port, "city/air");
+    ASSERT_TRUE(listener.connected());
+    Subscribe(R"("entities":[{"type":"T"}])",
+              "mqtt://127.0.0.1:" + std::to_string(port) + "/city/air");
+    Put(R"({"id":"urn:e:1","type":"T","no2":41})");
+    auto messages = listener.WaitFor(1);
+    ASSERT_EQ(messages.size(), 1u);
+    auto message = ParseJson(messages[0]);
+    ASSERT_TRUE(message.ok()) << messages[0];
     EXPECT_EQ(message->Find("metadata")->GetString("Content-Type"), "application/json");
     EXPECT_EQ(message->Find("metadata")->GetString("X-Test"), "yes");
     const Json& body = *message->Find("body");
     EXPECT_EQ(body.GetString("type"), "Notification");
     EXPECT_EQ(body.Find("data")->as_array()[0].Find("no2")->as_int(), 41);
   }
-  mosquitto_disconnect(listener);
-  mosquitto_loop_stop(listener, true);
-  mosquitto_destroy(listener);
+  // The broker restarts: the next notification goes out on a new connection at once.
+  broker.reset();
+  broker = std::make_unique<Mosquitto>(port);
+  MqttListener listener(port, "city/air");
+  ASSERT_TRUE(listener.connected());
+  uint64_t failures_before = manager_->stats().failures;
+  Put(R"({"id":"urn:e:1","type":"T","no2":42})");
+  auto messages = listener.WaitFor(1);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find(R"("no2":42)"), std::string::npos);
+  EXPECT_EQ(manager_->stats().failures, failures_before);
 }
 
 }  // namespace
