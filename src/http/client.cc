@@ -1,15 +1,21 @@
-// FetchUrl: a small blocking HTTP/1.1 GET client (one request per connection).
+// FetchUrl (one GET per connection) and Client (a kept-alive connection): small blocking
+// HTTP/1.1 clients, over TLS (OpenSSL) for https URLs.
 
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +32,7 @@ constexpr size_t kMaxHeadBytes = 64 << 10;
 using Clock = std::chrono::steady_clock;
 
 struct Url {
+  bool tls = false;  // https
   std::string host;  // without brackets for IPv6 literals
   std::string port = "80";
   std::string host_header;  // as it goes into Host
@@ -40,15 +47,13 @@ std::string_view TrimLine(std::string_view s) {
 }
 
 bool ParseUrl(std::string_view url, Url* out, std::string* error) {
-  if (StartsWithIgnoreCase(url, "https://")) {
-    *error = "https URLs are not supported (no TLS in this client): " + std::string(url);
+  const bool tls = StartsWithIgnoreCase(url, "https://");
+  if (!tls && !StartsWithIgnoreCase(url, "http://")) {
+    *error = "not an http:// or https:// URL: " + std::string(url);
     return false;
   }
-  if (!StartsWithIgnoreCase(url, "http://")) {
-    *error = "not an http:// URL: " + std::string(url);
-    return false;
-  }
-  std::string_view rest = url.substr(7);
+  out->tls = tls;
+  std::string_view rest = url.substr(tls ? 8 : 7);
   size_t hash = rest.find('#');
   if (hash != std::string_view::npos) rest = rest.substr(0, hash);
   size_t path_start = rest.find_first_of("/?");
@@ -103,7 +108,7 @@ bool ParseUrl(std::string_view url, Url* out, std::string* error) {
     }
   }
   out->host = std::string(host);
-  out->port = port.empty() ? "80" : std::string(port);
+  out->port = port.empty() ? (tls ? "443" : "80") : std::string(port);
   out->host_header = std::string(authority);
   out->path = path.empty() ? "/" : std::string(path);
   if (out->path.front() == '?') out->path.insert(0, "/");
@@ -115,8 +120,9 @@ std::string ResolveLocation(const Url& base, std::string_view location) {
   if (StartsWithIgnoreCase(location, "http://") || StartsWithIgnoreCase(location, "https://")) {
     return std::string(location);
   }
-  std::string origin = "http://" + base.host_header;
-  if (location.substr(0, 2) == "//") return "http:" + std::string(location);
+  const std::string scheme = base.tls ? "https:" : "http:";
+  std::string origin = scheme + "//" + base.host_header;
+  if (location.substr(0, 2) == "//") return scheme + std::string(location);
   if (!location.empty() && location.front() == '/') return origin + std::string(location);
   // A relative reference: replace the last path segment (query dropped).
   std::string_view path = base.path;
@@ -229,43 +235,176 @@ int Connect(const Url& url, const Deadline& deadline, std::string* error) {
   return -1;
 }
 
-bool SendAll(int fd, std::string_view data, const Deadline& deadline, std::string* error) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!WaitFor(fd, POLLOUT, deadline, error)) return false;
-      continue;
-    }
-    *error = std::string("send: ") + strerror(errno);
-    return false;
+// The TLS client context: the system's trusted roots plus SetTlsCaFile's file, peer and host
+// name verification, TLS 1.2 or newer.
+std::mutex tls_mu;
+SSL_CTX* tls_ctx = nullptr;
+std::string tls_ca_file;
+
+SSL_CTX* TlsContext(std::string* error) {
+  std::lock_guard lock(tls_mu);
+  if (tls_ctx != nullptr) return tls_ctx;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) {
+    *error = "cannot create a TLS context";
+    return nullptr;
   }
-  return true;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_default_verify_paths(ctx);
+  if (!tls_ca_file.empty() &&
+      SSL_CTX_load_verify_locations(ctx, tls_ca_file.c_str(), nullptr) != 1) {
+    SSL_CTX_free(ctx);
+    *error = "cannot load TLS CA file " + tls_ca_file;
+    return nullptr;
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  tls_ctx = ctx;
+  return tls_ctx;
 }
 
-// Appends what is available to *buf. Returns bytes read, 0 on EOF, -1 on error or timeout.
-ssize_t ReadSome(int fd, std::string* buf, const Deadline& deadline, std::string* error) {
-  char chunk[16 << 10];
-  while (true) {
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-    if (n > 0) {
-      buf->append(chunk, static_cast<size_t>(n));
-      return n;
-    }
-    if (n == 0) return 0;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!WaitFor(fd, POLLIN, deadline, error)) return -1;
-      continue;
-    }
-    *error = std::string("recv: ") + strerror(errno);
-    return -1;
-  }
+std::string TlsError(std::string_view what) {
+  unsigned long e = ERR_get_error();
+  char buf[256] = "";
+  if (e != 0) ERR_error_string_n(e, buf, sizeof(buf));
+  ERR_clear_error();
+  return std::string(what) + (e != 0 ? std::string(": ") + buf : std::string());
 }
+
+// A connection, plain or TLS, with deadline-bounded blocking operations on a non-blocking
+// socket.
+class Link {
+ public:
+  Link() = default;
+  ~Link() { Close(); }
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  bool Open(const Url& url, const Deadline& deadline, std::string* error) {
+    Close();
+    fd_ = Connect(url, deadline, error);
+    if (fd_ < 0) return false;
+    if (!url.tls) return true;
+    SSL_CTX* ctx = TlsContext(error);
+    if (ctx == nullptr) return Fail();
+    ssl_ = SSL_new(ctx);
+    if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) {
+      *error = TlsError("TLS setup failed");
+      return Fail();
+    }
+    SSL_set_tlsext_host_name(ssl_, url.host.c_str());  // SNI
+    SSL_set1_host(ssl_, url.host.c_str());             // the certificate must name the host
+    while (true) {
+      int rc = SSL_connect(ssl_);
+      if (rc == 1) return true;
+      int err = SSL_get_error(ssl_, rc);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        if (!WaitFor(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, error)) {
+          *error = "TLS handshake with " + url.host_header + ": " + *error;
+          return Fail();
+        }
+        continue;
+      }
+      long verify = SSL_get_verify_result(ssl_);
+      *error = verify != X509_V_OK
+                   ? "TLS handshake with " + url.host_header + ": certificate not trusted (" +
+                         X509_verify_cert_error_string(verify) + ")"
+                   : TlsError("TLS handshake with " + url.host_header + " failed");
+      return Fail();
+    }
+  }
+
+  void Close() {
+    if (ssl_ != nullptr) {
+      SSL_shutdown(ssl_);  // best effort, non-blocking
+      SSL_free(ssl_);
+      ssl_ = nullptr;
+    }
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  bool open() const { return fd_ >= 0; }
+
+  bool SendAll(std::string_view data, const Deadline& deadline, std::string* error) {
+    while (!data.empty()) {
+      if (ssl_ != nullptr) {
+        int n =
+            SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 30)));
+        if (n > 0) {
+          data.remove_prefix(static_cast<size_t>(n));
+          continue;
+        }
+        int err = SSL_get_error(ssl_, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+          if (!WaitFor(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, error)) {
+            return false;
+          }
+          continue;
+        }
+        *error = TlsError("TLS write failed");
+        return false;
+      }
+      ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        data.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!WaitFor(fd_, POLLOUT, deadline, error)) return false;
+        continue;
+      }
+      *error = std::string("send: ") + strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
+  // Appends what is available to *buf. Returns bytes read, 0 on EOF, -1 on error or timeout.
+  ssize_t ReadSome(std::string* buf, const Deadline& deadline, std::string* error) {
+    char chunk[16 << 10];
+    while (true) {
+      if (ssl_ != nullptr) {
+        int n = SSL_read(ssl_, chunk, sizeof(chunk));
+        if (n > 0) {
+          buf->append(chunk, static_cast<size_t>(n));
+          return n;
+        }
+        int err = SSL_get_error(ssl_, n);
+        if (err == SSL_ERROR_ZERO_RETURN) return 0;
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+          if (!WaitFor(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, error)) {
+            return -1;
+          }
+          continue;
+        }
+        if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) return 0;  // closed without notify
+        *error = TlsError("TLS read failed");
+        return -1;
+      }
+      ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      if (n > 0) {
+        buf->append(chunk, static_cast<size_t>(n));
+        return n;
+      }
+      if (n == 0) return 0;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!WaitFor(fd_, POLLIN, deadline, error)) return -1;
+        continue;
+      }
+      *error = std::string("recv: ") + strerror(errno);
+      return -1;
+    }
+  }
+
+ private:
+  bool Fail() {
+    Close();
+    return false;
+  }
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+};
 
 struct Head {
   int status = 0;
@@ -340,8 +479,8 @@ bool ParseSize(std::string_view digits, int base, uint64_t* out) {
 // the connection may carry another request (the body was delimited and the server did not ask
 // to close); *got_bytes whether anything at all arrived (a reused connection that the server
 // had closed yields nothing, and the request may then be retried on a new one).
-int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head, std::string* body,
-                 std::string* error, bool* reusable, bool* got_bytes) {
+int ReadResponse(Link& fd, const Deadline& deadline, size_t max_bytes, Head* head,
+                 std::string* body, std::string* error, bool* reusable, bool* got_bytes) {
   *reusable = false;
   *got_bytes = false;
   std::string buf;
@@ -360,7 +499,7 @@ int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head,
         *error = "response header too large";
         return -1;
       }
-      ssize_t n = ReadSome(fd, &buf, deadline, error);
+      ssize_t n = fd.ReadSome(&buf, deadline, error);
       if (n < 0) return -1;
       if (n == 0) {
         *error = "connection closed before the response header";
@@ -439,7 +578,7 @@ int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head,
         buf.erase(0, pos);
         pos = 0;
       }
-      ssize_t n = ReadSome(fd, &buf, deadline, error);
+      ssize_t n = fd.ReadSome(&buf, deadline, error);
       if (n < 0) return -1;
       if (n == 0) {
         *error = "connection closed in the middle of a chunked body";
@@ -456,7 +595,7 @@ int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head,
     }
     if (length > max_bytes) return too_large();
     while (buf.size() - pos < length) {
-      ssize_t n = ReadSome(fd, &buf, deadline, error);
+      ssize_t n = fd.ReadSome(&buf, deadline, error);
       if (n < 0) return -1;
       if (n == 0) {
         *error = "connection closed before the end of the body";
@@ -471,7 +610,7 @@ int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head,
   // Neither: the body runs until the server closes.
   while (true) {
     if (buf.size() - pos > max_bytes) return too_large();
-    ssize_t n = ReadSome(fd, &buf, deadline, error);
+    ssize_t n = fd.ReadSome(&buf, deadline, error);
     if (n < 0) return -1;
     if (n == 0) break;
   }
@@ -482,15 +621,15 @@ int ReadResponse(int fd, const Deadline& deadline, size_t max_bytes, Head* head,
 // One GET on a fresh connection. Returns the status or -1 with *error.
 int FetchOnce(const Url& url, const Deadline& deadline, size_t max_bytes, Head* head,
               std::string* body, std::string* error) {
-  Fd fd(Connect(url, deadline, error));
-  if (fd.get() < 0) return -1;
+  Link link;
+  if (!link.Open(url, deadline, error)) return -1;
   std::string request = "GET " + url.path + " HTTP/1.1\r\nHost: " + url.host_header +
                         "\r\nUser-Agent: civitas\r\n"
                         "Accept: application/ld+json, application/json;q=0.9, */*;q=0.1\r\n"
                         "Accept-Encoding: identity\r\nConnection: close\r\n\r\n";
-  if (!SendAll(fd.get(), request, deadline, error)) return -1;
+  if (!link.SendAll(request, deadline, error)) return -1;
   bool reusable, got_bytes;
-  return ReadResponse(fd.get(), deadline, max_bytes, head, body, error, &reusable, &got_bytes);
+  return ReadResponse(link, deadline, max_bytes, head, body, error, &reusable, &got_bytes);
 }
 
 }  // namespace
@@ -535,15 +674,15 @@ int FetchUrl(std::string_view url, int timeout_ms, size_t max_bytes, std::string
 namespace civitas::http {
 
 struct Client::Conn {
-  std::string origin;  // host_header of the open connection
-  Fd fd;
+  std::string origin;  // scheme and host of the open connection
+  Link link;
 };
 
 Client::Client() : conn_(std::make_unique<Conn>()) {}
 Client::~Client() = default;
 
 void Client::Close() {
-  conn_->fd.Reset(-1);
+  conn_->link.Close();
   conn_->origin.clear();
 }
 
@@ -566,19 +705,19 @@ int Client::Send(std::string_view method, std::string_view url, const std::vecto
   // A kept-alive connection may have been closed by the server meanwhile: when nothing at all
   // comes back on a reused connection, the request is sent once more on a new one.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    bool reused = conn_->fd.get() >= 0 && conn_->origin == parsed.host_header;
+    const std::string origin = (parsed.tls ? "https://" : "http://") + parsed.host_header;
+    bool reused = conn_->link.open() && conn_->origin == origin;
     if (!reused) {
       Close();
-      conn_->fd.Reset(Connect(parsed, deadline, error));
-      if (conn_->fd.get() < 0) return -1;
-      conn_->origin = parsed.host_header;
+      if (!conn_->link.Open(parsed, deadline, error)) return -1;
+      conn_->origin = origin;
     }
     Head head;
     bool reusable = false, got_bytes = false;
     int status = -1;
-    if (SendAll(conn_->fd.get(), request, deadline, error)) {
-      status = ReadResponse(conn_->fd.get(), deadline, max_bytes, &head, &out->body, error,
-                            &reusable, &got_bytes);
+    if (conn_->link.SendAll(request, deadline, error)) {
+      status = ReadResponse(conn_->link, deadline, max_bytes, &head, &out->body, error, &reusable,
+                            &got_bytes);
     }
     if (status < 0) {
       Close();
@@ -591,6 +730,19 @@ int Client::Send(std::string_view method, std::string_view url, const std::vecto
     return status;
   }
   return -1;
+}
+
+}  // namespace civitas::http
+
+namespace civitas::http {
+
+void SetTlsCaFile(std::string path) {
+  std::lock_guard lock(tls_mu);
+  tls_ca_file = std::move(path);
+  if (tls_ctx != nullptr) {
+    SSL_CTX_free(tls_ctx);  // rebuilt on next use (connections keep their own reference)
+    tls_ctx = nullptr;
+  }
 }
 
 }  // namespace civitas::http

@@ -122,12 +122,16 @@ bool PercentDecode(std::string_view in, std::string* out, bool plus_as_space);
 // escape. A parameter without '=' has an empty value.
 bool ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::string>>* out);
 
-// A blocking HTTP/1.1 GET for small documents (remote JSON-LD contexts). Supports http:// only
-// (https gives an error), follows up to 3 redirects, Content-Length and chunked bodies, gives up
-// after timeout_ms in total. Returns the HTTP status (or -1 with *error set on a transport
-// failure) and fills *body.
+// A blocking HTTP/1.1 GET for small documents (remote JSON-LD contexts). http:// and https://
+// (certificates verified against the system's roots), follows up to 3 redirects, Content-Length and
+// chunked bodies, gives up after timeout_ms in total. Returns the HTTP status (or -1 with *error
+// set on a transport failure) and fills *body.
 int FetchUrl(std::string_view url, int timeout_ms, size_t max_bytes, std::string* body,
              std::string* error, std::string* content_type = nullptr);
+
+// Trusts the CA certificates in this PEM file for https, besides the system's (for private CAs
+// and tests). Takes effect for new connections.
+void SetTlsCaFile(std::string path);
 
 struct ClientResponse {
   int status = 0;
@@ -135,7 +139,7 @@ struct ClientResponse {
   std::string body;
 };
 
-// A blocking HTTP/1.1 client (http:// only) that keeps one connection alive and reuses it while
+// A blocking HTTP/1.1 client (http and https) that keeps one connection alive and reuses it while
 // requests go to the same origin, e.g. a notifier posting to one endpoint. Not thread-safe: one
 // per sending thread.
 class Client {

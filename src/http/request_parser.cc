@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 #include <utility>
+
 #include "common/strings.h"
 
 namespace civitas::http {

@@ -3,13 +3,11 @@
 #include <utility>
 #include <vector>
 
-#include "http/http.h"
 #include "common/strings.h"
+#include "http/http.h"
 
 namespace civitas::http {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 bool PercentDecode(std::string_view in, std::string* out, bool plus_as_space) {
   out->clear();

@@ -45,6 +45,12 @@ Status Apply(Config& c, std::string_view name, std::string_view value) {
   } else if (name == "context-timeout-ms") {
     if (!ParseInt(value, 1, 600000, &n)) return bad("expected milliseconds");
     c.context_timeout_ms = static_cast<int>(n);
+  } else if (name == "tls-ca-file") {
+    if (value.empty()) return bad("expected a PEM file");
+    c.tls_ca_file = std::string(value);
+  } else if (name == "notification-max-failures") {
+    if (!ParseInt(value, 0, 1000000, &n)) return bad("expected 0..1000000");
+    c.notification_max_failures = static_cast<int>(n);
   } else if (name == "fsync") {
     if (value != "on" && value != "off") return bad("expected on or off");
     c.sync = value == "on";
@@ -82,6 +88,8 @@ constexpr EnvVar kEnv[] = {
     {"CIVITAS_MAX_JSON_DEPTH", "max-json-depth"},
     {"CIVITAS_CONTEXT_TIMEOUT_MS", "context-timeout-ms"},
     {"CIVITAS_FSYNC", "fsync"},
+    {"CIVITAS_TLS_CA_FILE", "tls-ca-file"},
+    {"CIVITAS_NOTIFICATION_MAX_FAILURES", "notification-max-failures"},
     {"CIVITAS_LOG_LEVEL", "log-level"},
     {"CIVITAS_DEMO", "demo"},
 };
@@ -109,6 +117,12 @@ Options of serve (environment variable in brackets):
   --context-preload URL=FILE
                            serve the @context at URL from FILE, never fetching it
                            (repeatable; CIVITAS_CONTEXT_PRELOAD=URL=FILE,URL=FILE)
+  --tls-ca-file FILE       also trust these CA certificates (PEM) for https notification
+                           endpoints and @context URLs [CIVITAS_TLS_CA_FILE]
+  --notification-max-failures N
+                           consecutive failed notifications (each retried with back-off)
+                           before a subscription's status becomes "failed"; 0: never,
+                           default 20 [CIVITAS_NOTIFICATION_MAX_FAILURES]
   --fsync on|off           fsync every group commit, default on; off loses the last
                            writes on power loss [CIVITAS_FSYNC]
   --log-level LEVEL        debug, info, warn or error, default info [CIVITAS_LOG_LEVEL]

@@ -20,6 +20,8 @@ struct Config {
   size_t max_json_depth = 64;
   int context_timeout_ms = 5000;
   bool sync = true;
+  std::string tls_ca_file;             // extra trusted CAs for https clients
+  int notification_max_failures = 20;  // then a subscription's status is "failed"
   std::string log_level = "info";
   std::string demo_dir;  // load the demo city from here at start (if not loaded yet)
   std::vector<std::pair<std::string, std::string>> context_preloads;  // URL, file

@@ -127,13 +127,13 @@ Result<int> LoadDemo(const std::string& dir, storage::EntityStore& store,
                               fragment.status().detail());
     }
     auto f = std::make_shared<ngsild::EntityFragment>(std::move(*fragment));
-    ops.push_back({"", f->id,
-                   [f, created](const ngsild::EntityPtr& current,
-                                Micros now) -> Result<storage::Outcome> {
-                     if (current) return storage::Outcome::None();
-                     ++*created;
-                     return storage::Outcome::Put(ngsild::CreateEntity(std::move(*f), now));
-                   }});
+    ops.push_back(
+        {"", f->id,
+         [f, created](const ngsild::EntityPtr& current, Micros now) -> Result<storage::Outcome> {
+           if (current) return storage::Outcome::None();
+           ++*created;
+           return storage::Outcome::Put(ngsild::CreateEntity(std::move(*f), now));
+         }});
   }
   std::promise<std::vector<Status>> done;
   auto future = done.get_future();

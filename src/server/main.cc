@@ -91,7 +91,10 @@ int Serve(const Config& config) {
   }
 
   // Subscriptions listen to the change stream from the first write on (the demo city's too).
-  subscription::Manager subscriptions(entities, {});
+  if (!config.tls_ca_file.empty()) http::SetTlsCaFile(config.tls_ca_file);
+  subscription::Manager::Options subscription_options;
+  subscription_options.max_consecutive_failures = config.notification_max_failures;
+  subscription::Manager subscriptions(entities, subscription_options);
   entities.AddListener(&subscriptions);
   if (Status st = subscriptions.Load(
           [&contexts](const std::string& url) { return contexts.Resolve(Json(url)); });

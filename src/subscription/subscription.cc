@@ -178,11 +178,6 @@ Result<Json> ValidateNotification(const Json& v, const jsonld::Context& ctx) {
       if (!IsSupportedScheme(uri->as_string())) {
         return Bad("notification.endpoint.uri must be an http, https, mqtt or mqtts URL");
       }
-      if (uri->as_string().starts_with("https://")) {
-        return Status(ErrorCode::kNotImplemented,
-                      "https notification endpoints are not implemented by this version of "
-                      "Civitas (use http, mqtt or mqtts)");
-      }
       if (uri->as_string().starts_with("mqtt")) {
         auto mqtt = ParseMqttUri(uri->as_string());
         if (!mqtt.ok()) return Bad("notification.endpoint.uri: " + mqtt.status().detail());
