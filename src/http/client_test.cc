@@ -290,7 +290,7 @@ class HttpsServer {
         (dir_ / "key.pem").string() + " -out " + cert() + " 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) return;
     std::ofstream(dir_ / "server.py") << R"(
-import http.server, ssl, sys
+import http.server, os, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def reply(self, body):
@@ -304,11 +304,18 @@ class H(http.server.BaseHTTPRequestHandler):
         self.reply(b'{"@context": {"a": "http://example.org/a"}}')
     def log_message(self, *args):
         pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print(srv.server_address[1], flush=True)
+class S(http.server.ThreadingHTTPServer):
+    # The handshake happens in the handler's thread: a client that gives up cannot stop us.
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+    def handle_error(self, request, client_address):
+        pass
+srv = S(("127.0.0.1", 0), H)
+os.write(1, b"%d\n" % srv.server_address[1])
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the reader closes its end once it has the port
 srv.serve_forever()
 )";
     int out[2];
@@ -323,10 +330,23 @@ srv.serve_forever()
       _exit(127);
     }
     close(out[1]);
-    char buf[32] = {};
-    ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+    std::string line;
+    char c;
+    while (line.size() < 16 && read(out[0], &c, 1) == 1 && c != '\n') line += c;
     close(out[0]);
-    if (n > 0) port_ = std::atoi(buf);
+    port_ = std::atoi(line.c_str());
+    // Wait until it accepts connections (a busy machine can be slow to get there).
+    for (int i = 0; i < 250 && port_ > 0; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port_));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      bool up = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+      close(fd);
+      if (up) break;
+      usleep(20000);
+    }
   }
   ~HttpsServer() {
     if (pid_ > 0) {
