@@ -15,7 +15,8 @@ namespace {
 constexpr std::string_view kMetaPrefix = "sub/";
 constexpr size_t kReplayEvents = 1000;
 constexpr Micros kHeartbeat = 15'000'000;
-constexpr size_t kMaxPending = 100'000;  // events per subscription before coalescing
+constexpr size_t kMaxPending = 100'000;        // events per subscription before coalescing
+constexpr size_t kMaxQueuedChanges = 200'000;  // committed changes waiting to be matched
 
 std::string MetaKey(const std::string& tenant, const std::string& id) {
   std::string key(kMetaPrefix);
@@ -51,10 +52,12 @@ void Coalesce(std::deque<Event>& pending) {
       continue;
     }
     Event& m = merged[it->second];
-    for (auto& name : m.changed) {
-      if (std::find(ev.changed.begin(), ev.changed.end(), name) == ev.changed.end()) {
-        ev.changed.push_back(name);
+    if (m.changed != ev.changed) {
+      auto names = std::make_shared<std::vector<std::string>>(*ev.changed);
+      for (const auto& name : *m.changed) {
+        if (std::find(names->begin(), names->end(), name) == names->end()) names->push_back(name);
       }
+      ev.changed = std::move(names);
     }
     ev.before = m.before;
     ev.streamed = ev.streamed && m.streamed;
@@ -159,6 +162,7 @@ void Manager::Stop() {
   }
   queue_cv_.notify_all();
   ready_cv_.notify_all();
+  dequeued_cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
@@ -387,7 +391,15 @@ void Manager::OnCommitted(const std::vector<storage::Change>& changes) {
     if (subs_.empty()) return;  // nothing to match: keep the write path free
   }
   {
-    std::lock_guard lock(queue_mu_);
+    std::unique_lock lock(queue_mu_);
+    // Backpressure, only when matching (CPU) cannot keep up with the writes: the commit thread
+    // waits rather than letting the queue grow without bound. Slow endpoints never get here:
+    // their outboxes absorb them.
+    if (queued_changes_ > kMaxQueuedChanges) {
+      stalls_.fetch_add(1, std::memory_order_relaxed);
+      dequeued_cv_.wait(lock, [this] { return stopping_ || queued_changes_ <= kMaxQueuedChanges; });
+    }
+    queued_changes_ += changes.size();
     changes_.push_back(changes);
   }
   queue_cv_.notify_one();
@@ -438,7 +450,9 @@ void Manager::Dispatch() {
       if (!changes_.empty()) {
         batch = std::move(changes_.front());
         changes_.pop_front();
+        queued_changes_ -= batch.size();
         have_batch = true;
+        dequeued_cv_.notify_all();
       }
       Micros now = Now();
       while (!timers_.empty() && timers_.top().at <= now) {
@@ -492,12 +506,14 @@ void Manager::MatchBatch(const std::vector<storage::Change>& changes) {
         if (it != ix->second.by_type.end()) add(it->second);
       }
     }
+    std::optional<ChangeSummary> summary;  // computed once, for the first candidate
     for (const auto& rt : candidates) {
+      if (!summary) summary = Summarize(change.before, change.after);
       std::lock_guard rlock(rt->mu);
       if (rt->deleted || StatusOf(*rt->sub, rt->state, now) != DeliveryState::Status::kActive) {
         continue;
       }
-      auto event = MatchChange(*rt->sub, change.before, change.after, change.at);
+      auto event = MatchChange(*rt->sub, change.before, change.after, change.at, *summary);
       if (!event) continue;
       rt->pending.push_back(std::move(*event));
       events_.fetch_add(1, std::memory_order_relaxed);
@@ -716,6 +732,7 @@ Manager::Stats Manager::stats() const {
   s.notifications = sent_.load();
   s.failures = failures_.load();
   s.coalesced = coalesced_.load();
+  s.stalls = stalls_.load();
   std::lock_guard lock(mu_);
   for (const auto& [tenant, subs] : subs_) s.subscriptions += subs.size();
   return s;

@@ -35,7 +35,9 @@ namespace civitas::subscription {
 // (and therefore those of each entity) leave in the order of the changes. A slow or failing
 // endpoint holds up only its own subscriptions (and one sender thread while a request is open).
 //
-// Memory: an endpoint that cannot keep up makes its outbox grow; past 100,000 events the outbox
+// Memory: if matching (CPU) falls more than 200,000 committed changes behind, the commit thread
+// waits for it (backpressure, counted in stats().stalls) instead of queueing without bound. An
+// endpoint that cannot keep up makes its outbox grow; past 100,000 events the outbox
 // is coalesced to the newest state per entity (counted in stats().coalesced), so every entity's
 // final state still arrives but intermediate states may be skipped.
 //
@@ -95,6 +97,7 @@ class Manager : public storage::ChangeListener {
     uint64_t notifications = 0;  // notifications sent successfully
     uint64_t failures = 0;       // failed attempts
     uint64_t coalesced = 0;      // intermediate states skipped for endpoints that lag
+    uint64_t stalls = 0;         // commits that waited for matching to catch up
     uint64_t subscriptions = 0;
   };
   Stats stats() const;
@@ -136,13 +139,15 @@ class Manager : public storage::ChangeListener {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<std::vector<storage::Change>> changes_;
+  size_t queued_changes_ = 0;
+  std::condition_variable dequeued_cv_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   std::deque<RuntimePtr> ready_;
   std::condition_variable ready_cv_;
   bool stopping_ = false;
 
   std::vector<std::thread> threads_;
-  std::atomic<uint64_t> events_{0}, sent_{0}, failures_{0}, coalesced_{0};
+  std::atomic<uint64_t> events_{0}, sent_{0}, failures_{0}, coalesced_{0}, stalls_{0};
   Micros next_sweep_ = 0;  // dispatcher thread only
 };
 

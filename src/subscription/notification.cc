@@ -42,14 +42,6 @@ bool Watched(const Subscription& s, const std::string& name) {
          std::find(s.watched.begin(), s.watched.end(), name) != s.watched.end();
 }
 
-std::vector<std::string> WatchedNames(const Subscription& s, const ngsild::Entity& e) {
-  std::vector<std::string> out;
-  for (const auto& slot : e.attrs) {
-    if (Watched(s, slot.name)) out.push_back(slot.name);
-  }
-  return out;
-}
-
 void KeepWatched(const Subscription& s, std::vector<std::string>* names) {
   std::erase_if(*names, [&s](const std::string& n) { return !Watched(s, n); });
 }
@@ -115,8 +107,26 @@ AttributeChanges DiffAttributes(const ngsild::Entity* before, const ngsild::Enti
   return out;
 }
 
+ChangeSummary Summarize(const ngsild::EntityPtr& before, const ngsild::EntityPtr& after) {
+  ChangeSummary out;
+  auto names = std::make_shared<std::vector<std::string>>();
+  if (before && after) {
+    out.diff = DiffAttributes(before.get(), after.get());
+    for (const auto* list : {&out.diff.created, &out.diff.updated, &out.diff.deleted}) {
+      for (const auto& n : *list) {
+        if (std::find(names->begin(), names->end(), n) == names->end()) names->push_back(n);
+      }
+    }
+  } else {
+    for (const auto& slot : (after ? after : before)->attrs) names->push_back(slot.name);
+  }
+  out.names = std::move(names);
+  return out;
+}
+
 std::optional<Event> MatchChange(const Subscription& s, const ngsild::EntityPtr& before,
-                                 const ngsild::EntityPtr& after, Micros at) {
+                                 const ngsild::EntityPtr& after, Micros at,
+                                 const ChangeSummary& summary) {
   if (s.time_interval != 0) return std::nullopt;
   const ngsild::Entity& e = after ? *after : *before;
   if (!s.Selects(e)) return std::nullopt;
@@ -124,49 +134,63 @@ std::optional<Event> MatchChange(const Subscription& s, const ngsild::EntityPtr&
   ev.before = before;
   ev.after = after;
   ev.at = at;
-  if (!before) {
-    if (s.triggers & kEntityCreated) {
-      ev.reason = kEntityCreated;
-      ev.changed = WatchedNames(s, *after);
-    } else if (s.triggers & kAttributeCreated) {
-      ev.changed = WatchedNames(s, *after);
-      if (ev.changed.empty()) return std::nullopt;
-      ev.reason = kAttributeCreated;
+  // Every subscription that watches all attributes shares the change's list of names.
+  auto watched_names = [&]() -> std::shared_ptr<const std::vector<std::string>> {
+    if (s.watched.empty()) return summary.names;
+    auto names = std::make_shared<std::vector<std::string>>(*summary.names);
+    KeepWatched(s, names.get());
+    return names;
+  };
+  if (!before || !after) {
+    const uint32_t entity_trigger = before ? kEntityDeleted : kEntityCreated;
+    const uint32_t attribute_trigger = before ? kAttributeDeleted : kAttributeCreated;
+    if (s.triggers & entity_trigger) {
+      ev.reason = entity_trigger;
+      ev.changed = watched_names();
+    } else if (s.triggers & attribute_trigger) {
+      ev.changed = watched_names();
+      if (ev.changed->empty()) return std::nullopt;
+      ev.reason = attribute_trigger;
     } else {
       return std::nullopt;
     }
     return ev;
   }
-  if (!after) {
-    if (s.triggers & kEntityDeleted) {
-      ev.reason = kEntityDeleted;
-      ev.changed = WatchedNames(s, *before);
-    } else if (s.triggers & kAttributeDeleted) {
-      ev.changed = WatchedNames(s, *before);
-      if (ev.changed.empty()) return std::nullopt;
-      ev.reason = kAttributeDeleted;
-    } else {
-      return std::nullopt;
+  const AttributeChanges& diff = summary.diff;
+  bool all = s.watched.empty();
+  auto relevant = [&](uint32_t trigger, const std::vector<std::string>& names) {
+    if (!(s.triggers & trigger)) {
+      all = all && names.empty();
+      return false;
     }
+    return std::any_of(names.begin(), names.end(),
+                       [&s](const std::string& n) { return Watched(s, n); });
+  };
+  bool created = relevant(kAttributeCreated, diff.created);
+  bool updated = relevant(kAttributeUpdated, diff.updated);
+  bool deleted = relevant(kAttributeDeleted, diff.deleted);
+  ev.reason = created   ? kAttributeCreated
+              : updated ? kAttributeUpdated
+              : deleted ? kAttributeDeleted
+                        : 0;
+  if (ev.reason == 0) return std::nullopt;
+  if (all) {
+    ev.changed = summary.names;  // the common case: no copy
     return ev;
   }
-  AttributeChanges diff = DiffAttributes(before.get(), after.get());
-  KeepWatched(s, &diff.created);
-  KeepWatched(s, &diff.updated);
-  KeepWatched(s, &diff.deleted);
-  auto take = [&](uint32_t trigger, std::vector<std::string>& names) {
-    if (!(s.triggers & trigger) || names.empty()) return;
-    if (ev.reason == 0) ev.reason = trigger;
-    for (auto& n : names) {
-      if (std::find(ev.changed.begin(), ev.changed.end(), n) == ev.changed.end()) {
-        ev.changed.push_back(std::move(n));
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto take = [&](bool fired, const std::vector<std::string>& list) {
+    if (!fired) return;
+    for (const auto& n : list) {
+      if (Watched(s, n) && std::find(names->begin(), names->end(), n) == names->end()) {
+        names->push_back(n);
       }
     }
   };
-  take(kAttributeCreated, diff.created);
-  take(kAttributeUpdated, diff.updated);
-  take(kAttributeDeleted, diff.deleted);
-  if (ev.reason == 0) return std::nullopt;
+  take(created, diff.created);
+  take(updated, diff.updated);
+  take(deleted, diff.deleted);
+  ev.changed = std::move(names);
   return ev;
 }
 
@@ -212,7 +236,7 @@ Json RenderEventEntity(const Subscription& s, const Event& event,
 
   const bool show_nulls = !(entity_deleted && event.reason == kEntityDeleted && !np.show_changes);
   if (event.before) {
-    for (const auto& name : event.changed) {
+    for (const auto& name : *event.changed) {
       const ngsild::AttributeSlot* old = event.before->FindSlot(name);
       if (old == nullptr) continue;
       ngsild::AttributeSlot* now = view.FindSlot(name);

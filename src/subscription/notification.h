@@ -1,5 +1,7 @@
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,12 +14,15 @@ namespace civitas::subscription {
 
 // One change of one entity that a subscription is to be told about.
 struct Event {
-  ngsild::EntityPtr before;          // null when the entity was created
-  ngsild::EntityPtr after;           // null when the entity was deleted
-  std::vector<std::string> changed;  // expanded names of the attributes that changed
-  uint32_t reason = 0;               // the Trigger that fired
-  Micros at = 0;                     // commit time
-  bool streamed = false;             // already written to the event streams (before a retry)
+  ngsild::EntityPtr before;  // null when the entity was created
+  ngsild::EntityPtr after;   // null when the entity was deleted
+  // Expanded names of the attributes that changed (shared between the subscriptions that
+  // watch every attribute); never null.
+  std::shared_ptr<const std::vector<std::string>> changed =
+      std::make_shared<const std::vector<std::string>>();
+  uint32_t reason = 0;    // the Trigger that fired
+  Micros at = 0;          // commit time
+  bool streamed = false;  // already written to the event streams (before a retry)
 };
 
 // Compares the changes of one entity: the expanded names of the attributes created, updated
@@ -27,10 +32,23 @@ struct AttributeChanges {
 };
 AttributeChanges DiffAttributes(const ngsild::Entity* before, const ngsild::Entity* after);
 
+// What changed in one entity, computed once per change and shared by every subscription: the
+// attribute diff (updates) and the names involved (all of them for a creation or deletion).
+struct ChangeSummary {
+  AttributeChanges diff;
+  std::shared_ptr<const std::vector<std::string>> names;
+};
+ChangeSummary Summarize(const ngsild::EntityPtr& before, const ngsild::EntityPtr& after);
+
 // Decides whether a change concerns the subscription (its selectors, q, scopeQ, triggers and
-// watched attributes) and returns the event to notify, or nothing. `now` is for expiry.
+// watched attributes) and returns the event to notify, or nothing.
 std::optional<Event> MatchChange(const Subscription& s, const ngsild::EntityPtr& before,
-                                 const ngsild::EntityPtr& after, Micros at);
+                                 const ngsild::EntityPtr& after, Micros at,
+                                 const ChangeSummary& summary);
+inline std::optional<Event> MatchChange(const Subscription& s, const ngsild::EntityPtr& before,
+                                        const ngsild::EntityPtr& after, Micros at) {
+  return MatchChange(s, before, after, at, Summarize(before, after));
+}
 
 std::string_view TriggerName(uint32_t reason);
 

@@ -103,7 +103,8 @@ TEST_F(EventsTest, SubscriptionStreamResumesAfterLastEventId) {
     EventReader reader(broker_.port(), "/ngsi-ld/v1/subscriptions/urn:sub:1/events");
     ASSERT_TRUE(reader.WaitFor("retry:"));
     Post("/ngsi-ld/v1/entities", R"({"id":"urn:s:1","type":"Sensor","n":1})");
-    ASSERT_TRUE(reader.WaitFor("\n\n", 2));
+    ASSERT_TRUE(reader.WaitFor("event: notification"));
+    ASSERT_TRUE(reader.WaitFor("}\n\n"));
     size_t at = reader.text().find("id: ");
     ASSERT_NE(at, std::string::npos);
     first_id = reader.text().substr(at + 4, reader.text().find('\n', at) - at - 4);
