@@ -84,9 +84,12 @@ struct Manager::Runtime {
   bool deleted = false;
 };
 
+// Candidates for a change: the subscriptions on one of the entity's types, those (without plain
+// types) that watch one of the attributes that changed, and the rest.
 struct Manager::Index {
   std::unordered_map<std::string, std::vector<RuntimePtr>> by_type;
-  std::vector<RuntimePtr> any_type;
+  std::unordered_map<std::string, std::vector<RuntimePtr>> by_attribute;
+  std::vector<RuntimePtr> any;
 };
 
 Manager::Manager(storage::EntityStore& store, Options options)
@@ -183,8 +186,15 @@ void Manager::RebuildIndexLocked() {
     Index& ix = (*index)[tenant];
     for (auto& [id, rt] : subs) {
       std::vector<std::string> types = rt->sub->IndexTypes();
+      const Subscription& sub = *rt->sub;
+      if (types.empty() && !sub.watched.empty() &&
+          !(sub.triggers & (kEntityCreated | kEntityDeleted))) {
+        // Only a change of a watched attribute can concern it.
+        for (const auto& a : sub.watched) ix.by_attribute[a].push_back(rt);
+        continue;
+      }
       if (types.empty()) {
-        ix.any_type.push_back(rt);
+        ix.any.push_back(rt);
         continue;
       }
       std::sort(types.begin(), types.end());
@@ -498,7 +508,7 @@ void Manager::MatchBatch(const std::vector<storage::Change>& changes) {
         if (seen.insert(rt.get()).second) candidates.push_back(rt);
       }
     };
-    add(ix->second.any_type);
+    add(ix->second.any);
     for (const auto* e : {change.before.get(), change.after.get()}) {
       if (e == nullptr) continue;
       for (const auto& type : e->types) {
@@ -506,7 +516,14 @@ void Manager::MatchBatch(const std::vector<storage::Change>& changes) {
         if (it != ix->second.by_type.end()) add(it->second);
       }
     }
-    std::optional<ChangeSummary> summary;  // computed once, for the first candidate
+    std::optional<ChangeSummary> summary;  // computed once, when something may match
+    if (!ix->second.by_attribute.empty()) {
+      summary = Summarize(change.before, change.after);
+      for (const auto& name : *summary->names) {
+        auto it = ix->second.by_attribute.find(name);
+        if (it != ix->second.by_attribute.end()) add(it->second);
+      }
+    }
     for (const auto& rt : candidates) {
       if (!summary) summary = Summarize(change.before, change.after);
       std::lock_guard rlock(rt->mu);

@@ -395,6 +395,21 @@ TEST_F(ManagerTest, DeliversEveryChangeInOrderWithReceiverInfo) {
   EXPECT_EQ(shown->Find("notification")->GetString("status"), "ok");
 }
 
+TEST_F(ManagerTest, WatchedAttributesWithoutTypesMatchThroughTheAttributeIndex) {
+  Receiver receiver;
+  Subscribe(R"("watchedAttributes":["no2"])", receiver.url());
+  Put(R"({"id":"urn:e:1","type":"A","pm10":1})");  // no watched attribute
+  Put(R"({"id":"urn:e:2","type":"B","no2":40})");  // any type
+  Put(R"({"id":"urn:e:1","type":"A","pm10":2})");
+  Put(R"({"id":"urn:e:1","type":"A","pm10":2,"no2":7})");
+  auto got = receiver.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].Find("data")->as_array()[0].GetString("id"), "urn:e:2");
+  EXPECT_EQ(got[1].Find("data")->as_array()[0].GetString("id"), "urn:e:1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(receiver.WaitFor(2).size(), 2u);  // nothing else came
+}
+
 TEST_F(ManagerTest, RetriesFailuresWithoutLosingOrReordering) {
   Receiver receiver(/*fail_every=*/2);  // every second request fails
   Subscribe(R"("entities":[{"type":"T"}])", receiver.url());
