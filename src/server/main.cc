@@ -44,12 +44,15 @@ int Serve(const Config& config) {
   }
   storage::EntityStore::Options store_options;
   store_options.sync = config.sync;
+  storage::GeoIndex geo_index;  // declared before the store, which updates it until destroyed
   auto store = storage::EntityStore::Open(std::move(*backend), store_options);
   if (!store.ok()) {
     Log(LogLevel::kError, "cannot load the store", {{"error", store.status().detail()}});
     return 1;
   }
   storage::EntityStore& entities = **store;
+  // Before anything is written (the demo city).
+  entities.AddIndex(&geo_index);
 
   jsonld::ContextFetcher fetcher = [timeout = config.context_timeout_ms](
                                        const std::string& url) -> Result<std::string> {
@@ -100,7 +103,7 @@ int Serve(const Config& config) {
     Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
   }
 
-  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth});
+  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth, &geo_index});
   http::ServerOptions http_options;
   http_options.bind = config.bind;
   http_options.port = static_cast<uint16_t>(config.port);

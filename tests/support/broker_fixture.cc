@@ -53,6 +53,8 @@ void BrokerFixture::Start() {
   auto store = storage::EntityStore::Open(std::move(*backend), {});
   if (!store.ok()) throw std::runtime_error(store.status().detail());
   store_ = std::move(*store);
+  geo_index_ = std::make_unique<storage::GeoIndex>();
+  store_->AddIndex(geo_index_.get());
   storage::EntityStore* s = store_.get();
   contexts_ = std::make_unique<jsonld::ContextRegistry>(
       jsonld::ContextRegistry::Options{},
@@ -73,7 +75,9 @@ void BrokerFixture::Start() {
     return contexts_->Restore(std::string(k.substr(8)), std::string(v));
   });
   if (!st.ok()) throw std::runtime_error(st.detail());
-  broker_ = std::make_unique<api::Broker>(*store_, *contexts_, api::Broker::Options{});
+  api::Broker::Options options;
+  options.geo_index = geo_index_.get();
+  broker_ = std::make_unique<api::Broker>(*store_, *contexts_, options);
   http::ServerOptions o;
   o.bind = "127.0.0.1";
   o.port = 0;
@@ -93,6 +97,7 @@ void BrokerFixture::Stop() {
   broker_.reset();
   contexts_.reset();
   store_.reset();
+  geo_index_.reset();
 }
 
 }  // namespace civitas::testing
