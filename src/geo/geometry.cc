@@ -17,23 +17,37 @@ std::string Num(double v) {
   return s;
 }
 
-Result<Point> ParsePosition(const Json& p, const std::string& where) {
+// `where` is only turned into a string when there is an error to report: geometries are parsed
+// on every write and query, and building a path per position would dominate the cost.
+struct Path {
+  const std::string& base;
+  long index = -1;  // appended as [index] when >= 0
+  std::string str() const {
+    return index < 0 ? base : base + "[" + std::to_string(index) + "]";
+  }
+};
+
+Result<Point> ParsePosition(const Json& p, const Path& where) {
   if (!p.is_array() || p.size() < 2 || p.size() > 3) {
-    return Bad(where, "a position must be an array of 2 or 3 numbers");
+    return Bad(where.str(), "a position must be an array of 2 or 3 numbers");
   }
   for (const auto& c : p.as_array()) {
     if (!c.is_number() || !std::isfinite(c.as_double())) {
-      return Bad(where, "a position must contain numbers");
+      return Bad(where.str(), "a position must contain numbers");
     }
   }
   Point pt{p.as_array()[0].as_double(), p.as_array()[1].as_double()};
   if (pt.lon < -180 || pt.lon > 180) {
-    return Bad(where, "longitude " + Num(pt.lon) + " is out of range [-180, 180]");
+    return Bad(where.str(), "longitude " + Num(pt.lon) + " is out of range [-180, 180]");
   }
   if (pt.lat < -90 || pt.lat > 90) {
-    return Bad(where, "latitude " + Num(pt.lat) + " is out of range [-90, 90]");
+    return Bad(where.str(), "latitude " + Num(pt.lat) + " is out of range [-90, 90]");
   }
   return pt;
+}
+
+Result<Point> ParsePosition(const Json& p, const std::string& where) {
+  return ParsePosition(p, Path{where});
 }
 
 Result<std::vector<Point>> ParsePositions(const Json& a, size_t min, const std::string& where,
@@ -46,7 +60,7 @@ Result<std::vector<Point>> ParsePositions(const Json& a, size_t min, const std::
   std::vector<Point> out;
   out.reserve(a.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    auto p = ParsePosition(a.as_array()[i], where + "[" + std::to_string(i) + "]");
+    auto p = ParsePosition(a.as_array()[i], Path{where, static_cast<long>(i)});
     if (!p.ok()) return p.status();
     out.push_back(*p);
   }

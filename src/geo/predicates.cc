@@ -310,29 +310,64 @@ Vec CrossV(const Vec& a, const Vec& b) {
 }
 double Dot(const Vec& a, const Vec& b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
 
-// Distance from p to the great-circle arc ab.
-double DistanceToArc(const Point& p, const Point& a, const Point& b) {
-  double ends = std::min(DistanceMeters(p, a), DistanceMeters(p, b));
-  Vec va = ToVec(a), vb = ToVec(b), vp = ToVec(p);
-  Vec n = CrossV(va, vb);
-  double nlen = std::sqrt(Dot(n, n));
-  if (nlen < 1e-15) return ends;  // a and b coincide (or are antipodal: no unique arc)
-  n = {n.x / nlen, n.y / nlen, n.z / nlen};
-  double s = Dot(vp, n);
-  Vec proj = {vp.x - n.x * s, vp.y - n.y * s, vp.z - n.z * s};
-  // The foot of the perpendicular must lie between a and b on the arc.
-  if (Dot(CrossV(va, proj), n) < 0 || Dot(CrossV(proj, vb), n) < 0) return ends;
-  return std::min(ends, kEarthRadiusMeters * std::asin(std::min(1.0, std::fabs(s))));
+Vec Sub(const Vec& a, const Vec& b) { return {a.x - b.x, a.y - b.y, a.z - b.z}; }
+
+// Distances between unit vectors are compared as squared chords, which grow with the angle:
+// no trigonometry per vertex pair, one conversion to metres at the end.
+double ChordSq(const Vec& a, const Vec& b) {
+  Vec d = Sub(a, b);
+  return Dot(d, d);
 }
 
+struct Arc {
+  Vec a, b, n;  // end points and the unit normal of their great circle
+  bool has_normal;
+};
+
+Arc MakeArc(const Point& a, const Point& b) {
+  Arc arc{ToVec(a), ToVec(b), {}, false};
+  Vec n = CrossV(arc.a, arc.b);
+  double len = std::sqrt(Dot(n, n));
+  // Coinciding (or antipodal) end points have no unique arc: the end points alone count.
+  if (len >= 1e-15) {
+    arc.n = {n.x / len, n.y / len, n.z / len};
+    arc.has_normal = true;
+  }
+  return arc;
+}
+
+// Squared chord from p to the nearest position of the arc.
+double ArcChordSq(const Vec& p, const Arc& arc) {
+  double ends = std::min(ChordSq(p, arc.a), ChordSq(p, arc.b));
+  if (!arc.has_normal) return ends;
+  double s = Dot(p, arc.n);  // sine of the angle between p and the arc's great circle
+  Vec proj = {p.x - arc.n.x * s, p.y - arc.n.y * s, p.z - arc.n.z * s};
+  // The foot of the perpendicular must lie between the end points.
+  if (Dot(CrossV(arc.a, proj), arc.n) < 0 || Dot(CrossV(proj, arc.b), arc.n) < 0) return ends;
+  // The chord for that angle, 2 - 2cos, written so that small angles keep their precision.
+  double c2 = 2 * s * s / (1 + std::sqrt(std::max(0.0, 1 - s * s)));
+  return std::min(ends, c2);
+}
+
+double ChordSqToMeters(double c2) {
+  return 2 * kEarthRadiusMeters * std::asin(std::min(1.0, std::sqrt(c2) / 2));
+}
+
+// Smallest squared chord from a vertex of `from` to a part of `to`.
 double VertexToParts(const Geometry& from, const Geometry& to) {
+  std::vector<Vec> points;
+  points.reserve(to.points.size());
+  for (const auto& q : to.points) points.push_back(ToVec(q));
+  std::vector<Arc> arcs;
+  AnySegment(to, true, true, [&](const Point& s, const Point& e) {
+    arcs.push_back(MakeArc(s, e));
+    return false;
+  });
   double best = std::numeric_limits<double>::infinity();
   AnyVertex(from, [&](const Point& v) {
-    for (const auto& q : to.points) best = std::min(best, DistanceMeters(v, q));
-    AnySegment(to, true, true, [&](const Point& s, const Point& e) {
-      best = std::min(best, DistanceToArc(v, s, e));
-      return false;
-    });
+    Vec p = ToVec(v);
+    for (const auto& q : points) best = std::min(best, ChordSq(p, q));
+    for (const auto& arc : arcs) best = std::min(best, ArcChordSq(p, arc));
     return false;
   });
   return best;
@@ -385,7 +420,7 @@ double DistanceMeters(const Point& a, const Point& b) {
 double DistanceMeters(const Geometry& a, const Geometry& b) {
   if (a.empty() || b.empty()) return std::numeric_limits<double>::infinity();
   if (Intersects(a, b)) return 0;
-  return std::min(VertexToParts(a, b), VertexToParts(b, a));
+  return ChordSqToMeters(std::min(VertexToParts(a, b), VertexToParts(b, a)));
 }
 
 }  // namespace civitas::geo
