@@ -119,12 +119,12 @@ void EntityStore::ForEach(std::string_view tenant,
 
 void EntityStore::ForEachCandidate(
     std::string_view tenant,
-    const std::function<std::optional<std::vector<std::string>>()>& candidates,
+    const std::function<std::optional<std::vector<std::string_view>>()>& candidates,
     const std::function<bool(const EntityPtr&)>& fn) const {
   Tenant* t = FindTenant(tenant);
   if (t == nullptr) return;
   std::shared_lock<std::shared_mutex> lock(t->mu);
-  std::optional<std::vector<std::string>> ids = candidates();
+  std::optional<std::vector<std::string_view>> ids = candidates();
   if (!ids) {
     for (const auto& [id, e] : t->entities) {
       if (!fn(e)) return;

@@ -99,10 +99,10 @@ class EntityStore {
   // Like ForEach, but only over the entities an index proposes: under the tenant's shared lock,
   // candidates() returns entity ids (any order, duplicates allowed; ids that do not exist are
   // skipped) or nullopt for "all of them". Index and entities are read in one consistent state
-  // (see EntityIndex).
+  // (see EntityIndex); the ids may point into the index, as they stay valid under the lock.
   void ForEachCandidate(
       std::string_view tenant,
-      const std::function<std::optional<std::vector<std::string>>()>& candidates,
+      const std::function<std::optional<std::vector<std::string_view>>()>& candidates,
       const std::function<bool(const EntityPtr&)>& fn) const;
 
   // Submits writes; done receives one Status per op, in order, once they are durable (or

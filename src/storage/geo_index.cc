@@ -59,19 +59,24 @@ GeoIndex::Tenant* GeoIndex::GetOrCreate(std::string_view tenant) {
 void GeoIndex::Remove(Tenant& t, const std::string& id) {
   auto it = t.entries.find(id);
   if (it == t.entries.end()) return;
+  const std::string* key_ptr = &it->first;
   for (const auto& [attr, key] : it->second) {
-    auto a = t.attributes.find(attr);
-    if (a == t.attributes.end()) continue;
-    auto cell = a->second.cells.find(key);
-    if (cell == a->second.cells.end()) continue;
-    cell->second.erase(id);
-    if (cell->second.empty()) a->second.cells.erase(cell);
+    auto cell = attr->cells.find(key);
+    if (cell == attr->cells.end()) continue;
+    auto& ids = cell->second;
+    auto pos = std::find(ids.begin(), ids.end(), key_ptr);
+    if (pos != ids.end()) {
+      *pos = ids.back();
+      ids.pop_back();
+    }
+    if (ids.empty()) attr->cells.erase(cell);
   }
   t.entries.erase(it);
 }
 
 void GeoIndex::Add(Tenant& t, const ngsild::Entity& e) {
-  std::vector<std::pair<std::string, CellKey>> entries;
+  std::vector<std::pair<Attribute*, CellKey>> entries;
+  const std::string* id = nullptr;
   for (const auto& slot : e.attrs) {
     std::vector<geo::Geometry> geometries = query::GeometriesOf(e, slot.name);
     if (geometries.empty()) continue;
@@ -90,13 +95,15 @@ void GeoIndex::Add(Tenant& t, const ngsild::Entity& e) {
       }
     }
     if (keys.empty()) continue;
-    Attribute& attr = t.attributes[slot.name];
+    if (id == nullptr) id = &t.entries.try_emplace(e.id).first->first;
+    auto attr = t.attributes.find(slot.name);
+    if (attr == t.attributes.end()) attr = t.attributes.emplace(slot.name, Attribute{}).first;
     for (CellKey key : keys) {
-      attr.cells[key].insert(e.id);
-      entries.emplace_back(slot.name, key);
+      attr->second.cells[key].push_back(id);
+      entries.emplace_back(&attr->second, key);
     }
   }
-  if (!entries.empty()) t.entries[e.id] = std::move(entries);
+  if (id != nullptr) t.entries[e.id] = std::move(entries);
 }
 
 void GeoIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& before,
@@ -109,10 +116,10 @@ void GeoIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& before
   if (after) Add(*t, *after);
 }
 
-std::optional<std::vector<std::string>> GeoIndex::Candidates(
+std::optional<std::vector<std::string_view>> GeoIndex::Candidates(
     std::string_view tenant, std::string_view property,
     const std::vector<geo::Box>& boxes) const {
-  std::vector<std::string> ids;
+  std::vector<std::string_view> ids;
   Tenant* t = Find(tenant);
   if (t == nullptr) return ids;
   auto a = t->attributes.find(property);
@@ -125,7 +132,8 @@ std::optional<std::vector<std::string>> GeoIndex::Candidates(
   if (total > kMaxCellsPerQuery) return std::nullopt;
   auto take = [&](CellKey key) {
     auto it = cells.find(key);
-    if (it != cells.end()) ids.insert(ids.end(), it->second.begin(), it->second.end());
+    if (it == cells.end()) return;
+    for (const std::string* id : it->second) ids.emplace_back(*id);
   };
   for (int level = 0; level < kLevels; ++level) {
     for (const auto& b : boxes) {

@@ -8,7 +8,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "geo/geometry.h"
@@ -34,22 +33,26 @@ class GeoIndex : public EntityIndex {
   // Ids of the entities of `tenant` whose GeoProperty `property` (expanded IRI) has a bounding box
   // that may intersect one of `boxes`; nullopt when the boxes cover so many cells that a scan is
   // cheaper. Must be called under the tenant's shared lock (EntityStore::ForEachCandidate).
-  std::optional<std::vector<std::string>> Candidates(std::string_view tenant,
-                                                     std::string_view property,
-                                                     const std::vector<geo::Box>& boxes) const;
+  // The ids point into the index: they are valid as long as the tenant's lock is held.
+  std::optional<std::vector<std::string_view>> Candidates(std::string_view tenant,
+                                                          std::string_view property,
+                                                          const std::vector<geo::Box>& boxes) const;
 
   // Number of (entity, attribute) entries of a tenant; for tests.
   size_t Size(std::string_view tenant) const;
 
  private:
   using CellKey = uint64_t;
+  // Cells hold pointers to the entity ids that are the keys of Tenant::entries (the nodes of an
+  // unordered_map do not move), so an id is stored once however many cells it is in, and
+  // candidates are collected without copying strings.
   struct Attribute {
-    std::unordered_map<CellKey, std::unordered_set<std::string>> cells;
+    std::unordered_map<CellKey, std::vector<const std::string*>> cells;
   };
   struct Tenant {
     std::map<std::string, Attribute, std::less<>> attributes;
     // What each entity is indexed under: (attribute, cell) pairs, to remove it again.
-    std::unordered_map<std::string, std::vector<std::pair<std::string, CellKey>>> entries;
+    std::unordered_map<std::string, std::vector<std::pair<Attribute*, CellKey>>> entries;
   };
 
   Tenant* Find(std::string_view tenant) const;

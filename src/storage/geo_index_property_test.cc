@@ -111,12 +111,12 @@ class GeoIndexPropertyTest : public ::testing::Test {
   std::vector<std::string> Indexed(const query::GeoFilter& f, size_t* candidates) const {
     std::vector<std::string> ids;
     auto boxes = f.query.SearchBoxes();
-    std::optional<std::vector<std::string>> c;
+    std::optional<std::vector<std::string_view>> c;
     if (boxes) c = index_.Candidates("t", kLocation, *boxes);
     if (!c) {
       for (const auto& [id, e] : entities_) ids.push_back(id);
     } else {
-      ids = std::move(*c);
+      ids.assign(c->begin(), c->end());
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     }

@@ -30,12 +30,13 @@ ngsild::EntityPtr Entity(const std::string& id, std::vector<ngsild::AttributeSlo
   return std::make_shared<const ngsild::Entity>(std::move(e));
 }
 
-std::vector<std::string> Sorted(std::optional<std::vector<std::string>> ids) {
+std::vector<std::string> Sorted(std::optional<std::vector<std::string_view>> ids) {
   EXPECT_TRUE(ids.has_value());
   if (!ids) return {};
-  std::sort(ids->begin(), ids->end());
-  ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
-  return *ids;
+  std::vector<std::string> out(ids->begin(), ids->end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 using Ids = std::vector<std::string>;
