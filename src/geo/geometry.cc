@@ -102,8 +102,12 @@ void ComputeBox(Geometry& g) {
   for (const auto& l : g.lines) {
     for (const auto& p : l) Extend(g.box, first, p);
   }
+  // Every ring, not just the outer one: nothing checks that holes lie inside their shell, and
+  // the predicates look at every ring (a fuzzer found the difference).
   for (const auto& poly : g.polygons) {
-    for (const auto& p : poly.rings[0]) Extend(g.box, first, p);
+    for (const auto& ring : poly.rings) {
+      for (const auto& p : ring) Extend(g.box, first, p);
+    }
   }
 }
 

@@ -59,6 +59,16 @@ TEST(GeometryTest, ParsesEveryType) {
   EXPECT_EQ(gc->lines.size(), 1u);
 }
 
+TEST(GeometryTest, BoundingBoxCoversHolesOutsideTheShell) {
+  // Not a valid OGC polygon (the hole leaves the shell), but accepted; the box must still cover
+  // every ring, as the predicates and the spatial index rely on it.
+  auto g = Parse(R"({"type":"Polygon","coordinates":[[[10,56],[10.4,56],[10,54],[10,56]],
+                                                     [[10.1,56.1],[10.2,55.2],[10.1,56.2],[10.1,56.1]]]})");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->box.max_lat, 56.2);
+  EXPECT_EQ(g->box.min_lat, 54);
+}
+
 TEST(GeometryTest, AcceptsClockwiseOuterRings) {
   // RFC 7946 wants counter-clockwise outer rings; three Aarhus districts are clockwise.
   EXPECT_TRUE(Parse(R"({"type":"Polygon","coordinates":[[[0,0],[0,1],[1,1],[1,0],[0,0]]]})").ok());

@@ -70,7 +70,9 @@ void CheckGeometry(const geo::Geometry& g, const std::string& where) {
     for (const auto& r : poly.rings) {
       FUZZ_CHECK(r.size() >= 4 && r.front() == r.back(), where + ": an open or short ring");
     }
-    for (const auto& p : poly.rings[0]) inside(p);
+    for (const auto& r : poly.rings) {
+      for (const auto& p : r) inside(p);
+    }
   }
   if (Vertices(g) > kMaxVertices) return;
   if (!g.empty()) {
