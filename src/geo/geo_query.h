@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -8,6 +9,7 @@
 #include "common/json.h"
 #include "common/status.h"
 #include "geo/geometry.h"
+#include "geo/predicates.h"
 
 namespace civitas::geo {
 
@@ -27,6 +29,9 @@ struct GeoQuery {
   // The GeoProperty to test, as the client wrote it (a term or an IRI): the caller expands it
   // with the request's @context. "location" unless given.
   std::string geoproperty = "location";
+  // `geometry`'s polygons prepared for fast point location; set by the parsers below (a
+  // GeoQuery built by hand works without it, only slower). Shared: queries are copied.
+  std::shared_ptr<const PreparedPolygons> prepared;
 
   // Whether an entity whose GeoProperty has geometry `value` matches: `value` rel `geometry`
   // (so `within` means the entity lies within the query's geometry, `contains` that the entity

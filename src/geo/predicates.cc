@@ -408,6 +408,82 @@ bool Overlaps(const Geometry& a, const Geometry& b) {
   return InteriorsShare(a, b, dim);
 }
 
+PreparedPolygons::PreparedPolygons(const Geometry& g) {
+  bool first = true;
+  for (const auto& poly : g.polygons) {
+    for (size_t r = 0; r < poly.rings.size(); ++r) {
+      uint32_t ring = static_cast<uint32_t>(ring_polygon_.size());
+      ring_polygon_.push_back(static_cast<uint32_t>(polygons_));
+      ring_is_hole_.push_back(r > 0);
+      const Ring& pts = poly.rings[r];
+      for (size_t i = 0; i + 1 < pts.size(); ++i) {
+        edges_.push_back({pts[i], pts[i + 1], ring});
+        for (const Point& p : {pts[i], pts[i + 1]}) {
+          min_lat_ = first ? p.lat : std::min(min_lat_, p.lat);
+          max_lat_ = first ? p.lat : std::max(max_lat_, p.lat);
+          first = false;
+        }
+      }
+    }
+    ++polygons_;
+  }
+  if (edges_.empty()) return;
+  // About 8 edges per band; the tolerance widens each edge's band range so that "on the edge"
+  // is found from any band the position can fall into.
+  size_t bands = std::clamp<size_t>(edges_.size() / 8, 1, 4096);
+  band_height_ = std::max((max_lat_ - min_lat_) / static_cast<double>(bands), 1e-12);
+  bands_.resize(bands);
+  auto band = [&](double lat) {
+    double b = std::floor((lat - min_lat_) / band_height_);
+    return static_cast<size_t>(std::clamp(b, 0.0, static_cast<double>(bands - 1)));
+  };
+  for (uint32_t e = 0; e < edges_.size(); ++e) {
+    const Edge& edge = edges_[e];
+    size_t lo = band(std::min(edge.a.lat, edge.b.lat) - kEps);
+    size_t hi = band(std::max(edge.a.lat, edge.b.lat) + kEps);
+    for (size_t b = lo; b <= hi; ++b) bands_[b].push_back(e);
+  }
+}
+
+PreparedPolygons::Location PreparedPolygons::Locate(const Point& p) const {
+  if (edges_.empty() || p.lat < min_lat_ - kEps || p.lat > max_lat_ + kEps) {
+    return Location::kExterior;
+  }
+  double b = std::floor((p.lat - min_lat_) / band_height_);
+  const auto& band =
+      bands_[static_cast<size_t>(std::clamp(b, 0.0, static_cast<double>(bands_.size() - 1)))];
+  // Crossing parity per ring, as InRing computes it: only edges spanning p.lat can cross the
+  // ray, and those are all in p's band.
+  std::vector<uint8_t> inside(ring_polygon_.size(), 0);
+  // As in LocatePolygons: on a polygon's ring is its boundary, whatever the parity says; the
+  // answer is interior if p is inside any other polygon.
+  std::vector<uint8_t> on_ring(polygons_, 0);
+  bool boundary = false;
+  for (uint32_t e : band) {
+    const Edge& edge = edges_[e];
+    if (OnSegment(p, edge.a, edge.b)) {
+      on_ring[ring_polygon_[edge.ring]] = 1;
+      boundary = true;
+    }
+    if ((edge.a.lat > p.lat) != (edge.b.lat > p.lat)) {
+      double x = edge.a.lon + (p.lat - edge.a.lat) * (edge.b.lon - edge.a.lon) /
+                                  (edge.b.lat - edge.a.lat);
+      if (p.lon < x) inside[edge.ring] ^= 1;
+    }
+  }
+  // Inside a polygon: inside its outer ring and no hole. The rings of polygon k are contiguous,
+  // outer ring first.
+  for (size_t r = 0; r < ring_polygon_.size(); ++r) {
+    if (ring_is_hole_[r] || !inside[r] || on_ring[ring_polygon_[r]]) continue;
+    bool in_hole = false;
+    for (size_t h = r + 1; h < ring_polygon_.size() && ring_is_hole_[h]; ++h) {
+      in_hole = in_hole || inside[h];
+    }
+    if (!in_hole) return Location::kInterior;
+  }
+  return boundary ? Location::kBoundary : Location::kExterior;
+}
+
 double DistanceMeters(const Point& a, const Point& b) {
   constexpr double kRad = std::numbers::pi / 180;
   double dlat = (b.lat - a.lat) * kRad, dlon = (b.lon - a.lon) * kRad;

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "geo/geometry.h"
 
 namespace civitas::geo {
@@ -36,6 +39,32 @@ bool Within(const Geometry& a, const Geometry& b);
 bool Contains(const Geometry& a, const Geometry& b);
 bool Equals(const Geometry& a, const Geometry& b);
 bool Overlaps(const Geometry& a, const Geometry& b);
+
+// The polygons of a geometry with their edges bucketed by latitude band, so that locating a
+// position costs the edges of its band rather than all of them: a geo-query's polygon (a
+// district of 2,000 vertices) is prepared once and tested against many entity positions. Gives
+// exactly the answers of the predicates above for a single point against the geometry's
+// polygons (same tolerance, same ring rules).
+class PreparedPolygons {
+ public:
+  explicit PreparedPolygons(const Geometry& g);
+
+  enum class Location { kExterior, kBoundary, kInterior };
+  // Where p lies relative to the union of the polygons (interior if inside any of them).
+  Location Locate(const Point& p) const;
+
+ private:
+  struct Edge {
+    Point a, b;
+    uint32_t ring;  // index into ring_polygon_
+  };
+  double min_lat_ = 0, max_lat_ = 0, band_height_ = 1;
+  std::vector<Edge> edges_;
+  std::vector<std::vector<uint32_t>> bands_;  // edge indexes per band
+  std::vector<uint32_t> ring_polygon_;        // polygon of each ring
+  std::vector<uint8_t> ring_is_hole_;
+  size_t polygons_ = 0;
+};
 
 // The mean Earth radius (IUGG), in metres, of the sphere distances are measured on.
 inline constexpr double kEarthRadiusMeters = 6371008.8;

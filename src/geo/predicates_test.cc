@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+
 namespace civitas::geo {
 namespace {
 
@@ -225,6 +228,61 @@ TEST(PredicatesTest, Distances) {
   Geometry right = G("Polygon", "[[[11,0],[12,0],[12,1],[11,0]]]");
   EXPECT_NEAR(DistanceMeters(right, kSquare), 111195, 20);
   EXPECT_EQ(DistanceMeters(Geometry{}, kSquare), std::numeric_limits<double>::infinity());
+}
+
+// PreparedPolygons must give the general predicates' answers, for random positions (many exactly
+// on vertices and edges) against polygons with holes, multipolygons and touching parts.
+TEST(PredicatesTest, PreparedPolygonsAgreeWithThePredicates) {
+  std::vector<Geometry> shapes = {
+      kSquare, kSquareCw, kHoled,
+      G("MultiPolygon", "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[2,0],[4,0],[4,2],[2,2],[2,0]]],"
+                        "[[[5,5],[9,5],[9,9],[5,9],[5,5]],[[6,6],[8,6],[8,8],[6,8],[6,6]]]]"),
+      G("Polygon", "[[[0,0],[10,3],[3,3],[7,8],[1,9],[0,0]]]"),  // concave
+  };
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> coord(-1, 11);
+  int checked = 0, inside = 0, boundary = 0;
+  for (const auto& shape : shapes) {
+    PreparedPolygons prepared(shape);
+    std::vector<Point> vertices;
+    for (const auto& poly : shape.polygons) {
+      for (const auto& ring : poly.rings) vertices.insert(vertices.end(), ring.begin(), ring.end());
+    }
+    for (int i = 0; i < 3000; ++i) {
+      Point p;
+      switch (i % 3) {
+        case 0:
+          p = {coord(rng), coord(rng)};
+          break;
+        case 1:
+          p = vertices[rng() % vertices.size()];
+          break;
+        default: {  // on an edge, or on the grid lines the shapes are drawn on
+          const Point& a = vertices[rng() % vertices.size()];
+          const Point& b = vertices[rng() % vertices.size()];
+          double t = std::uniform_real_distribution<double>(0, 1)(rng);
+          p = rng() % 2 ? Point{a.lon + (b.lon - a.lon) * t, a.lat + (b.lat - a.lat) * t}
+                        : Point{std::round(coord(rng)), coord(rng)};
+        }
+      }
+      Geometry point;
+      point.type = "Point";
+      point.points = {p};
+      point.box = {p.lon, p.lat, p.lon, p.lat};
+      auto loc = prepared.Locate(p);
+      bool within = Within(point, shape), intersects = Intersects(point, shape);
+      ASSERT_EQ(loc == PreparedPolygons::Location::kInterior, within)
+          << "shape " << &shape - &shapes[0] << " point " << p.lon << "," << p.lat;
+      ASSERT_EQ(loc != PreparedPolygons::Location::kExterior, intersects)
+          << "shape " << &shape - &shapes[0] << " point " << p.lon << "," << p.lat;
+      ++checked;
+      inside += within;
+      boundary += intersects && !within;
+    }
+  }
+  EXPECT_EQ(checked, 15000);
+  EXPECT_GT(inside, 1000);
+  EXPECT_GT(boundary, 1000);
 }
 
 TEST(PredicatesTest, EmptyGeometriesMatchNothing) {

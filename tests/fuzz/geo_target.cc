@@ -7,6 +7,7 @@
 //  - a parsed geometry lies inside its bounding box and has valid longitudes and latitudes;
 //  - a non-empty geometry intersects itself, is at distance 0 from itself, and Disjoint is the
 //    negation of Intersects; Contains(a, b) == Within(b, a) (against fixed geometries);
+//  - GeoQuery::Matches (which may use prepared polygons) agrees with the predicates;
 //  - a parsed geo-query matching one of a few fixed geometries (a point, a line, a polygon with
 //    a hole) has search boxes, if any, that the geometry's box intersects: the spatial index
 //    would have proposed it (index soundness).
@@ -98,6 +99,16 @@ void CheckQuery(const geo::GeoQuery& q, const std::string& where) {
   if (Vertices(q.geometry) > kMaxVertices) return;
   auto boxes = q.SearchBoxes();
   for (const auto& f : Fixed()) {
+    // Matches may take a shortcut (prepared polygons); it must agree with the predicates.
+    bool expected = true;
+    switch (q.rel) {
+      case geo::GeoRel::kWithin: expected = geo::Within(f, q.geometry); break;
+      case geo::GeoRel::kIntersects: expected = geo::Intersects(f, q.geometry); break;
+      case geo::GeoRel::kDisjoint: expected = geo::Disjoint(f, q.geometry); break;
+      case geo::GeoRel::kContains: expected = geo::Contains(f, q.geometry); break;
+      default: expected = q.Matches(f);
+    }
+    FUZZ_CHECK(q.Matches(f) == expected, where + ": Matches disagrees with the predicates");
     if (!q.Matches(f) || !boxes) continue;
     bool proposed = false;
     for (const auto& b : *boxes) proposed = proposed || b.Intersects(f.box);
