@@ -12,6 +12,7 @@
 #include "ngsild/render.h"
 #include "query/selector.h"
 #include "storage/entity_store.h"
+#include "storage/geo_index.h"
 
 namespace civitas::subscription {
 class Manager;
@@ -29,6 +30,9 @@ class Broker {
     size_t max_json_depth = 64;
     // Subscriptions and notifications; null: the /subscriptions endpoints answer 501.
     subscription::Manager* subscriptions = nullptr;
+    // Finds candidates for geo-queries; without one they scan the tenant. Must be added to the
+    // store (EntityStore::AddIndex) and outlive the broker.
+    const storage::GeoIndex* geo_index = nullptr;
   };
 
   Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options);

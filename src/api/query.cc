@@ -8,6 +8,7 @@
 #include "api/problem.h"
 #include "ngsild/parse.h"
 #include "ngsild/render.h"
+#include "geo/geo_query.h"
 #include "query/selector.h"
 
 namespace civitas::api {
@@ -59,12 +60,24 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
   // Entities are visited in id order, so offset paging is stable.
   std::vector<ngsild::EntityPtr> page;
   int64_t matched = 0;
-  store_.ForEach(call->rc.tenant, [&](const ngsild::EntityPtr& e) {
+  auto visit = [&](const ngsild::EntityPtr& e) {
     if (!filter.Matches(*e)) return true;
     if (matched >= *offset && static_cast<int64_t>(page.size()) < *limit) page.push_back(e);
     ++matched;
     return count || static_cast<int64_t>(page.size()) < *limit || matched <= *offset;
-  });
+  };
+  std::optional<std::vector<geo::Box>> boxes;
+  if (filter.geo) boxes = filter.geo->query.SearchBoxes();
+  if (boxes && options_.geo_index != nullptr) {
+    // The index proposes the entities whose geometry may match; the filter decides.
+    const std::string& property = filter.geo->property;
+    store_.ForEachCandidate(
+        call->rc.tenant,
+        [&] { return options_.geo_index->Candidates(call->rc.tenant, property, *boxes); },
+        visit);
+  } else {
+    store_.ForEach(call->rc.tenant, visit);
+  }
   const std::string tenant = call->rc.tenant;
   options.lookup = [this, tenant](const std::string& id) { return store_.Get(tenant, id); };
   bool geo = call->accept == MediaType::kGeoJson;
@@ -158,17 +171,32 @@ Result<query::QExpr> ParseQ(const Call& call, std::string_view text) {
   return q;
 }
 
+// The geo-query of GET /entities and DELETE /entities (georel, geometry, coordinates,
+// geoproperty), if any. Only geoproperty on its own is ignored, as it names nothing to test.
+Result<std::optional<query::GeoFilter>> GeoFromParams(const Call& call) {
+  const auto& p = call.params;
+  if (!p.Has("georel") && !p.Has("geometry") && !p.Has("coordinates")) {
+    return std::optional<query::GeoFilter>();
+  }
+  auto parsed =
+      geo::ParseGeoQueryParams(p.Get("georel"), p.Get("geometry"), p.Get("coordinates"),
+                               p.Get("geoproperty"));
+  if (!parsed.ok()) return parsed.status();
+  query::GeoFilter filter{std::move(*parsed), ""};
+  filter.property = call.ctx->Expand(filter.query.geoproperty);
+  return std::optional<query::GeoFilter>(std::move(filter));
+}
+
 // The entity filter of GET /entities and DELETE /entities from the query parameters. *selective
 // says whether any of type, id, idPattern or attrs was given.
 Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::string> attrs,
                                              bool* selective) {
   const auto& p = call.params;
-  for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf"}) {
-    if (p.Has(feature)) {
-      return Unsupported(std::string("the query parameter '") + feature + "'");
-    }
-  }
+  if (p.Has("csf")) return Unsupported("the query parameter 'csf'");
   query::EntityFilter filter;
+  auto geo = GeoFromParams(call);
+  if (!geo.ok()) return geo.status();
+  filter.geo = std::move(*geo);
   query::EntitySelector selector;
   bool any = false;
   auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
@@ -200,7 +228,7 @@ Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::
     any = true;
   }
   filter.attrs = std::move(attrs);
-  *selective = any || !filter.attrs.empty();
+  *selective = any || !filter.attrs.empty() || filter.geo.has_value();
   filter.selectors.push_back(std::move(selector));
   return filter;
 }
@@ -277,7 +305,7 @@ void Broker::QueryPost(const CallPtr& call) {
   if (body.GetString("type") != "Query") {
     return Fail(call, Status::BadRequest("the body must have \"type\": \"Query\""));
   }
-  for (const char* feature : {"geoQ", "csf", "temporalQ"}) {
+  for (const char* feature : {"csf", "temporalQ"}) {
     if (body.Find(feature) != nullptr) {
       return Fail(call, Unsupported(std::string("the query member '") + feature + "'"));
     }
@@ -309,6 +337,14 @@ void Broker::QueryPost(const CallPtr& call) {
     }
   }
   filter.attrs = options->attrs;
+  if (const Json* geo_q = body.Find("geoQ")) {
+    auto parsed = geo::ParseGeoQueryJson(*geo_q);
+    if (!parsed.ok()) return Fail(call, parsed.status());
+    query::GeoFilter geo{std::move(*parsed), ""};
+    geo.property = call->ctx->Expand(geo.query.geoproperty);
+    filter.geo = std::move(geo);
+    has_q = true;
+  }
   if (const Json* entities = body.Find("entities")) {
     if (!entities->is_array()) return Fail(call, Status::BadRequest("entities must be an array"));
     for (const auto& item : entities->as_array()) {

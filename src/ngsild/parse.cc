@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/time.h"
+#include "geo/geometry.h"
 
 namespace civitas::ngsild {
 namespace {
@@ -22,14 +23,6 @@ bool IsGeoAttrName(std::string_view iri) {
 
 Status Bad(std::string detail) { return Status::BadRequest(std::move(detail)); }
 
-bool IsGeometryType(std::string_view t) {
-  for (auto g : {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
-                 "MultiPolygon", "GeometryCollection"}) {
-    if (t == g) return true;
-  }
-  return false;
-}
-
 // IRIs of NGSI-LD's own members (what "createdAt", "value", ... expand to): an attribute or
 // sub-attribute named so would be indistinguishable from the member in every representation.
 bool IsReservedIri(std::string_view iri) {
@@ -48,73 +41,6 @@ bool IsReservedIri(std::string_view iri) {
   return false;
 }
 
-bool IsPosition(const Json& p, std::string* why) {
-  if (!p.is_array() || p.size() < 2 || p.size() > 3) {
-    *why = "a position must be an array of 2 or 3 numbers";
-    return false;
-  }
-  for (const auto& c : p.as_array()) {
-    if (!c.is_number() || !std::isfinite(c.as_double())) {
-      *why = "a position must contain numbers";
-      return false;
-    }
-  }
-  double lon = p.as_array()[0].as_double();
-  double lat = p.as_array()[1].as_double();
-  if (lon < -180 || lon > 180 || lat < -90 || lat > 90) {
-    *why = "longitude must be in [-180, 180] and latitude in [-90, 90]";
-    return false;
-  }
-  return true;
-}
-
-bool IsPositions(const Json& a, size_t min, std::string* why) {
-  if (!a.is_array() || a.size() < min) {
-    *why = "expected an array of at least " + std::to_string(min) + " positions";
-    return false;
-  }
-  for (const auto& p : a.as_array()) {
-    if (!IsPosition(p, why)) return false;
-  }
-  return true;
-}
-
-bool IsRing(const Json& ring, std::string* why) {
-  if (!IsPositions(ring, 4, why)) {
-    *why = "a linear ring needs at least 4 positions";
-    return false;
-  }
-  if (!(ring.as_array().front() == ring.as_array().back())) {
-    *why = "a linear ring must be closed (first and last positions equal)";
-    return false;
-  }
-  return true;
-}
-
-bool IsPolygonCoords(const Json& c, std::string* why) {
-  if (!c.is_array() || c.size() == 0) {
-    *why = "a Polygon needs at least one linear ring";
-    return false;
-  }
-  for (const auto& ring : c.as_array()) {
-    if (!IsRing(ring, why)) return false;
-  }
-  return true;
-}
-
-bool IsMulti(const Json& c, std::string* why, bool (*each)(const Json&, std::string*)) {
-  if (!c.is_array()) {
-    *why = "coordinates must be an array";
-    return false;
-  }
-  for (const auto& item : c.as_array()) {
-    if (!each(item, why)) return false;
-  }
-  return true;
-}
-
-bool IsLineCoords(const Json& c, std::string* why) { return IsPositions(c, 2, why); }
-
 bool IsDateTimeValue(const Json& v) { return v.is_string() && ParseDateTime(v.as_string()); }
 
 // Turns a concise attribute value (no "type") into a normalized instance object.
@@ -128,9 +54,9 @@ Result<Json> Normalize(const Json& value, bool partial) {
   }
   if (value.Find("type") != nullptr) {
     const Json* t = value.Find("type");
-    std::string why;
     // A bare GeoJSON geometry in concise form (its "type" is a geometry type, not a kind).
-    if (t->is_string() && IsGeometryType(t->as_string()) && value.Find("value") == nullptr) {
+    if (t->is_string() && geo::IsGeometryTypeName(t->as_string()) &&
+        value.Find("value") == nullptr) {
       Json inst = Json::MakeObject();
       inst.Set("type", "GeoProperty");
       inst.Set("value", value);
@@ -150,8 +76,7 @@ Result<Json> Normalize(const Json& value, bool partial) {
       std::string_view k = kind;
       if (member == "value") {
         const Json* v = value.Find("value");
-        std::string why;
-        if (v->is_object() && v->Find("coordinates") != nullptr && IsGeoJsonGeometry(*v, &why)) {
+        if (v->is_object() && v->Find("coordinates") != nullptr && geo::ParseGeoJson(*v).ok()) {
           k = "GeoProperty";
         }
       }
@@ -193,8 +118,9 @@ Status ValidateValue(AttrKind kind, const Json& inst, const jsonld::Context& ctx
       }
       break;
     case AttrKind::kGeoProperty: {
-      std::string why;
-      if (!IsGeoJsonGeometry(*v, &why)) return Bad(where + "invalid GeoJSON geometry: " + why);
+      // The same validation as geo-queries use: what is stored can always be queried.
+      auto g = geo::ParseGeoJson(*v);
+      if (!g.ok()) return Bad(where + g.status().detail());
       break;
     }
     case AttrKind::kLanguageProperty:
@@ -386,35 +312,9 @@ bool IsValidName(std::string_view s) {
 }
 
 bool IsGeoJsonGeometry(const Json& v, std::string* why) {
-  if (!v.is_object()) {
-    *why = "a geometry must be a JSON object";
-    return false;
-  }
-  std::string_view type = v.GetString("type");
-  if (type == "GeometryCollection") {
-    const Json* g = v.Find("geometries");
-    if (g == nullptr || !g->is_array()) {
-      *why = "a GeometryCollection needs \"geometries\"";
-      return false;
-    }
-    for (const auto& item : g->as_array()) {
-      if (!IsGeoJsonGeometry(item, why)) return false;
-    }
-    return true;
-  }
-  const Json* c = v.Find("coordinates");
-  if (c == nullptr) {
-    *why = "a geometry needs \"coordinates\"";
-    return false;
-  }
-  if (type == "Point") return IsPosition(*c, why);
-  if (type == "MultiPoint") return IsPositions(*c, 0, why);
-  if (type == "LineString") return IsLineCoords(*c, why);
-  if (type == "MultiLineString") return IsMulti(*c, why, IsLineCoords);
-  if (type == "Polygon") return IsPolygonCoords(*c, why);
-  if (type == "MultiPolygon") return IsMulti(*c, why, IsPolygonCoords);
-  *why = "unknown geometry type '" + std::string(type) + "'";
-  return false;
+  auto g = geo::ParseGeoJson(v);
+  if (!g.ok()) *why = g.status().detail();
+  return g.ok();
 }
 
 Result<std::vector<Attribute>> ParseAttribute(std::string_view attr_iri, const Json& value,

@@ -55,10 +55,8 @@ bool IsValidName(std::string_view s);
 // JSON-LD keywords (or expand to one, like "type"): BadRequestData.
 Result<std::string> ExpandAttributeName(std::string_view name, const jsonld::Context& ctx);
 
-// Validates a GeoJSON geometry object (RFC 7946): Point, MultiPoint, LineString,
-// MultiLineString, Polygon, MultiPolygon, GeometryCollection; positions of 2 or 3 numbers with
-// longitude in [-180, 180] and latitude in [-90, 90]; linear rings closed with at least 4
-// positions. Fills *why on failure.
+// Validates a GeoJSON geometry object (RFC 7946) with geo::ParseGeoJson (see geo/geometry.h for
+// the rules). Fills *why on failure.
 bool IsGeoJsonGeometry(const Json& v, std::string* why);
 
 }  // namespace civitas::ngsild

@@ -138,6 +138,12 @@ TEST(ParseTest, GeoJsonGeometries) {
   EXPECT_FALSE(geo(R"({"type":"Point","coordinates":[10]})"));
   EXPECT_FALSE(geo(R"({"type":"Circle","coordinates":[10,56]})"));
   EXPECT_FALSE(geo(R"({"type":"Point","coordinates":[10,91]})"));
+  EXPECT_NE(why.find("latitude 91 is out of range"), std::string::npos) << why;
+  // Clockwise outer rings (as in real city files) and holes are fine; open rings are not.
+  EXPECT_TRUE(geo(R"({"type":"Polygon","coordinates":[[[0,0],[0,9],[9,9],[9,0],[0,0]],
+                                                       [[1,1],[2,1],[2,2],[1,1]]]})"));
+  EXPECT_FALSE(geo(R"({"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]})"));
+  EXPECT_NE(why.find("closed"), std::string::npos) << why;
 }
 
 }  // namespace

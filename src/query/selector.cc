@@ -52,7 +52,9 @@ bool EntityFilter::Matches(const ngsild::Entity& e) const {
     if (!any) return false;
   }
   if (!scope_q.Matches(e.scope)) return false;
-  return lookup ? q.Matches(e, lookup) : q.Matches(e);
+  // Last: the geometric test is the most expensive.
+  if (!(lookup ? q.Matches(e, lookup) : q.Matches(e))) return false;
+  return !geo || geo->Matches(e);
 }
 
 Result<EntitySelector> EntitySelectorFromJson(

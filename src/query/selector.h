@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "ngsild/entity.h"
+#include "query/geo_filter.h"
 #include "query/q.h"
 #include "query/scope.h"
 #include "query/type_expr.h"
@@ -47,12 +48,14 @@ Result<EntitySelector> EntitySelectorFromJson(
     const Json& item, const std::function<std::string(std::string_view)>& expand);
 
 // What a query asks for: entities matching any selector (all entities when there is none),
-// having at least one of `attrs` (when given), and matching `q` and `scope_q`.
+// having at least one of `attrs` (when given), and matching `q`, `scope_q` and `geo` (when
+// given).
 struct EntityFilter {
   std::vector<EntitySelector> selectors;
   std::vector<std::string> attrs;  // expanded
   QExpr q;                         // default: matches everything
   ScopeQ scope_q;                  // default: matches everything
+  std::optional<GeoFilter> geo;    // none: no geo-query
   EntityLookup lookup;             // for q terms on linked entities (rel{attr}); may be empty
 
   bool Matches(const ngsild::Entity& e) const;

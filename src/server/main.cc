@@ -45,12 +45,15 @@ int Serve(const Config& config) {
   }
   storage::EntityStore::Options store_options;
   store_options.sync = config.sync;
+  storage::GeoIndex geo_index;  // declared before the store, which updates it until destroyed
   auto store = storage::EntityStore::Open(std::move(*backend), store_options);
   if (!store.ok()) {
     Log(LogLevel::kError, "cannot load the store", {{"error", store.status().detail()}});
     return 1;
   }
   storage::EntityStore& entities = **store;
+  // Before anything is written (the demo city).
+  entities.AddIndex(&geo_index);
 
   jsonld::ContextFetcher fetcher =
       [timeout = config.context_timeout_ms](const std::string& url) -> Result<std::string> {
@@ -117,6 +120,7 @@ int Serve(const Config& config) {
   broker_options.version = CIVITAS_VERSION;
   broker_options.max_json_depth = config.max_json_depth;
   broker_options.subscriptions = &subscriptions;
+  broker_options.geo_index = &geo_index;
   api::Broker broker(entities, contexts, broker_options);
   http::ServerOptions http_options;
   http_options.bind = config.bind;

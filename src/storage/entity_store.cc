@@ -1,5 +1,6 @@
 #include "storage/entity_store.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -116,7 +117,39 @@ void EntityStore::ForEach(std::string_view tenant,
   }
 }
 
+void EntityStore::ForEachCandidate(
+    std::string_view tenant,
+    const std::function<std::optional<std::vector<std::string_view>>()>& candidates,
+    const std::function<bool(const EntityPtr&)>& fn) const {
+  Tenant* t = FindTenant(tenant);
+  if (t == nullptr) return;
+  std::shared_lock<std::shared_mutex> lock(t->mu);
+  std::optional<std::vector<std::string_view>> ids = candidates();
+  if (!ids) {
+    for (const auto& [id, e] : t->entities) {
+      if (!fn(e)) return;
+    }
+    return;
+  }
+  // In id order, like ForEach, so paging over candidates is as stable as paging over all.
+  std::sort(ids->begin(), ids->end());
+  ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+  for (const auto& id : *ids) {
+    auto it = t->entities.find(id);
+    if (it != t->entities.end() && !fn(it->second)) return;
+  }
+}
+
 void EntityStore::AddListener(ChangeListener* listener) { listeners_.push_back(listener); }
+
+void EntityStore::AddIndex(EntityIndex* index) {
+  for (const auto& name : Tenants()) {
+    Tenant* t = FindTenant(name);
+    std::unique_lock<std::shared_mutex> lock(t->mu);
+    for (const auto& [id, e] : t->entities) index->OnChange(name, nullptr, e);
+  }
+  indexes_.push_back(index);
+}
 
 void EntityStore::Submit(std::vector<WriteOp> ops, std::function<void(std::vector<Status>)> done) {
   {
@@ -239,6 +272,8 @@ void EntityStore::CommitBatch(std::vector<Pending>& batch) {
       } else {
         t->entities.erase(s.id);
       }
+      // Under the same lock, so readers see indexes and entities agree (entity_index.h).
+      for (auto* ix : indexes_) ix->OnChange(s.tenant, s.committed, s.state);
     }
     for (const auto& c : changes) catalog_.Update(c.tenant, c.before.get(), c.after.get());
     for (auto* l : listeners_) l->OnCommitted(changes);

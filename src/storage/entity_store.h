@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "ngsild/entity.h"
 #include "storage/backend.h"
 #include "storage/catalog.h"
+#include "storage/entity_index.h"
 
 namespace civitas::storage {
 
@@ -94,6 +96,14 @@ class EntityStore {
   // Calls fn for each entity of the tenant in id order until fn returns false. Holds the
   // tenant's shared lock: fn must be quick.
   void ForEach(std::string_view tenant, const std::function<bool(const EntityPtr&)>& fn) const;
+  // Like ForEach, but only over the entities an index proposes: under the tenant's shared lock,
+  // candidates() returns entity ids (any order, duplicates allowed; ids that do not exist are
+  // skipped) or nullopt for "all of them". Index and entities are read in one consistent state
+  // (see EntityIndex); the ids may point into the index, as they stay valid under the lock.
+  void ForEachCandidate(
+      std::string_view tenant,
+      const std::function<std::optional<std::vector<std::string_view>>()>& candidates,
+      const std::function<bool(const EntityPtr&)>& fn) const;
 
   // Submits writes; done receives one Status per op, in order, once they are durable (or
   // failed). done runs on the commit thread: it must not block.
@@ -104,6 +114,9 @@ class EntityStore {
 
   // Listeners must be added before the first Submit.
   void AddListener(ChangeListener* listener);
+  // Indexes too (they are told about every entity already loaded here, then about every
+  // published change). The index must outlive the store's commit thread (Close()).
+  void AddIndex(EntityIndex* index);
 
   // Small durable records outside entities (hosted contexts, later subscriptions). Synchronous.
   Status PutMeta(const std::string& key, const std::string& value);
@@ -144,6 +157,7 @@ class EntityStore {
   Options options_;
   Catalog catalog_;
   std::vector<ChangeListener*> listeners_;
+  std::vector<EntityIndex*> indexes_;
 
   mutable std::mutex tenants_mu_;  // guards the map, not the tenants
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants_;

@@ -21,5 +21,7 @@ void FuzzProjection(std::string_view data);
 void FuzzContext(std::string_view data);
 // fuzz_time: ParseDateTime / FormatDateTime round trips.
 void FuzzTime(std::string_view data);
+// fuzz_geo: GeoJSON geometries and geo-queries (JSON and URL forms) → predicates, search boxes.
+void FuzzGeo(std::string_view data);
 
 }  // namespace civitas::fuzz

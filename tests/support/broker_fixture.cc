@@ -52,6 +52,8 @@ void BrokerFixture::Start() {
   auto store = storage::EntityStore::Open(std::move(*backend), {});
   if (!store.ok()) throw std::runtime_error(store.status().detail());
   store_ = std::move(*store);
+  geo_index_ = std::make_unique<storage::GeoIndex>();
+  store_->AddIndex(geo_index_.get());
   storage::EntityStore* s = store_.get();
   contexts_ = std::make_unique<jsonld::ContextRegistry>(
       jsonld::ContextRegistry::Options{},
@@ -83,6 +85,7 @@ void BrokerFixture::Start() {
   subscriptions_->Start();
   api::Broker::Options bo;
   bo.subscriptions = subscriptions_.get();
+  bo.geo_index = geo_index_.get();
   broker_ = std::make_unique<api::Broker>(*store_, *contexts_, bo);
   http::ServerOptions o;
   o.bind = "127.0.0.1";
@@ -105,6 +108,7 @@ void BrokerFixture::Stop() {
   contexts_.reset();
   store_.reset();
   subscriptions_.reset();
+  geo_index_.reset();
 }
 
 }  // namespace civitas::testing

@@ -8,6 +8,7 @@
 #include "http/http.h"
 #include "jsonld/context.h"
 #include "storage/entity_store.h"
+#include "storage/geo_index.h"
 #include "subscription/manager.h"
 
 namespace civitas::testing {
@@ -32,6 +33,7 @@ class BrokerFixture {
   std::string contexts_dir_;
   std::filesystem::path dir_;
   std::unique_ptr<http::Server> context_server_;
+  std::unique_ptr<storage::GeoIndex> geo_index_;  // outlives store_, which updates it
   std::unique_ptr<storage::EntityStore> store_;
   std::unique_ptr<subscription::Manager> subscriptions_;
   std::unique_ptr<jsonld::ContextRegistry> contexts_;
