@@ -196,7 +196,8 @@ void Broker::SubscriptionEvents(const CallPtr& call) {
   });
 }
 
-// GET /events?type=&id=&idPattern=&q=&scopeQ=&watchedAttributes=&notificationTrigger=&attrs=
+// GET /events?type=&id=&idPattern=&q=&scopeQ=&georel=&geometry=&coordinates=&geoproperty=
+// &watchedAttributes=&notificationTrigger=&attrs=
 // &options=keyValues|concise|sysAttrs: an ad-hoc subscription that lives as long as the stream.
 void Broker::AdHocEvents(const CallPtr& call) {
   if (subscriptions_ == nullptr) return NotImplemented(call);
@@ -224,6 +225,18 @@ void Broker::AdHocEvents(const CallPtr& call) {
   if (auto q = p.Get("q")) def.Set("q", Json(*q));
   if (auto scope = p.Get("scopeQ")) def.Set("scopeQ", Json(*scope));
   if (auto lang = p.Get("lang")) def.Set("lang", Json(*lang));
+  if (auto georel = p.Get("georel")) {
+    Json geo_q = Json::MakeObject();
+    geo_q.Set("georel", Json(*georel));
+    if (auto geometry = p.Get("geometry")) geo_q.Set("geometry", Json(*geometry));
+    if (auto coordinates = p.Get("coordinates")) {
+      auto parsed = ParseJson(*coordinates);
+      if (!parsed.ok()) return Fail(call, Status::BadRequest("coordinates must be a JSON array"));
+      geo_q.Set("coordinates", std::move(*parsed));
+    }
+    if (auto property = p.Get("geoproperty")) geo_q.Set("geoproperty", Json(*property));
+    def.Set("geoQ", std::move(geo_q));
+  }
   if (!def.Find("entities") && !def.Find("watchedAttributes")) def.Set("localOnly", Json(true));
   Json notification = Json::MakeObject();
   if (p.Has("attrs")) notification.Set("attributes", list("attrs"));

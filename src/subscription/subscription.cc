@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "geo/geo_query.h"
 #include "http/http.h"
 #include "ngsild/parse.h"
 #include "ngsild/projection.h"
@@ -294,8 +295,11 @@ Result<Json> DefinitionFromBody(const Json& body, const jsonld::Context& ctx, bo
       if (!s.ok()) return s.status();
       out.Set(key, value);
     } else if (key == "geoQ") {
-      return Status(ErrorCode::kNotImplemented,
-                    "geoQ in subscriptions is not implemented by this version of Civitas");
+      auto geo = geo::ParseGeoQueryJson(value);
+      if (!geo.ok()) return geo.status();
+      Json stored = value;  // the geoproperty is kept expanded, like attribute names
+      stored.Set("geoproperty", Json(ctx.Expand(geo->geoproperty)));
+      out.Set(key, std::move(stored));
     } else if (key == "notification") {
       auto n = ValidateNotification(value, ctx);
       if (!n.ok()) return n.status();
@@ -411,6 +415,14 @@ Result<SubscriptionPtr> Compile(std::string id, std::string tenant, Json definit
     s->scope_q = std::move(*parsed);
     s->has_scope_q = true;
   }
+  if (const Json* geo_q = d.Find("geoQ")) {
+    auto geo = geo::ParseGeoQueryJson(*geo_q);
+    if (!geo.ok()) return geo.status();
+    query::GeoFilter filter;
+    filter.property = geo->geoproperty;  // stored expanded
+    filter.query = std::move(*geo);
+    s->geo = std::move(filter);
+  }
   s->lang = std::string(d.GetString("lang"));
   if (const Json* ds = d.Find("datasetId")) {
     for (const auto& x : ds->as_array()) s->dataset_ids.push_back(x.as_string());
@@ -488,6 +500,7 @@ bool Subscription::Selects(const ngsild::Entity& e) const {
     return false;
   }
   if (has_scope_q && !scope_q.Matches(e.scope)) return false;
+  if (geo && !geo->Matches(e)) return false;
   return q.Matches(e);
 }
 
@@ -535,6 +548,10 @@ Json RenderSubscription(const Subscription& s, const DeliveryState& d, const jso
       out.Set(key, std::move(arr));
     } else if (key == "watchedAttributes") {
       out.Set(key, compact_list(value));
+    } else if (key == "geoQ") {
+      Json g = value;
+      g.Set("geoproperty", Json(compact(value.GetString("geoproperty"))));
+      out.Set(key, std::move(g));
     } else if (key == "notification") {
       Json n = value;
       if (const Json* attrs = value.Find("attributes")) n.Set("attributes", compact_list(*attrs));

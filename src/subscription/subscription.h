@@ -12,6 +12,7 @@
 #include "common/time.h"
 #include "jsonld/context.h"
 #include "ngsild/render.h"
+#include "query/geo_filter.h"
 #include "query/selector.h"
 
 namespace civitas::subscription {
@@ -70,6 +71,7 @@ struct Subscription {
   query::QExpr q;
   query::ScopeQ scope_q;
   bool has_scope_q = false;
+  std::optional<query::GeoFilter> geo;  // geoQ
   std::string lang;
   std::vector<std::string> dataset_ids;  // "@none" for the default instance; empty: all
   bool is_active = true;
@@ -81,7 +83,7 @@ struct Subscription {
   // Expanded type names of the selectors when every selector names plain types (no
   // expression), for the matcher's index; empty when some selector accepts any type.
   std::vector<std::string> IndexTypes() const;
-  // True if the entity passes the selectors, q and scopeQ (not the watched attributes).
+  // True if the entity passes the selectors, q, scopeQ and geoQ (not the watched attributes).
   bool Selects(const ngsild::Entity& e) const;
 };
 using SubscriptionPtr = std::shared_ptr<const Subscription>;

@@ -197,6 +197,33 @@ TEST(MatchTest, EveryTrigger) {
   EXPECT_EQ(reason(deleted_watch, removed, nullptr), "none");
 }
 
+TEST(MatchTest, GeoQueries) {
+  auto near = MustMake(Sub(R"("entities":[{"type":"T"}],
+      "geoQ":{"georel":"near;maxDistance==500","geometry":"Point","coordinates":[10.2,56.15]})")
+                           .c_str());
+  auto within = MustMake(Sub(R"("entities":[{"type":"T"}],
+      "geoQ":{"georel":"within","geometry":"Polygon",
+              "coordinates":[[[10.0,56.0],[10.4,56.0],[10.4,56.3],[10.0,56.3],[10.0,56.0]]]})")
+                             .c_str());
+  auto at_centre = Entity(R"({"id":"urn:e:1","type":"T",
+      "location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[10.201,56.151]}}})");
+  auto far_away = Entity(R"({"id":"urn:e:2","type":"T",
+      "location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[12.5,55.7]}}})");
+  auto nowhere = Entity(R"({"id":"urn:e:3","type":"T","n":1})");
+  EXPECT_TRUE(MatchChange(*near, nullptr, at_centre, kNow));
+  EXPECT_FALSE(MatchChange(*near, nullptr, far_away, kNow));
+  EXPECT_FALSE(MatchChange(*near, nullptr, nowhere, kNow));  // no location: never matches
+  EXPECT_TRUE(MatchChange(*within, nullptr, at_centre, kNow));
+  EXPECT_FALSE(MatchChange(*within, nullptr, far_away, kNow));
+  // Shown as given.
+  Json shown = RenderSubscription(*near, {}, Core(), kNow, false);
+  EXPECT_EQ(shown.Find("geoQ")->GetString("geoproperty"), "location");
+  EXPECT_FALSE(Make(Sub(R"("entities":[{"type":"T"}],"geoQ":{"georel":"near","geometry":"Point",
+      "coordinates":[10,56]})")
+                        .c_str())
+                   .ok());  // near needs a distance
+}
+
 TEST(RenderTest, DeletedAttributesShowNullAndShowChangesPrevious) {
   auto before = Entity(R"({"id":"urn:e:1","type":"T","a":1,"b":2})");
   auto after = Entity(R"({"id":"urn:e:1","type":"T","a":5})");

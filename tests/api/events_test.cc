@@ -92,6 +92,21 @@ TEST_F(EventsTest, AdHocFilterStreamsMatchingChanges) {
   EXPECT_EQ(reader.text().find("urn:p:1"), std::string::npos);
 }
 
+TEST_F(EventsTest, AdHocGeoFilter) {
+  // Within 1 km of Aarhus city hall.
+  EventReader reader(broker_.port(),
+                     "/ngsi-ld/v1/events?type=Sensor&georel=near%3BmaxDistance%3D%3D1000"
+                     "&geometry=Point&coordinates=%5B10.2039,56.1529%5D&options=keyValues");
+  ASSERT_TRUE(reader.WaitFor("retry:"));
+  Post("/ngsi-ld/v1/entities", R"({"id":"urn:s:far","type":"Sensor","n":1,
+      "location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[12.57,55.68]}}})");
+  Post("/ngsi-ld/v1/entities", R"({"id":"urn:s:near","type":"Sensor","n":2,
+      "location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[10.205,56.153]}}})");
+  ASSERT_TRUE(reader.WaitFor("event: notification"));
+  EXPECT_NE(reader.text().find("urn:s:near"), std::string::npos);
+  EXPECT_EQ(reader.text().find("urn:s:far"), std::string::npos);
+}
+
 TEST_F(EventsTest, SubscriptionStreamResumesAfterLastEventId) {
   ASSERT_EQ(Post("/ngsi-ld/v1/subscriptions", R"({"id":"urn:sub:1","type":"Subscription",
       "entities":[{"type":"Sensor"}],"notification":{"format":"keyValues",
