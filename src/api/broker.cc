@@ -69,6 +69,24 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
   AddRoute({"jsonldContexts", "*"}, "GET", &Broker::GetContext, "GET /jsonldContexts/{id}");
   AddRoute({"jsonldContexts", "*"}, "DELETE", &Broker::DeleteContext,
            "DELETE /jsonldContexts/{id}");
+  AddRoute({"temporal", "entities"}, "POST", &Broker::TemporalCreate,
+           "POST /temporal/entities");
+  AddRoute({"temporal", "entities"}, "GET", &Broker::TemporalQueryGet, "GET /temporal/entities");
+  AddRoute({"temporal", "entityOperations", "query"}, "POST", &Broker::TemporalQueryPost,
+           "POST /temporal/entityOperations/query");
+  AddRoute({"temporal", "entities", "*"}, "GET", &Broker::TemporalRetrieve,
+           "GET /temporal/entities/{id}");
+  AddRoute({"temporal", "entities", "*"}, "DELETE", &Broker::TemporalDelete,
+           "DELETE /temporal/entities/{id}");
+  AddRoute({"temporal", "entities", "*", "attrs"}, "POST", &Broker::TemporalAppendAttrs,
+           "POST /temporal/entities/{id}/attrs");
+  AddRoute({"temporal", "entities", "*", "attrs", "*"}, "DELETE", &Broker::TemporalDeleteAttr,
+           "DELETE /temporal/entities/{id}/attrs/{attrId}");
+  AddRoute({"temporal", "entities", "*", "attrs", "*", "*"}, "PATCH",
+           &Broker::TemporalModifyInstance, "PATCH /temporal/entities/{id}/attrs/{attrId}/{instanceId}");
+  AddRoute({"temporal", "entities", "*", "attrs", "*", "*"}, "DELETE",
+           &Broker::TemporalModifyInstance,
+           "DELETE /temporal/entities/{id}/attrs/{attrId}/{instanceId}");
   // Endpoints of the NGSI-LD API that Civitas does not serve yet: the generic checks (tenant,
   // media types, @context) apply, then a 501 OperationNotSupported names what is missing.
   struct Planned {
@@ -82,12 +100,6 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
       {{"csourceRegistrations", "*"}, {"GET", "PATCH", "DELETE"}},
       {{"csourceSubscriptions"}, {"GET", "POST"}},
       {{"csourceSubscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
-      {{"temporal", "entities"}, {"GET", "POST"}},
-      {{"temporal", "entities", "*"}, {"GET", "DELETE"}},
-      {{"temporal", "entities", "*", "attrs"}, {"POST"}},
-      {{"temporal", "entities", "*", "attrs", "*"}, {"DELETE"}},
-      {{"temporal", "entities", "*", "attrs", "*", "*"}, {"PATCH", "DELETE"}},
-      {{"temporal", "entityOperations", "query"}, {"POST"}},
   };
   int metric_planned = metrics_.AddRoute("not implemented");
   for (const auto& p : planned) {

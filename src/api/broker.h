@@ -13,6 +13,10 @@
 #include "query/selector.h"
 #include "storage/entity_store.h"
 
+namespace civitas::temporal {
+class TemporalStore;
+}
+
 namespace civitas::api {
 
 // The NGSI-LD API (under /ngsi-ld/v1) and the operational endpoints (/health, /version,
@@ -23,6 +27,8 @@ class Broker {
   struct Options {
     std::string version = "0.0.0";
     size_t max_json_depth = 64;
+    // The history store behind /temporal; null: the temporal API answers 501.
+    temporal::TemporalStore* temporal = nullptr;
   };
 
   Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options);
@@ -98,6 +104,21 @@ class Broker {
   void GetType(const CallPtr& call);
   void ListAttributes(const CallPtr& call);
   void GetAttribute(const CallPtr& call);
+
+  // The temporal API (temporal.cc). TemporalQueryHolder carries the parsed time filter and
+  // representation (a type private to temporal.cc).
+  using TemporalQueryHolder = std::shared_ptr<const void>;
+  bool TemporalAvailable(const CallPtr& call);
+  void TemporalCreate(const CallPtr& call);
+  void TemporalRetrieve(const CallPtr& call);
+  void TemporalDelete(const CallPtr& call);
+  void TemporalAppendAttrs(const CallPtr& call);
+  void TemporalDeleteAttr(const CallPtr& call);
+  void TemporalModifyInstance(const CallPtr& call);
+  void TemporalQueryGet(const CallPtr& call);
+  void TemporalQueryPost(const CallPtr& call);
+  void TemporalAnswer(const CallPtr& call, const query::EntityFilter& filter,
+                      const TemporalQueryHolder& query);
 
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);

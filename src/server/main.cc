@@ -15,6 +15,7 @@
 #include "server/demo.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
+#include "temporal/temporal_store.h"
 
 #ifndef CIVITAS_VERSION
 #define CIVITAS_VERSION "0.0.0"
@@ -42,6 +43,13 @@ int Serve(const Config& config) {
     Log(LogLevel::kError, "cannot open the store", {{"error", backend.status().detail()}});
     return 1;
   }
+  // The temporal store reads its history before the entity store takes the backend, then
+  // records every change as a listener.
+  temporal::TemporalStore history({});
+  if (Status st = history.Load(**backend); !st.ok()) {
+    Log(LogLevel::kError, "cannot load the temporal store", {{"error", st.detail()}});
+    return 1;
+  }
   storage::EntityStore::Options store_options;
   store_options.sync = config.sync;
   auto store = storage::EntityStore::Open(std::move(*backend), store_options);
@@ -50,6 +58,7 @@ int Serve(const Config& config) {
     return 1;
   }
   storage::EntityStore& entities = **store;
+  entities.AddListener(&history);
 
   jsonld::ContextFetcher fetcher = [timeout = config.context_timeout_ms](
                                        const std::string& url) -> Result<std::string> {
@@ -100,7 +109,7 @@ int Serve(const Config& config) {
     Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
   }
 
-  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth});
+  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth, &history});
   http::ServerOptions http_options;
   http_options.bind = config.bind;
   http_options.port = static_cast<uint16_t>(config.port);

@@ -50,9 +50,12 @@ void BrokerFixture::Start() {
   Stop();
   auto backend = storage::OpenRocksDb({(dir_ / "store").string()});
   if (!backend.ok()) throw std::runtime_error(backend.status().detail());
+  temporal_ = std::make_unique<temporal::TemporalStore>(temporal::TemporalStore::Options{});
+  if (Status st = temporal_->Load(**backend); !st.ok()) throw std::runtime_error(st.detail());
   auto store = storage::EntityStore::Open(std::move(*backend), {});
   if (!store.ok()) throw std::runtime_error(store.status().detail());
   store_ = std::move(*store);
+  store_->AddListener(temporal_.get());
   storage::EntityStore* s = store_.get();
   contexts_ = std::make_unique<jsonld::ContextRegistry>(
       jsonld::ContextRegistry::Options{},
@@ -73,7 +76,9 @@ void BrokerFixture::Start() {
     return contexts_->Restore(std::string(k.substr(8)), std::string(v));
   });
   if (!st.ok()) throw std::runtime_error(st.detail());
-  broker_ = std::make_unique<api::Broker>(*store_, *contexts_, api::Broker::Options{});
+  api::Broker::Options broker_options;
+  broker_options.temporal = temporal_.get();
+  broker_ = std::make_unique<api::Broker>(*store_, *contexts_, broker_options);
   http::ServerOptions o;
   o.bind = "127.0.0.1";
   o.port = 0;
@@ -93,6 +98,7 @@ void BrokerFixture::Stop() {
   broker_.reset();
   contexts_.reset();
   store_.reset();
+  temporal_.reset();
 }
 
 }  // namespace civitas::testing

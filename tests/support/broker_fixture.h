@@ -8,6 +8,7 @@
 #include "http/http.h"
 #include "jsonld/context.h"
 #include "storage/entity_store.h"
+#include "temporal/temporal_store.h"
 
 namespace civitas::testing {
 
@@ -31,6 +32,7 @@ class BrokerFixture {
   std::string contexts_dir_;
   std::filesystem::path dir_;
   std::unique_ptr<http::Server> context_server_;
+  std::unique_ptr<temporal::TemporalStore> temporal_;  // outlives store_ (its listener)
   std::unique_ptr<storage::EntityStore> store_;
   std::unique_ptr<jsonld::ContextRegistry> contexts_;
   std::unique_ptr<api::Broker> broker_;
