@@ -44,6 +44,12 @@ struct TemporalQuery {
   temporal::Duration period;
   bool sys_attrs = false;
   std::vector<std::string> attrs;  // expanded; empty: all
+  std::vector<std::string> datasets;  // datasetId filter ("" for the default); empty: all
+
+  bool Wants(const temporal::Series& s) const {
+    return datasets.empty() ||
+           std::find(datasets.begin(), datasets.end(), s.dataset) != datasets.end();
+  }
 };
 
 Micros TimeOf(const Sample& s, TimeProperty p) {
@@ -123,8 +129,15 @@ Result<TemporalQuery> QueryFromParams(const Call& call) {
   }
   CIVITAS_RETURN_IF_ERROR(ApplyTimeFilter(p.Get("timerel"), p.Get("timeAt"), p.Get("endTimeAt"),
                                           p.Get("timeproperty"), p.Get("lastN"), &q));
+  // format takes precedence over the representation words in options (clause 6.3.12).
   std::vector<std::string> options = p.List("options");
-  for (const auto& f : p.List("format")) options.push_back(f);
+  std::vector<std::string> format = p.List("format");
+  if (!format.empty()) {
+    std::erase_if(options, [](const std::string& o) {
+      return o == "temporalValues" || o == "aggregatedValues" || o == "normalized";
+    });
+    for (const auto& f : format) options.push_back(f);
+  }
   bool simplified = false, aggregated = false;
   for (const auto& o : options) {
     if (o == "temporalValues") {
@@ -135,7 +148,7 @@ Result<TemporalQuery> QueryFromParams(const Call& call) {
       q.sys_attrs = true;
     } else if (o == "normalized") {
     } else {
-      return Status::BadRequest("unknown option '" + o + "' for the temporal API");
+      return Status::InvalidRequest("unknown option '" + o + "' for the temporal API");
     }
   }
   if (simplified && aggregated) {
@@ -161,6 +174,7 @@ Result<TemporalQuery> QueryFromParams(const Call& call) {
     }
   }
   for (const auto& a : p.List("attrs")) q.attrs.push_back(call.ctx->Expand(a));
+  for (const auto& d : p.List("datasetId")) q.datasets.push_back(d == "@none" ? "" : d);
   return q;
 }
 
@@ -170,7 +184,7 @@ Result<std::vector<Sample>> AttributeSamples(const temporal::History& h, const s
   std::vector<Sample> out;
   const bool by_instant = q.property == TimeProperty::kObservedAt;
   for (const auto& [key, s] : h.series) {
-    if (s->attr != attr) continue;
+    if (s->attr != attr || !q.Wants(*s)) continue;
     auto samples = by_instant ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
     if (!samples.ok()) return samples.status();
     for (auto& x : *samples) {
@@ -215,11 +229,24 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
       last = std::max(last, TimeOf(x, q.property));
     }
   }
+  if (q.from != kMinTime || q.to != kMaxTime || !q.datasets.empty()) {
+    auto in_range = AttributeSamples(h, attr, q);
+    if (!in_range.ok()) return in_range.status();
+    first = kMaxTime;
+    last = kMinTime;
+    for (const auto& x : *in_range) {
+      first = std::min(first, TimeOf(x, q.property));
+      last = std::max(last, TimeOf(x, q.property));
+    }
+  }
   Json out = Json::MakeObject();
   out.Set("type", Json(kind));
   if (first > last) return out;
-  Micros from = q.from != kMinTime ? q.from : first;
-  Micros to = q.to != kMaxTime ? q.to : last + 1;
+  // Periods start at the attribute's first instance in the queried interval and end after its
+  // last one, as the ETSI suite expects (timeAt only bounds the interval).
+  Micros from = std::max(q.from, first);
+  Micros to = std::min(q.to, last == kMaxTime ? last : last + 1);
+  if (from >= to) return out;
   auto periods = temporal::MakePeriods(from, to, q.period);
   if (!periods.ok()) return periods.status();
   std::vector<temporal::Accumulator> acc(periods->size());
@@ -231,7 +258,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
     return t < it->end ? static_cast<int>(it - periods->begin()) : -1;
   };
   const bool by_instant = q.property == TimeProperty::kObservedAt && !q.last_n;
-  if (by_instant) {
+  if (by_instant && q.datasets.empty()) {
     for (const auto& [key, s] : h.series) {
       if (s->attr != attr) continue;
       for (const auto& c : s->chunks) {
@@ -266,8 +293,8 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
     for (size_t i = 0; i < periods->size(); ++i) {
       Json::Array triple;
       triple.push_back(acc[i].Value(m));
-      triple.emplace_back(FormatDateTime((*periods)[i].start));
-      triple.emplace_back(FormatDateTime((*periods)[i].end));
+      triple.emplace_back(temporal::FormatInstant((*periods)[i].start));
+      triple.emplace_back(temporal::FormatInstant((*periods)[i].end));
       values.emplace_back(std::move(triple));
     }
     out.Set(temporal::AggrMethodName(m), Json(std::move(values)));
@@ -293,6 +320,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     if (!q.attrs.empty() && std::find(q.attrs.begin(), q.attrs.end(), s->attr) == q.attrs.end()) {
       continue;
     }
+    if (!q.Wants(*s)) continue;
     if (std::find(attrs.begin(), attrs.end(), s->attr) == attrs.end()) attrs.push_back(s->attr);
   }
   ngsild::RenderOptions options;
@@ -352,10 +380,25 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       for (size_t i = 0; i < instances.size(); ++i) {
         ngsild::AttrKind k = ngsild::AttrKind::kProperty;
         ngsild::ParseAttrKind(instances[i].GetString("type"), &k);
-        const Json* v = instances[i].Find(ngsild::ValueMember(k));
+        const std::string_view member = ngsild::ValueMember(k);
+        const Json* v = instances[i].Find(member);
         Json::Array pair;
-        pair.push_back(v ? *v : Json());
-        pair.emplace_back(FormatDateTime(TimeOf((*samples)[i], q.property)));
+        // Plain values for Property, GeoProperty and Relationship; the other kinds keep their
+        // value member ({"languageMap": ...}), as the ETSI suite expects.
+        if (k == ngsild::AttrKind::kProperty || k == ngsild::AttrKind::kGeoProperty ||
+            k == ngsild::AttrKind::kRelationship) {
+          pair.push_back(v ? *v : Json());
+        } else {
+          Json wrapped = Json::MakeObject();
+          wrapped.Set(member, v ? *v : Json());
+          pair.push_back(std::move(wrapped));
+        }
+        const Json* at = q.property == TimeProperty::kObservedAt
+                             ? instances[i].Find("observedAt")
+                             : nullptr;
+        pair.push_back(at != nullptr && at->is_string()
+                           ? *at
+                           : Json(temporal::FormatInstant(TimeOf((*samples)[i], q.property))));
         values.emplace_back(std::move(pair));
       }
       simple.Set(SimplifiedMember(kind), Json(std::move(values)));
@@ -517,6 +560,13 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
   if (!q.ok()) return Fail(call, q.status());
   HistoryPtr h = options_.temporal->Get(call->rc.tenant, id);
   if (!h) return Fail(call, Status::NotFound("no temporal representation of entity " + id));
+  if (!q->attrs.empty()) {
+    bool any = false;
+    for (const auto& [key, s] : h->series) {
+      any = any || std::find(q->attrs.begin(), q->attrs.end(), s->attr) != q->attrs.end();
+    }
+    if (!any) return Fail(call, Status::NotFound("the entity has none of the requested attributes"));
+  }
   Truncation trunc;
   auto body = RenderHistory(*h, *q, *call->ctx, call->accept == MediaType::kJsonLd, &trunc);
   if (!body.ok()) return Fail(call, body.status());
@@ -568,11 +618,18 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       if (shell.FindSlot(s->attr) == nullptr) shell.attrs.push_back({s->attr, {}});
     }
     if (!filter.Matches(shell)) continue;
-    if (matched >= *offset && static_cast<int64_t>(out.size()) < *limit) {
+    const bool in_page = matched >= *offset && static_cast<int64_t>(out.size()) < *limit;
+    // With a time or dataset filter, an entity with no instance left is not part of the
+    // answer: render it to know (also outside the page, so that count is right).
+    const bool must_check = q.has_timerel || !q.datasets.empty();
+    if (in_page || must_check) {
       auto body = RenderHistory(*h, q, *call->ctx, false, &trunc);
       if (!body.ok()) return Fail(call, body.status());
-      if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
-      out.push_back(std::move(*body));
+      if (must_check && body->size() <= 2) continue;
+      if (in_page) {
+        if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
+        out.push_back(std::move(*body));
+      }
     }
     ++matched;
   }
@@ -592,9 +649,9 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   auto q = QueryFromParams(*call);
   if (!q.ok()) return Fail(call, q.status());
   const auto& p = call->params;
-  if (!p.Has("type") && !p.Has("attrs") && !p.Has("id") && !p.Has("idPattern")) {
+  if (!p.Has("type") && !p.Has("attrs") && p.Get("local").value_or("") != "true") {
     return Fail(call, Status::BadRequest(
-                          "a temporal query needs at least one of type, id, idPattern or attrs"));
+                          "a temporal query needs at least one of type or attrs (or local=true)"));
   }
   query::EntityFilter filter;
   query::EntitySelector selector;

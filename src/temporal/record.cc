@@ -22,6 +22,12 @@ Json NumberJson(double v) {
 
 }  // namespace
 
+std::string FormatInstant(Micros t) {
+  std::string s = FormatDateTime(t);
+  if (t % 1000000 == 0 && s.size() == 24) s = s.substr(0, 19) + "Z";
+  return s;
+}
+
 std::string InstanceId(uint64_t n) { return std::string(kInstancePrefix) + std::to_string(n); }
 
 bool ParseInstanceId(std::string_view id, uint64_t* n) {
@@ -64,7 +70,15 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
       } else if (k == "createdAt" || k == "modifiedAt" || k == "instanceId") {
         continue;
       } else if (k == "observedAt" && observed) {
-        extra.Set(kObservedMarker, Json(true));
+        // 1: written with milliseconds, 0: in whole seconds, else the text itself.
+        const std::string& text = v.as_string();
+        if (text == FormatDateTime(*observed)) {
+          extra.Set(kObservedMarker, Json(1));
+        } else if (text == FormatInstant(*observed)) {
+          extra.Set(kObservedMarker, Json(0));
+        } else {
+          extra.Set(kObservedMarker, v);
+        }
       } else {
         extra.Set(k, v);
       }
@@ -97,7 +111,11 @@ ngsild::Attribute InstanceFromSample(const Sample& s, bool sys_attrs) {
         out.Set(ngsild::ValueMember(kind), value.ok() ? std::move(*value) : Json());
       }
     } else if (k == kObservedMarker) {
-      out.Set("observedAt", FormatDateTime(s.time));
+      if (v.is_string()) {
+        out.Set("observedAt", std::move(v));
+      } else {
+        out.Set("observedAt", v == Json(0) ? FormatInstant(s.time) : FormatDateTime(s.time));
+      }
     } else {
       out.Set(k, std::move(v));
     }
