@@ -29,6 +29,9 @@ class Broker {
     size_t max_json_depth = 64;
     // The history store behind /temporal; null: the temporal API answers 501.
     temporal::TemporalStore* temporal = nullptr;
+    // Attribute instances of one entity in one temporal response; beyond, the answer is cut
+    // and says so with 206 and Content-Range (clause 6.3.10).
+    size_t temporal_max_instances = 1000;
   };
 
   Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options);

@@ -24,8 +24,6 @@ using temporal::Sample;
 
 constexpr Micros kMinTime = std::numeric_limits<Micros>::min();
 constexpr Micros kMaxTime = std::numeric_limits<Micros>::max();
-// Instances per attribute in one response; beyond, 206 with Content-Range (clause 6.3.10).
-constexpr size_t kMaxInstances = 10000;
 constexpr int64_t kDefaultLimit = 20;
 constexpr int64_t kMaxLimit = 1000;
 
@@ -45,6 +43,7 @@ struct TemporalQuery {
   bool sys_attrs = false;
   std::vector<std::string> attrs;  // expanded; empty: all
   std::vector<std::string> datasets;  // datasetId filter ("" for the default); empty: all
+  size_t max_instances = 10000;  // per entity in one response (clause 6.3.10)
 
   bool Wants(const temporal::Series& s) const {
     return datasets.empty() ||
@@ -117,9 +116,10 @@ Status ApplyTimeFilter(std::optional<std::string_view> timerel,
   return Status::Ok();
 }
 
-Result<TemporalQuery> QueryFromParams(const Call& call) {
+Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   const auto& p = call.params;
   TemporalQuery q;
+  q.max_instances = std::max<size_t>(1, max_instances);
   for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf", "q",
                               "scopeQ", "pick", "omit", "join"}) {
     if (p.Has(feature)) {
@@ -302,13 +302,22 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   return out;
 }
 
-// Renders one entity's history. *truncated receives the time range returned when an attribute
-// had more than kMaxInstances instances.
+// The instance range of a response cut at the instance limit (clause 6.3.10): its bounds in
+// the order the instances were taken (most recent first with lastN), and the size.
 struct Truncation {
   bool truncated = false;
-  Micros first = 0, last = 0;
+  Micros start = 0, end = 0;
+  std::string size = "*";
+
+  std::string Header() const {
+    return "date-time " + temporal::FormatInstant(start) + "-" + temporal::FormatInstant(end) +
+           "/" + size;
+  }
 };
 
+// Renders one entity's history. When its instances (all attributes together) exceed
+// q.max_instances, keeps the oldest (the most recent with lastN) up to the limit, so that every
+// attribute is complete over one time range, and describes that range in *trunc.
 Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
                            const jsonld::Context& ctx, bool with_context, Truncation* trunc) {
   ngsild::Entity e;
@@ -328,9 +337,8 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
   Json out = ngsild::RenderEntity(e, ctx, options);
   out.Erase("createdAt");
   out.Erase("modifiedAt");
-  for (const auto& attr : attrs) {
-    const std::string name = ctx.Compact(attr);
-    if (q.rep == Representation::kAggregated) {
+  if (q.rep == Representation::kAggregated) {
+    for (const auto& attr : attrs) {
       // The kind from any recorded instance.
       std::string kind = "Property";
       for (const auto& [key, s] : h.series) {
@@ -349,22 +357,71 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       }
       auto agg = AggregateAttribute(h, attr, q, kind);
       if (!agg.ok()) return agg.status();
-      out.Set(name, std::move(*agg));
-      continue;
+      out.Set(ctx.Compact(attr), std::move(*agg));
     }
+    if (with_context) out.Set("@context", ctx.source());
+    return out;
+  }
+
+  std::vector<std::vector<Sample>> per_attr;
+  size_t total = 0;
+  for (const auto& attr : attrs) {
     auto samples = AttributeSamples(h, attr, q);
     if (!samples.ok()) return samples.status();
-    if (samples->empty()) continue;
-    if (samples->size() > kMaxInstances) {
-      // Keep the most recent with lastN, else the oldest (clause 6.3.10).
-      if (q.last_n) {
-        samples->erase(samples->begin(), samples->end() - kMaxInstances);
-      } else {
-        samples->resize(kMaxInstances);
+    total += samples->size();
+    per_attr.push_back(std::move(*samples));
+  }
+  if (total > q.max_instances) {
+    // The cut-off: the time of the limit-th instance in taking order.
+    std::vector<Micros> times;
+    for (const auto& v : per_attr) {
+      for (const auto& x : v) times.push_back(TimeOf(x, q.property));
+    }
+    const bool recent_first = q.last_n.has_value();
+    if (recent_first) {
+      std::sort(times.begin(), times.end(), std::greater<>());
+    } else {
+      std::sort(times.begin(), times.end());
+    }
+    const Micros cut = times[q.max_instances - 1];
+    size_t kept = 0;
+    for (auto& v : per_attr) {
+      std::erase_if(v, [&](const Sample& x) {
+        Micros t = TimeOf(x, q.property);
+        return recent_first ? t < cut : t > cut;
+      });
+      kept += v.size();
+    }
+    // Equal times at the cut can leave more than the limit: drop from the far end.
+    for (auto& v : per_attr) {
+      while (kept > q.max_instances && !v.empty() && TimeOf(recent_first ? v.front() : v.back(), q.property) == cut) {
+        if (recent_first) {
+          v.erase(v.begin());
+        } else {
+          v.pop_back();
+        }
+        --kept;
       }
-      trunc->truncated = true;
-      trunc->first = TimeOf(samples->front(), q.property);
-      trunc->last = TimeOf(samples->back(), q.property);
+    }
+    trunc->truncated = true;
+    if (recent_first) {
+      trunc->start = q.to != kMaxTime ? q.to : times.front();
+      trunc->end = cut;
+      trunc->size = std::to_string(*q.last_n);
+    } else {
+      trunc->start = q.from != kMinTime ? q.from : times.front();
+      trunc->end = cut;
+    }
+  }
+
+  for (size_t a = 0; a < attrs.size(); ++a) {
+    const std::string& attr = attrs[a];
+    const std::string name = ctx.Compact(attr);
+    std::vector<Sample>* samples = &per_attr[a];
+    if (samples->empty()) {
+      // Cut away entirely: present, and empty, so the client sees it was cut.
+      if (trunc->truncated) out.Set(name, Json::MakeArray());
+      continue;
     }
     Json::Array instances;
     for (const auto& s : *samples) {
@@ -556,7 +613,7 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
   const std::string& id = call->segments[2];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto q = QueryFromParams(*call);
+  auto q = QueryFromParams(*call, options_.temporal_max_instances);
   if (!q.ok()) return Fail(call, q.status());
   HistoryPtr h = options_.temporal->Get(call->rc.tenant, id);
   if (!h) return Fail(call, Status::NotFound("no temporal representation of entity " + id));
@@ -574,8 +631,7 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
   r.status = 200;
   if (trunc.truncated) {
     r.status = 206;
-    r.AddHeader("Content-Range", "date-time " + FormatDateTime(trunc.first) + "-" +
-                                     FormatDateTime(trunc.last) + "/*");
+    r.AddHeader("Content-Range", trunc.Header());
   }
   RespondWith(call, std::move(r), *body);
 }
@@ -638,15 +694,14 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   if (count) r.AddHeader("NGSILD-Results-Count", std::to_string(matched));
   if (trunc.truncated) {
     r.status = 206;
-    r.AddHeader("Content-Range", "date-time " + FormatDateTime(trunc.first) + "-" +
-                                     FormatDateTime(trunc.last) + "/*");
+    r.AddHeader("Content-Range", trunc.Header());
   }
   RespondWith(call, std::move(r), Json(std::move(out)));
 }
 
 void Broker::TemporalQueryGet(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
-  auto q = QueryFromParams(*call);
+  auto q = QueryFromParams(*call, options_.temporal_max_instances);
   if (!q.ok()) return Fail(call, q.status());
   const auto& p = call->params;
   if (!p.Has("type") && !p.Has("attrs") && p.Get("local").value_or("") != "true") {
@@ -684,7 +739,7 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
   for (const char* feature : {"q", "geoQ", "scopeQ", "csf"}) {
     if (body.Find(feature)) return Fail(call, Unsupported(std::string("'") + feature + "'"));
   }
-  auto q = QueryFromParams(*call);
+  auto q = QueryFromParams(*call, options_.temporal_max_instances);
   if (!q.ok()) return Fail(call, q.status());
   if (const Json* tq = body.Find("temporalQ")) {
     if (!tq->is_object()) return Fail(call, Status::BadRequest("temporalQ must be an object"));

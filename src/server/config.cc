@@ -42,6 +42,9 @@ Status Apply(Config& c, std::string_view name, std::string_view value) {
   } else if (name == "max-json-depth") {
     if (!ParseInt(value, 4, 1024, &n)) return bad("expected 4..1024");
     c.max_json_depth = static_cast<size_t>(n);
+  } else if (name == "temporal-max-instances") {
+    if (!ParseInt(value, 1, 1000000, &n)) return bad("expected 1..1000000");
+    c.temporal_max_instances = static_cast<size_t>(n);
   } else if (name == "context-timeout-ms") {
     if (!ParseInt(value, 1, 600000, &n)) return bad("expected milliseconds");
     c.context_timeout_ms = static_cast<int>(n);
@@ -78,6 +81,7 @@ constexpr EnvVar kEnv[] = {
     {"CIVITAS_THREADS", "threads"},
     {"CIVITAS_DATA", "data"},
     {"CIVITAS_MAX_BODY", "max-body"},
+    {"CIVITAS_TEMPORAL_MAX_INSTANCES", "temporal-max-instances"},
     {"CIVITAS_MAX_URL", "max-url"},
     {"CIVITAS_MAX_JSON_DEPTH", "max-json-depth"},
     {"CIVITAS_CONTEXT_TIMEOUT_MS", "context-timeout-ms"},
@@ -104,6 +108,8 @@ Options of serve (environment variable in brackets):
   --max-body BYTES         largest request body, default 1048576 [CIVITAS_MAX_BODY]
   --max-url BYTES          longest request target, default 131072 [CIVITAS_MAX_URL]
   --max-json-depth N       deepest JSON nesting accepted, default 64 [CIVITAS_MAX_JSON_DEPTH]
+  --temporal-max-instances N  attribute instances per entity in one temporal response (more:
+                           206 and Content-Range), default 1000 [CIVITAS_TEMPORAL_MAX_INSTANCES]
   --context-timeout-ms MS  timeout for fetching a remote @context, default 5000
                            [CIVITAS_CONTEXT_TIMEOUT_MS]
   --context-preload URL=FILE

@@ -18,6 +18,7 @@ struct Config {
   size_t max_body_bytes = 1 << 20;
   size_t max_target_bytes = 128 << 10;
   size_t max_json_depth = 64;
+  size_t temporal_max_instances = 1000;  // per entity in one temporal response
   int context_timeout_ms = 5000;
   bool sync = true;
   std::string log_level = "info";

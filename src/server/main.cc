@@ -109,7 +109,9 @@ int Serve(const Config& config) {
     Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
   }
 
-  api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth, &history});
+  api::Broker broker(entities, contexts,
+                     {CIVITAS_VERSION, config.max_json_depth, &history,
+                      config.temporal_max_instances});
   http::ServerOptions http_options;
   http_options.bind = config.bind;
   http_options.port = static_cast<uint16_t>(config.port);
