@@ -9,6 +9,7 @@
 #include "api/negotiation.h"
 #include "api/problem.h"
 #include "ngsild/parse.h"
+#include "ngsild/projection.h"
 #include "ngsild/render.h"
 #include "query/selector.h"
 #include "temporal/aggregate.h"
@@ -44,6 +45,7 @@ struct TemporalQuery {
   std::vector<std::string> attrs;  // expanded; empty: all
   std::vector<std::string> datasets;  // datasetId filter ("" for the default); empty: all
   size_t max_instances = 10000;  // per entity in one response (clause 6.3.10)
+  std::shared_ptr<const ngsild::Projection> pick, omit;
 
   bool Wants(const temporal::Series& s) const {
     return datasets.empty() ||
@@ -121,7 +123,7 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   TemporalQuery q;
   q.max_instances = std::max<size_t>(1, max_instances);
   for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf", "q",
-                              "scopeQ", "pick", "omit", "join"}) {
+                              "scopeQ", "join"}) {
     if (p.Has(feature)) {
       return Unsupported(std::string("the query parameter '") + feature +
                          "' on the temporal API");
@@ -175,6 +177,24 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   }
   for (const auto& a : p.List("attrs")) q.attrs.push_back(call.ctx->Expand(a));
   for (const auto& d : p.List("datasetId")) q.datasets.push_back(d == "@none" ? "" : d);
+  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
+  for (auto [name, target] : {std::pair{"pick", &q.pick}, std::pair{"omit", &q.omit}}) {
+    if (auto text = p.Get(name)) {
+      auto parsed = ngsild::ParseProjection(*text, expand);
+      if (!parsed.ok()) return parsed.status();
+      *target = std::move(*parsed);
+    }
+  }
+  if (q.pick && q.omit) {
+    for (const auto& item : q.pick->items) {
+      if (q.omit->Contains(item.name)) {
+        return Status::BadRequest("'" + item.name + "' is both picked and omitted");
+      }
+    }
+  }
+  if ((q.pick || q.omit) && !q.attrs.empty()) {
+    return Status::BadRequest("attrs cannot be combined with pick or omit");
+  }
   return q;
 }
 
@@ -259,27 +279,13 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   };
   const bool by_instant = q.property == TimeProperty::kObservedAt && !q.last_n;
   if (by_instant && q.datasets.empty()) {
+    std::vector<const temporal::Series*> series;
     for (const auto& [key, s] : h.series) {
-      if (s->attr != attr) continue;
-      for (const auto& c : s->chunks) {
-        if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
-        int pf = period_of(c.stats.first_time), pl = period_of(c.stats.last_time);
-        if (pf >= 0 && pf == pl && temporal::Accumulator::CanUseStats(c.stats, needs_distinct)) {
-          acc[pf].AddStats(c.stats);
-          continue;
-        }
-        auto samples = temporal::DecodeChunk(*c.data);
-        if (!samples.ok()) return samples.status();
-        for (const auto& x : *samples) {
-          int p = period_of(x.time);
-          if (p >= 0) acc[p].Add(x);
-        }
-      }
-      for (const auto& x : s->open) {
-        int p = period_of(x.time);
-        if (p >= 0) acc[p].Add(x);
-      }
+      if (s->attr == attr) series.push_back(s.get());
     }
+    auto by_period = temporal::AggregateByInstant(series, *periods, needs_distinct);
+    if (!by_period.ok()) return by_period.status();
+    acc = std::move(*by_period);
   } else {
     auto samples = AttributeSamples(h, attr, q);
     if (!samples.ok()) return samples.status();
@@ -294,7 +300,10 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
       Json::Array triple;
       triple.push_back(acc[i].Value(m));
       triple.emplace_back(temporal::FormatInstant((*periods)[i].start));
-      triple.emplace_back(temporal::FormatInstant((*periods)[i].end));
+      // Over the whole history, the interval ends with the last instance (included).
+      Micros end = (*periods)[i].end;
+      if (q.period.zero() && q.to == kMaxTime && end == last + 1) end = last;
+      triple.emplace_back(temporal::FormatInstant(end));
       values.emplace_back(std::move(triple));
     }
     out.Set(temporal::AggrMethodName(m), Json(std::move(values)));
@@ -330,10 +339,14 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       continue;
     }
     if (!q.Wants(*s)) continue;
+    if (q.pick && !q.pick->Contains(s->attr)) continue;
+    if (q.omit && q.omit->Contains(s->attr)) continue;
     if (std::find(attrs.begin(), attrs.end(), s->attr) == attrs.end()) attrs.push_back(s->attr);
   }
   ngsild::RenderOptions options;
   options.sys_attrs = q.sys_attrs;
+  options.pick = q.pick;
+  options.omit = q.omit;
   Json out = ngsild::RenderEntity(e, ctx, options);
   out.Erase("createdAt");
   out.Erase("modifiedAt");
@@ -429,14 +442,22 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       instances.push_back(ngsild::RenderAttribute(slot, ctx, options));
     }
     if (q.rep == Representation::kSimplified) {
-      std::string kind(instances.front().GetString("type"));
-      if (kind.empty()) kind = "Property";
-      Json simple = Json::MakeObject();
-      simple.Set("type", Json(kind));
-      Json::Array values;
+      // One simplified object per datasetId (in the order first seen); an array when several.
+      std::vector<std::string> datasets;
+      std::vector<Json> groups;
       for (size_t i = 0; i < instances.size(); ++i) {
+        std::string dataset(instances[i].GetString("datasetId"));
+        size_t g = std::find(datasets.begin(), datasets.end(), dataset) - datasets.begin();
         ngsild::AttrKind k = ngsild::AttrKind::kProperty;
         ngsild::ParseAttrKind(instances[i].GetString("type"), &k);
+        if (g == datasets.size()) {
+          datasets.push_back(dataset);
+          Json group = Json::MakeObject();
+          group.Set("type", Json(ngsild::AttrKindName(k)));
+          if (!dataset.empty()) group.Set("datasetId", dataset);
+          group.Set(SimplifiedMember(ngsild::AttrKindName(k)), Json::MakeArray());
+          groups.push_back(std::move(group));
+        }
         const std::string_view member = ngsild::ValueMember(k);
         const Json* v = instances[i].Find(member);
         Json::Array pair;
@@ -456,10 +477,15 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
         pair.push_back(at != nullptr && at->is_string()
                            ? *at
                            : Json(temporal::FormatInstant(TimeOf((*samples)[i], q.property))));
-        values.emplace_back(std::move(pair));
+        Json* list = groups[g].Find(SimplifiedMember(groups[g].GetString("type")));
+        list->Push(Json(std::move(pair)));
       }
-      simple.Set(SimplifiedMember(kind), Json(std::move(values)));
-      out.Set(name, std::move(simple));
+      if (groups.size() == 1) {
+        out.Set(name, std::move(groups[0]));
+      } else {
+        out.Set(name, Json(Json::Array(std::make_move_iterator(groups.begin()),
+                                       std::make_move_iterator(groups.end()))));
+      }
     } else {
       out.Set(name, Json(std::move(instances)));
     }
@@ -625,8 +651,12 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
     if (!any) return Fail(call, Status::NotFound("the entity has none of the requested attributes"));
   }
   Truncation trunc;
-  auto body = RenderHistory(*h, *q, *call->ctx, call->accept == MediaType::kJsonLd, &trunc);
+  auto body = RenderHistory(*h, *q, *call->ctx, false, &trunc);
   if (!body.ok()) return Fail(call, body.status());
+  if (body->size() == 0) {
+    return Fail(call, Status::NotFound("pick/omit leave nothing of entity " + id));
+  }
+  if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
   http::Response r;
   r.status = 200;
   if (trunc.truncated) {
@@ -679,9 +709,12 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
     // answer: render it to know (also outside the page, so that count is right).
     const bool must_check = q.has_timerel || !q.datasets.empty();
     if (in_page || must_check) {
-      auto body = RenderHistory(*h, q, *call->ctx, false, &trunc);
+      Truncation entity_trunc;
+      auto body = RenderHistory(*h, q, *call->ctx, false, &entity_trunc);
       if (!body.ok()) return Fail(call, body.status());
       if (must_check && body->size() <= 2) continue;
+      // The range of the first entity that was cut describes the answer.
+      if (in_page && entity_trunc.truncated && !trunc.truncated) trunc = entity_trunc;
       if (in_page) {
         if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
         out.push_back(std::move(*body));

@@ -88,8 +88,9 @@ Result<Duration> ParseDuration(std::string_view text) {
     size_t start = i;
     int64_t whole = 0;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      if (whole > 1000000000) return bad();
       whole = whole * 10 + (text[i] - '0');
+      // Bounded so that no combination of elements overflows 64-bit microseconds.
+      if (whole > 1000000) return bad();
       ++i;
     }
     if (i == start) return bad();

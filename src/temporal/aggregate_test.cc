@@ -35,7 +35,7 @@ TEST(Duration, Parses) {
   EXPECT_TRUE(ParseDuration("PT0S")->zero());
   EXPECT_TRUE(ParseDuration("P0D")->zero());
   for (const char* bad : {"", "P", "PT", "1H", "PH", "P1H", "PT1D", "P1DT", "P1M1Y", "PT1.5M",
-                          "P1D2", "PT-1H", "P1.5D", "P99999999999Y", "pt1h"}) {
+                          "P1D2", "PT-1H", "P1.5D", "P99999999999Y", "P9999999W", "pt1h"}) {
     EXPECT_FALSE(ParseDuration(bad).ok()) << bad;
   }
 }

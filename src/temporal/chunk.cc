@@ -501,6 +501,56 @@ std::string EncodeChunk(const std::vector<Sample>& samples) {
   return out;
 }
 
+std::string EncodeSample(const Sample& s) {
+  std::string out;
+  out.push_back(static_cast<char>(0x80 | kVersion));  // never a chunk's first byte
+  PutVarint(&out, ZigZag(s.time));
+  auto offset = [&](Micros a) {  // wrapping: defined for any pair of int64
+    return ZigZag(static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(s.time)));
+  };
+  PutVarint(&out, offset(s.created_at));
+  PutVarint(&out, offset(s.modified_at));
+  PutVarint(&out, s.instance);
+  out.push_back(s.number ? 1 : 0);
+  if (s.number) {
+    PutFixed64(&out, Bits(*s.number));
+  } else {
+    PutBytes(&out, s.value);
+  }
+  PutBytes(&out, s.extra);
+  return out;
+}
+
+Result<Sample> DecodeSample(std::string_view in) {
+  Sample s;
+  uint64_t t, c, m;
+  if (in.empty() || static_cast<uint8_t>(in[0]) != (0x80 | kVersion)) return Damaged("sample");
+  in.remove_prefix(1);
+  if (!GetVarint(&in, &t) || !GetVarint(&in, &c) || !GetVarint(&in, &m) ||
+      !GetVarint(&in, &s.instance) || in.empty()) {
+    return Damaged("sample");
+  }
+  s.time = UnZigZag(t);
+  s.created_at = static_cast<Micros>(static_cast<uint64_t>(s.time) +
+                                     static_cast<uint64_t>(UnZigZag(c)));
+  s.modified_at = static_cast<Micros>(static_cast<uint64_t>(s.time) +
+                                      static_cast<uint64_t>(UnZigZag(m)));
+  bool numeric = in[0] == 1;
+  in.remove_prefix(1);
+  std::string_view text;
+  if (numeric) {
+    uint64_t bits;
+    if (!GetFixed64(&in, &bits)) return Damaged("sample");
+    s.number = FromBits(bits);
+  } else {
+    if (!GetBytes(&in, &text)) return Damaged("sample");
+    s.value = std::string(text);
+  }
+  if (!GetBytes(&in, &text) || !in.empty()) return Damaged("sample");
+  s.extra = std::string(text);
+  return s;
+}
+
 Result<ChunkStats> ReadChunkStats(std::string_view chunk) {
   ChunkStats s;
   if (!DecodeStats(&chunk, &s)) return Damaged("header");

@@ -61,6 +61,11 @@ std::string EncodeChunk(const std::vector<Sample>& samples);
 Result<std::vector<Sample>> DecodeChunk(std::string_view chunk);
 Result<ChunkStats> ReadChunkStats(std::string_view chunk);
 
+// One sample on its own (the raw records of a series' open part): plain varints and strings,
+// no compression, so that recording an observation costs microseconds.
+std::string EncodeSample(const Sample& s);
+Result<Sample> DecodeSample(std::string_view record);
+
 // Lower-level codecs, exposed for tests and measurements.
 // Delta of delta (Gorilla) or frame of reference, whichever is smaller.
 void EncodeInts(const std::vector<int64_t>& v, std::string* out);

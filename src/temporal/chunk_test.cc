@@ -151,6 +151,25 @@ TEST(Chunk, RoundTripMixedSeries) {
   ExpectSameSamples(RoundTrip(in), in);
 }
 
+TEST(Sample, RoundTripAndDamage) {
+  Sample a = Num(kT0, -0.0, 42);
+  a.modified_at = kT0 + 1500;
+  a.created_at = kT0 - 7;
+  Sample b;
+  b.time = INT64_MIN;
+  b.created_at = INT64_MAX;
+  b.value = R"("text")";
+  for (const Sample& s : {a, b}) {
+    std::string rec = EncodeSample(s);
+    auto back = DecodeSample(rec);
+    ASSERT_TRUE(back.ok());
+    ExpectSameSamples({*back}, {s});
+    for (size_t n = 0; n < rec.size(); ++n) {
+      EXPECT_FALSE(DecodeSample(std::string_view(rec).substr(0, n)).ok()) << n;
+    }
+  }
+}
+
 TEST(Chunk, OnlyTextAndEmpty) {
   std::vector<Sample> in;
   for (int i = 0; i < 10; ++i) {

@@ -78,6 +78,43 @@ Result<std::vector<Sample>> Series::Read(Micros from, Micros to) const {
   return out;
 }
 
+Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
+                                                    const std::vector<Period>& periods,
+                                                    bool needs_distinct, uint64_t* from_stats) {
+  std::vector<Accumulator> acc(periods.size());
+  if (periods.empty()) return acc;
+  const Micros from = periods.front().start, to = periods.back().end;
+  auto period_of = [&](Micros t) -> int {
+    auto it = std::upper_bound(periods.begin(), periods.end(), t,
+                               [](Micros v, const Period& p) { return v < p.start; });
+    if (it == periods.begin()) return -1;
+    --it;
+    return t < it->end ? static_cast<int>(it - periods.begin()) : -1;
+  };
+  for (const Series* s : series) {
+    for (const auto& c : s->chunks) {
+      if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
+      int pf = period_of(c.stats.first_time), pl = period_of(c.stats.last_time);
+      if (pf >= 0 && pf == pl && Accumulator::CanUseStats(c.stats, needs_distinct)) {
+        acc[pf].AddStats(c.stats);
+        if (from_stats) ++*from_stats;
+        continue;
+      }
+      auto samples = DecodeChunk(*c.data);
+      if (!samples.ok()) return samples.status();
+      for (const auto& x : *samples) {
+        int p = period_of(x.time);
+        if (p >= 0) acc[p].Add(x);
+      }
+    }
+    for (const auto& x : s->open) {
+      int p = period_of(x.time);
+      if (p >= 0) acc[p].Add(x);
+    }
+  }
+  return acc;
+}
+
 std::string TemporalStore::SeriesPrefix(char kind, const std::string& tenant,
                                         const std::string& id, const std::string& attr,
                                         const std::string& dataset) const {
@@ -141,9 +178,9 @@ Status TemporalStore::Load(Backend& backend) {
       s->dataset = std::string(parts[3]);
     }
     if (kind == kRaw) {
-      auto samples = DecodeChunk(value);
-      if (!samples.ok() || samples->size() != 1) return Corrupt("sample");
-      s->open.push_back(std::move((*samples)[0]));
+      auto sample = DecodeSample(value);
+      if (!sample.ok()) return Corrupt("sample");
+      s->open.push_back(std::move(*sample));
     } else {
       auto stats = ReadChunkStats(value);
       if (!stats.ok()) return stats.status();
@@ -220,7 +257,7 @@ void TemporalStore::Record(const std::string& tenant, History* h, const std::str
   std::string key = SeriesPrefix(kRaw, tenant, h->id, attr, dataset);
   PutBe64(&key, sample.instance);
   batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), std::move(key),
-                    EncodeChunk({sample})});
+                    EncodeSample(sample)});
   s->open.push_back(std::move(sample));
 }
 
@@ -474,7 +511,7 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     if (patch) {
       s->open[i] = merged(s->open[i]);
       batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key,
-                        EncodeChunk({s->open[i]})});
+                        EncodeSample(s->open[i])});
     } else {
       s->open.erase(s->open.begin() + i);
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), key, ""});

@@ -13,6 +13,7 @@
 #include "ngsild/entity.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
+#include "temporal/aggregate.h"
 #include "temporal/chunk.h"
 
 namespace civitas::temporal {
@@ -38,6 +39,15 @@ struct Series {
   Result<std::vector<Sample>> Read(Micros from, Micros to) const;
 };
 using SeriesPtr = std::shared_ptr<const Series>;
+
+// Accumulates the samples of `series` into one Accumulator per period (periods sorted and
+// disjoint), by instant. A chunk that lies inside one period contributes its pre-aggregates
+// without being decoded when the methods allow it (no distinctCount, only numbers);
+// *from_stats (optional) counts those chunks.
+Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
+                                                    const std::vector<Period>& periods,
+                                                    bool needs_distinct,
+                                                    uint64_t* from_stats = nullptr);
 
 // The history of one entity: its types and its series by (attribute, datasetId).
 struct History {
