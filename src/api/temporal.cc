@@ -317,6 +317,7 @@ struct Truncation {
   bool truncated = false;
   Micros start = 0, end = 0;
   std::string size = "*";
+  size_t attributes = 0;  // attributes rendered with at least one instance (or period)
 
   std::string Header() const {
     return "date-time " + temporal::FormatInstant(start) + "-" + temporal::FormatInstant(end) +
@@ -370,6 +371,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       }
       auto agg = AggregateAttribute(h, attr, q, kind);
       if (!agg.ok()) return agg.status();
+      if (agg->size() > 1) ++trunc->attributes;
       out.Set(ctx.Compact(attr), std::move(*agg));
     }
     if (with_context) out.Set("@context", ctx.source());
@@ -431,6 +433,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     const std::string& attr = attrs[a];
     const std::string name = ctx.Compact(attr);
     std::vector<Sample>* samples = &per_attr[a];
+    if (!samples->empty()) ++trunc->attributes;
     if (samples->empty()) {
       // Cut away entirely: present, and empty, so the client sees it was cut.
       if (trunc->truncated) out.Set(name, Json::MakeArray());
@@ -712,7 +715,7 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       Truncation entity_trunc;
       auto body = RenderHistory(*h, q, *call->ctx, false, &entity_trunc);
       if (!body.ok()) return Fail(call, body.status());
-      if (must_check && body->size() <= 2) continue;
+      if (must_check && entity_trunc.attributes == 0) continue;
       // The range of the first entity that was cut describes the answer.
       if (in_page && entity_trunc.truncated && !trunc.truncated) trunc = entity_trunc;
       if (in_page) {
