@@ -45,7 +45,31 @@ int Serve(const Config& config) {
   }
   // The temporal store reads its history before the entity store takes the backend, then
   // records every change as a listener.
-  temporal::TemporalStore history({});
+  temporal::TemporalStore::Options history_options;
+  auto duration = [](const std::string& text) -> Result<temporal::Duration> {
+    return temporal::ParseDuration(text);
+  };
+  if (!config.temporal_retention.empty()) {
+    auto d = duration(config.temporal_retention);
+    if (!d.ok()) {
+      Log(LogLevel::kError, "bad --temporal-retention", {{"error", d.status().detail()}});
+      return 1;
+    }
+    history_options.retention = *d;
+  }
+  for (const auto& [type, text] : config.temporal_retention_by_type) {
+    auto d = duration(text);
+    if (!d.ok()) {
+      Log(LogLevel::kError, "bad --temporal-retention-type", {{"error", d.status().detail()}});
+      return 1;
+    }
+    // Types are stored expanded; a bare name is one of the default vocabulary.
+    std::string iri = type.find(':') == std::string::npos
+                          ? "https://uri.etsi.org/ngsi-ld/default-context/" + type
+                          : type;
+    history_options.retention_by_type[iri] = *d;
+  }
+  temporal::TemporalStore history(history_options);
   if (Status st = history.Load(**backend); !st.ok()) {
     Log(LogLevel::kError, "cannot load the temporal store", {{"error", st.detail()}});
     return 1;

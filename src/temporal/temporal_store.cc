@@ -274,15 +274,40 @@ void TemporalStore::DropSeries(const std::string& tenant, const History& h, cons
   }
 }
 
+void TemporalStore::DropExpired(const History& h, Series* s, const std::string& tenant,
+                                Batch* batch) {
+  Duration keep = options_.retention;
+  bool typed = false;
+  for (const auto& t : h.types) {
+    auto it = options_.retention_by_type.find(t);
+    if (it == options_.retention_by_type.end()) continue;
+    const Micros now = NowMicros();
+    if (!typed || AddDuration(now, it->second) > AddDuration(now, keep)) keep = it->second;
+    typed = true;
+  }
+  if (keep.zero()) return;
+  const Micros cutoff = AddDuration(NowMicros(), Duration{-keep.months, -keep.micros});
+  std::erase_if(s->chunks, [&](const Chunk& c) {
+    if (c.stats.last_time >= cutoff) return false;
+    batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
+    return true;
+  });
+  (void)tenant;
+}
+
 void TemporalStore::SealFull(Batch* batch) {
   for (const auto& [hkey, skey] : touched_) {
     auto st = staged_.find(hkey);
     if (st == staged_.end() || !st->second.history) continue;
     History* h = st->second.history.get();
     auto it = h->series.find(skey);
-    if (it == h->series.end() || it->second->open.size() < options_.chunk_samples) continue;
+    if (it == h->series.end()) continue;
     auto* s = const_cast<Series*>(it->second.get());  // staged this round (touched_)
     const std::string& tenant = st->second.tenant;
+    if (s->open.size() < options_.chunk_samples) {
+      DropExpired(*h, s, tenant, batch);
+      continue;
+    }
     std::vector<Sample> sorted = s->open;
     SortSamples(&sorted);
     const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h->id, s->attr, s->dataset);
@@ -307,6 +332,7 @@ void TemporalStore::SealFull(Batch* batch) {
       s->chunks.push_back({std::move(key), std::move(data), stats});
     }
     s->open.assign(sorted.begin() + sealed, sorted.end());
+    DropExpired(*h, s, tenant, batch);  // also what was sealed just now
   }
 }
 

@@ -80,8 +80,14 @@ class TemporalStore : public storage::ChangeListener {
 
   struct Options {
     size_t chunk_samples = 1024;
+    // Retention: sealed chunks whose every sample is older than this are dropped (zero: keep
+    // everything). Per entity type (expanded IRI) when set, the longest of the entity's types;
+    // else the default. Enforced when a series is written (in that write's batch), so a
+    // series that is never written again keeps its chunks.
+    Duration retention;
+    std::map<std::string, Duration> retention_by_type;
   };
-  explicit TemporalStore(Options options) : options_(options) {}
+  explicit TemporalStore(Options options) : options_(std::move(options)) {}
 
   // Rebuilds memory from the backend. Call before the EntityStore opens (it takes the backend)
   // and before adding this store as its listener.
@@ -142,7 +148,9 @@ class TemporalStore : public storage::ChangeListener {
   void Record(const std::string& tenant, History* h, const std::string& attr,
               const ngsild::Attribute& instance, Micros now, Batch* batch);
   void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
+  // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
+  void DropExpired(const History& h, Series* s, const std::string& tenant, Batch* batch);
   Status RewriteInstance(const std::string& tenant, History* h, Series* s, uint64_t instance,
                          const std::optional<ngsild::Attribute>& patch, Batch* batch);
   std::string SeriesPrefix(char kind, const std::string& tenant, const std::string& id,

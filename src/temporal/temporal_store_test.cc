@@ -208,6 +208,37 @@ TEST_F(TemporalStoreTest, DeleteAndModifyInstances) {
   EXPECT_EQ(temporal_->stats().samples, 0u);
 }
 
+TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
+  entities_.reset();
+  TemporalStore::Options o;
+  o.chunk_samples = 4;
+  o.retention = *ParseDuration("P30D");
+  o.retention_by_type["https://example.org/Archive"] = *ParseDuration("P100Y");
+  temporal_ = std::make_unique<TemporalStore>(o);
+  auto backend = storage::OpenRocksDb({dir_.string()});
+  ASSERT_TRUE(backend.ok());
+  ASSERT_TRUE(temporal_->Load(**backend).ok());
+  auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+  ASSERT_TRUE(store.ok());
+  entities_ = std::move(store).value();
+  entities_->AddListener(temporal_.get());
+
+  std::vector<TemporalStore::Instance> old;
+  for (int i = 0; i < 9; ++i) {
+    std::string at = "2020-01-01T00:0" + std::to_string(i) + ":00Z";
+    old.push_back(Obs(at.c_str(), i));
+  }
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Archive"}, old, false)).ok());
+  // The write that sealed them also dropped them (older than 30 days); the open one stays.
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+  // The per-type setting keeps the archive.
+  HistoryPtr archive = temporal_->Get("", "urn:x:2");
+  EXPECT_EQ(archive->series.begin()->second->size(), 9u);
+  Open();
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+}
+
 TEST_F(TemporalStoreTest, TenantsAreSeparate) {
   ASSERT_TRUE(Run(temporal_->AppendOp("a", "urn:x:1", {"T"}, {Obs("2024-01-01T00:00:00Z", 1)},
                                       false))
