@@ -590,8 +590,19 @@ void Broker::TemporalDelete(const CallPtr& call) {
             [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
+// An empty attribute segment ("attrs//x") names no resource that has this method.
+static Status CheckAttrSegment(const std::string& segment, const std::string& method) {
+  if (segment.empty()) {
+    return Status(ErrorCode::kMethodNotAllowed, "method " + method + " is not allowed here");
+  }
+  return Status::Ok();
+}
+
 void Broker::TemporalDeleteAttr(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
+  if (Status st = CheckAttrSegment(call->segments[4], call->request.method); !st.ok()) {
+    return Fail(call, st);
+  }
   const std::string& id = call->segments[2];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
   auto attr = ngsild::ExpandAttributeName(call->segments[4], *call->ctx);
@@ -605,6 +616,9 @@ void Broker::TemporalDeleteAttr(const CallPtr& call) {
 
 void Broker::TemporalModifyInstance(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
+  if (Status st = CheckAttrSegment(call->segments[4], call->request.method); !st.ok()) {
+    return Fail(call, st);
+  }
   const std::string& id = call->segments[2];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
   auto attr = ngsild::ExpandAttributeName(call->segments[4], *call->ctx);
