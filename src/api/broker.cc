@@ -3,6 +3,7 @@
 #include "api/negotiation.h"
 #include "api/problem.h"
 #include "common/log.h"
+#include "temporal/temporal_store.h"
 
 namespace civitas::api {
 namespace {
@@ -161,6 +162,17 @@ void Broker::Handle(http::Request&& request, http::Responder respond) {
               std::to_string(st.failed_commits) + "\n";
     r.body += "# TYPE civitas_store_disk_bytes gauge\ncivitas_store_disk_bytes " +
               std::to_string(st.disk_bytes) + "\n";
+    if (options_.temporal != nullptr) {
+      auto ts = options_.temporal->stats();
+      r.body += "# TYPE civitas_temporal_samples gauge\ncivitas_temporal_samples " +
+                std::to_string(ts.samples) + "\n";
+      r.body += "# TYPE civitas_temporal_open_samples gauge\ncivitas_temporal_open_samples " +
+                std::to_string(ts.open_samples) + "\n";
+      r.body += "# TYPE civitas_temporal_chunks gauge\ncivitas_temporal_chunks " +
+                std::to_string(ts.chunks) + "\n";
+      r.body += "# TYPE civitas_temporal_chunk_bytes gauge\ncivitas_temporal_chunk_bytes " +
+                std::to_string(ts.chunk_bytes) + "\n";
+    }
     if (metrics_hook_) metrics_hook_(r.body);
   } else {
     r = ProblemResponse(Status::NotFound("no resource at " + std::string(path)));
