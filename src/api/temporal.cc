@@ -46,6 +46,7 @@ struct TemporalQuery {
   std::vector<std::string> datasets;  // datasetId filter ("" for the default); empty: all
   size_t max_instances = 10000;  // per entity in one response (clause 6.3.10)
   std::shared_ptr<const ngsild::Projection> pick, omit;
+  bool has_q = false;  // the entity filter has a q: match it on the latest instances
 
   bool Wants(const temporal::Series& s) const {
     return datasets.empty() ||
@@ -122,7 +123,7 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   const auto& p = call.params;
   TemporalQuery q;
   q.max_instances = std::max<size_t>(1, max_instances);
-  for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf", "q",
+  for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf",
                               "scopeQ", "join"}) {
     if (p.Has(feature)) {
       return Unsupported(std::string("the query parameter '") + feature +
@@ -176,6 +177,7 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
     }
   }
   for (const auto& a : p.List("attrs")) q.attrs.push_back(call.ctx->Expand(a));
+  q.has_q = p.Has("q");
   for (const auto& d : p.List("datasetId")) q.datasets.push_back(d == "@none" ? "" : d);
   auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
   for (auto [name, target] : {std::pair{"pick", &q.pick}, std::pair{"omit", &q.omit}}) {
@@ -497,6 +499,22 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
   return out;
 }
 
+// The q filter of a temporal query. It is matched on the latest recorded instance of each
+// attribute (not on every instance in the interval).
+Result<query::QExpr> ParseTemporalQ(const Call& call, std::string_view text) {
+  query::QOptions options;
+  for (const auto& v : call.params.List("expandValues")) {
+    options.expand_values.push_back(call.ctx->Expand(v));
+  }
+  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
+  auto q = query::QExpr::Parse(text, expand, options);
+  if (!q.ok()) return q.status();
+  if (q->LinkDepth() > 0) {
+    return Unsupported("q terms on linked entities (rel{attr})");
+  }
+  return q;
+}
+
 Status CheckEntityId(const std::string& id) {
   if (!ngsild::IsUri(id)) return Status::BadRequest("the entity id '" + id + "' is not a URI");
   return Status::Ok();
@@ -719,7 +737,16 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
     shell.id = h->id;
     shell.types = h->types;
     for (const auto& [key, s] : h->series) {
-      if (shell.FindSlot(s->attr) == nullptr) shell.attrs.push_back({s->attr, {}});
+      ngsild::AttributeSlot* slot = shell.FindSlot(s->attr);
+      if (slot == nullptr) {
+        shell.attrs.push_back({s->attr, {}});
+        slot = &shell.attrs.back();
+      }
+      if (q.has_q) {
+        auto all = s->Read(kMinTime, kMaxTime);
+        if (!all.ok()) return Fail(call, all.status());
+        if (!all->empty()) slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
+      }
     }
     if (!filter.Matches(shell)) continue;
     const bool in_page = matched >= *offset && static_cast<int64_t>(out.size()) < *limit;
@@ -755,9 +782,9 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   auto q = QueryFromParams(*call, options_.temporal_max_instances);
   if (!q.ok()) return Fail(call, q.status());
   const auto& p = call->params;
-  if (!p.Has("type") && !p.Has("attrs") && p.Get("local").value_or("") != "true") {
+  if (!p.Has("type") && !p.Has("attrs") && !p.Has("q") && p.Get("local").value_or("") != "true") {
     return Fail(call, Status::BadRequest(
-                          "a temporal query needs at least one of type or attrs (or local=true)"));
+                          "a temporal query needs at least one of type, attrs or q (or local=true)"));
   }
   query::EntityFilter filter;
   query::EntitySelector selector;
@@ -776,6 +803,11 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   }
   filter.selectors.push_back(std::move(selector));
   filter.attrs = q->attrs;
+  if (auto text = p.Get("q")) {
+    auto parsed = ParseTemporalQ(*call, *text);
+    if (!parsed.ok()) return Fail(call, parsed.status());
+    filter.q = std::move(*parsed);
+  }
   auto holder = std::make_shared<const TemporalQuery>(std::move(*q));
   TemporalAnswer(call, filter, holder);
 }
@@ -787,11 +819,19 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
   if (body.GetString("type") != "Query") {
     return Fail(call, Status::BadRequest("the body must have \"type\": \"Query\""));
   }
-  for (const char* feature : {"q", "geoQ", "scopeQ", "csf"}) {
+  for (const char* feature : {"geoQ", "scopeQ", "csf"}) {
     if (body.Find(feature)) return Fail(call, Unsupported(std::string("'") + feature + "'"));
   }
   auto q = QueryFromParams(*call, options_.temporal_max_instances);
   if (!q.ok()) return Fail(call, q.status());
+  std::optional<query::QExpr> body_q;
+  if (const Json* text = body.Find("q")) {
+    if (!text->is_string()) return Fail(call, Status::BadRequest("q must be a string"));
+    auto parsed = ParseTemporalQ(*call, text->as_string());
+    if (!parsed.ok()) return Fail(call, parsed.status());
+    body_q = std::move(*parsed);
+    q->has_q = true;
+  }
   if (const Json* tq = body.Find("temporalQ")) {
     if (!tq->is_object()) return Fail(call, Status::BadRequest("temporalQ must be an object"));
     auto str = [&](const char* k) -> std::optional<std::string_view> {
@@ -844,10 +884,11 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
       filter.selectors.push_back(std::move(s));
     }
   }
-  if (filter.selectors.empty() && q->attrs.empty()) {
-    return Fail(call, Status::BadRequest("a temporal query needs entities or attrs"));
+  if (filter.selectors.empty() && q->attrs.empty() && !body_q) {
+    return Fail(call, Status::BadRequest("a temporal query needs entities, attrs or q"));
   }
   filter.attrs = q->attrs;
+  if (body_q) filter.q = std::move(*body_q);
   auto holder = std::make_shared<const TemporalQuery>(std::move(*q));
   TemporalAnswer(call, filter, holder);
 }
