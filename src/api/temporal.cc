@@ -320,6 +320,11 @@ struct Truncation {
   Micros start = 0, end = 0;
   std::string size = "*";
   size_t attributes = 0;  // attributes rendered with at least one instance (or period)
+  // Inputs. collect: only gather the instants of the instances that would be rendered (no
+  // rendering, no cut). forced_cut: cut at this instant instead of at the entity's own limit
+  // (a query cuts all its entities at one instant).
+  std::vector<Micros>* collect = nullptr;
+  std::optional<Micros> forced_cut;
 
   std::string Header() const {
     return "date-time " + temporal::FormatInstant(start) + "-" + temporal::FormatInstant(end) +
@@ -388,7 +393,24 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     total += samples->size();
     per_attr.push_back(std::move(*samples));
   }
-  if (total > q.max_instances) {
+  if (trunc->collect != nullptr) {
+    for (const auto& v : per_attr) {
+      for (const auto& x : v) trunc->collect->push_back(TimeOf(x, q.property));
+    }
+    return out;
+  }
+  if (trunc->forced_cut) {
+    const bool recent_first = q.last_n.has_value();
+    const Micros cut = *trunc->forced_cut;
+    size_t erased = 0;
+    for (auto& v : per_attr) {
+      erased += std::erase_if(v, [&](const Sample& x) {
+        Micros t = TimeOf(x, q.property);
+        return recent_first ? t < cut : t > cut;
+      });
+    }
+    trunc->truncated = erased > 0;
+  } else if (total > q.max_instances) {
     // The cut-off: the time of the limit-th instance in taking order.
     std::vector<Micros> times;
     for (const auto& v : per_attr) {
@@ -729,9 +751,11 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   if (*limit == 0 && !count) {
     return Fail(call, Status::BadRequest("limit=0 is only allowed with count=true"));
   }
-  Json::Array out;
+  // The page: entities matching the filter (and, with a time or dataset filter, having an
+  // instance left), in id order.
+  std::vector<HistoryPtr> page;
   int64_t matched = 0;
-  Truncation trunc;
+  const bool aggregated = q.rep == Representation::kAggregated;
   for (const HistoryPtr& h : options_.temporal->List(call->rc.tenant)) {
     ngsild::Entity shell;
     shell.id = h->id;
@@ -749,23 +773,58 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       }
     }
     if (!filter.Matches(shell)) continue;
-    const bool in_page = matched >= *offset && static_cast<int64_t>(out.size()) < *limit;
-    // With a time or dataset filter, an entity with no instance left is not part of the
-    // answer: render it to know (also outside the page, so that count is right).
+    const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
+    // Checked for every entity, also outside the page, so that count is right.
     const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
-    if (in_page || must_check) {
-      Truncation entity_trunc;
-      auto body = RenderHistory(*h, q, *call->ctx, false, &entity_trunc);
+    if (must_check) {
+      Truncation probe;
+      std::vector<Micros> times;
+      if (!aggregated) probe.collect = &times;
+      auto body = RenderHistory(*h, q, *call->ctx, false, &probe);
       if (!body.ok()) return Fail(call, body.status());
-      if (must_check && entity_trunc.attributes == 0) continue;
-      // The range of the first entity that was cut describes the answer.
-      if (in_page && entity_trunc.truncated && !trunc.truncated) trunc = entity_trunc;
-      if (in_page) {
-        if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
-        out.push_back(std::move(*body));
+      if (aggregated ? probe.attributes == 0 : times.empty()) continue;
+    }
+    if (in_page) page.push_back(h);
+    ++matched;
+  }
+  // The instance limit applies to the whole answer: every entity is cut at the same instant,
+  // so the answer covers one time range (Content-Range).
+  Truncation trunc;
+  std::optional<Micros> cut;
+  if (!aggregated) {
+    std::vector<Micros> times;
+    for (const HistoryPtr& h : page) {
+      Truncation c;
+      c.collect = &times;
+      auto body = RenderHistory(*h, q, *call->ctx, false, &c);
+      if (!body.ok()) return Fail(call, body.status());
+    }
+    if (times.size() > q.max_instances) {
+      const bool recent_first = q.last_n.has_value();
+      if (recent_first) {
+        std::sort(times.begin(), times.end(), std::greater<>());
+      } else {
+        std::sort(times.begin(), times.end());
+      }
+      cut = times[q.max_instances - 1];
+      trunc.truncated = true;
+      trunc.end = *cut;
+      if (recent_first) {
+        trunc.start = q.to != kMaxTime ? q.to : times.front();
+        trunc.size = std::to_string(*q.last_n);
+      } else {
+        trunc.start = q.from != kMinTime ? q.from : times.front();
       }
     }
-    ++matched;
+  }
+  Json::Array out;
+  for (const HistoryPtr& h : page) {
+    Truncation t;
+    t.forced_cut = cut;
+    auto body = RenderHistory(*h, q, *call->ctx, false, &t);
+    if (!body.ok()) return Fail(call, body.status());
+    if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
+    out.push_back(std::move(*body));
   }
   http::Response r;
   r.status = 200;
