@@ -59,9 +59,9 @@ struct Outcome {
 
   static Outcome None() { return {}; }
   static Outcome Put(ngsild::Entity e) {
-    return {Kind::kPut, std::make_shared<const ngsild::Entity>(std::move(e))};
+    return {Kind::kPut, std::make_shared<const ngsild::Entity>(std::move(e)), nullptr};
   }
-  static Outcome Delete() { return {Kind::kDelete, nullptr}; }
+  static Outcome Delete() { return {Kind::kDelete, nullptr, nullptr}; }
 };
 
 // One write to one entity. `apply` computes the new state from the current one (null when the

@@ -39,7 +39,9 @@ class TemporalStoreTest : public ::testing::Test {
 
   void Open() {
     entities_.reset();
-    temporal_ = std::make_unique<TemporalStore>(TemporalStore::Options{4});
+    TemporalStore::Options o;
+    o.chunk_samples = 4;
+    temporal_ = std::make_unique<TemporalStore>(o);
     auto backend = storage::OpenRocksDb({dir_.string()});
     ASSERT_TRUE(backend.ok()) << backend.status().detail();
     ASSERT_TRUE(temporal_->Load(**backend).ok());
