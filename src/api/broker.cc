@@ -3,6 +3,7 @@
 #include "api/negotiation.h"
 #include "api/problem.h"
 #include "common/log.h"
+#include "temporal/temporal_store.h"
 
 namespace civitas::api {
 namespace {
@@ -125,6 +126,24 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
            "PATCH /subscriptions/{id}");
   AddRoute({"subscriptions", "*"}, "DELETE", &Broker::DeleteSubscription,
            "DELETE /subscriptions/{id}");
+  AddRoute({"temporal", "entities"}, "POST", &Broker::TemporalCreate, "POST /temporal/entities");
+  AddRoute({"temporal", "entities"}, "GET", &Broker::TemporalQueryGet, "GET /temporal/entities");
+  AddRoute({"temporal", "entityOperations", "query"}, "POST", &Broker::TemporalQueryPost,
+           "POST /temporal/entityOperations/query");
+  AddRoute({"temporal", "entities", "*"}, "GET", &Broker::TemporalRetrieve,
+           "GET /temporal/entities/{id}");
+  AddRoute({"temporal", "entities", "*"}, "DELETE", &Broker::TemporalDelete,
+           "DELETE /temporal/entities/{id}");
+  AddRoute({"temporal", "entities", "*", "attrs"}, "POST", &Broker::TemporalAppendAttrs,
+           "POST /temporal/entities/{id}/attrs");
+  AddRoute({"temporal", "entities", "*", "attrs", "*"}, "DELETE", &Broker::TemporalDeleteAttr,
+           "DELETE /temporal/entities/{id}/attrs/{attrId}");
+  AddRoute({"temporal", "entities", "*", "attrs", "*", "*"}, "PATCH",
+           &Broker::TemporalModifyInstance,
+           "PATCH /temporal/entities/{id}/attrs/{attrId}/{instanceId}");
+  AddRoute({"temporal", "entities", "*", "attrs", "*", "*"}, "DELETE",
+           &Broker::TemporalModifyInstance,
+           "DELETE /temporal/entities/{id}/attrs/{attrId}/{instanceId}");
   // Endpoints of the NGSI-LD API that Civitas does not serve yet: the generic checks (tenant,
   // media types, @context) apply, then a 501 OperationNotSupported names what is missing.
   struct Planned {
@@ -136,12 +155,6 @@ Broker::Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, O
       {{"csourceRegistrations", "*"}, {"GET", "PATCH", "DELETE"}},
       {{"csourceSubscriptions"}, {"GET", "POST"}},
       {{"csourceSubscriptions", "*"}, {"GET", "PATCH", "DELETE"}},
-      {{"temporal", "entities"}, {"GET", "POST"}},
-      {{"temporal", "entities", "*"}, {"GET", "DELETE"}},
-      {{"temporal", "entities", "*", "attrs"}, {"POST"}},
-      {{"temporal", "entities", "*", "attrs", "*"}, {"DELETE"}},
-      {{"temporal", "entities", "*", "attrs", "*", "*"}, {"PATCH", "DELETE"}},
-      {{"temporal", "entityOperations", "query"}, {"POST"}},
   };
   int metric_planned = metrics_.AddRoute("not implemented");
   for (const auto& p : planned) {
@@ -204,6 +217,17 @@ void Broker::Handle(http::Request&& request, http::Responder respond) {
         std::to_string(st.failed_commits) + "\n";
     r.body += "# TYPE civitas_store_disk_bytes gauge\ncivitas_store_disk_bytes " +
               std::to_string(st.disk_bytes) + "\n";
+    if (options_.temporal != nullptr) {
+      auto ts = options_.temporal->stats();
+      r.body += "# TYPE civitas_temporal_samples gauge\ncivitas_temporal_samples " +
+                std::to_string(ts.samples) + "\n";
+      r.body += "# TYPE civitas_temporal_open_samples gauge\ncivitas_temporal_open_samples " +
+                std::to_string(ts.open_samples) + "\n";
+      r.body += "# TYPE civitas_temporal_chunks gauge\ncivitas_temporal_chunks " +
+                std::to_string(ts.chunks) + "\n";
+      r.body += "# TYPE civitas_temporal_chunk_bytes gauge\ncivitas_temporal_chunk_bytes " +
+                std::to_string(ts.chunk_bytes) + "\n";
+    }
     if (metrics_hook_) metrics_hook_(r.body);
   } else {
     r = ProblemResponse(Status::NotFound("no resource at " + std::string(path)));

@@ -18,6 +18,10 @@ namespace civitas::subscription {
 class Manager;
 }
 
+namespace civitas::temporal {
+class TemporalStore;
+}
+
 namespace civitas::api {
 
 // The NGSI-LD API (under /ngsi-ld/v1) and the operational endpoints (/health, /version,
@@ -33,6 +37,11 @@ class Broker {
     // Finds candidates for geo-queries; without one they scan the tenant. Must be added to the
     // store (EntityStore::AddIndex) and outlive the broker.
     const storage::GeoIndex* geo_index = nullptr;
+    // The history store behind /temporal; null: the temporal API answers 501.
+    temporal::TemporalStore* temporal = nullptr;
+    // Attribute instances of one entity in one temporal response; beyond, the answer is cut
+    // and says so with 206 and Content-Range (clause 6.3.10).
+    size_t temporal_max_instances = 1000;
   };
 
   Broker(storage::EntityStore& store, jsonld::ContextRegistry& contexts, Options options);
@@ -124,6 +133,20 @@ class Broker {
   void AdHocEvents(const CallPtr& call);
   void StartEventStream(const CallPtr& call,
                         std::function<Status(std::shared_ptr<http::Stream>)> attach);
+  // The temporal API (temporal.cc). TemporalQueryHolder carries the parsed time filter and
+  // representation (a type private to temporal.cc).
+  using TemporalQueryHolder = std::shared_ptr<const void>;
+  bool TemporalAvailable(const CallPtr& call);
+  void TemporalCreate(const CallPtr& call);
+  void TemporalRetrieve(const CallPtr& call);
+  void TemporalDelete(const CallPtr& call);
+  void TemporalAppendAttrs(const CallPtr& call);
+  void TemporalDeleteAttr(const CallPtr& call);
+  void TemporalModifyInstance(const CallPtr& call);
+  void TemporalQueryGet(const CallPtr& call);
+  void TemporalQueryPost(const CallPtr& call);
+  void TemporalAnswer(const CallPtr& call, const query::EntityFilter& filter,
+                      const TemporalQueryHolder& query);
 
   // @contexts (contexts.cc).
   void ListContexts(const CallPtr& call);

@@ -42,6 +42,19 @@ Status Apply(Config& c, std::string_view name, std::string_view value) {
   } else if (name == "max-json-depth") {
     if (!ParseInt(value, 4, 1024, &n)) return bad("expected 4..1024");
     c.max_json_depth = static_cast<size_t>(n);
+  } else if (name == "temporal-max-instances") {
+    if (!ParseInt(value, 1, 1000000, &n)) return bad("expected 1..1000000");
+    c.temporal_max_instances = static_cast<size_t>(n);
+  } else if (name == "temporal-retention") {
+    if (value.empty() || value[0] != 'P') return bad("expected an ISO 8601 duration (P30D)");
+    c.temporal_retention = std::string(value);
+  } else if (name == "temporal-retention-type") {
+    size_t eq = value.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == value.size() || value[eq + 1] != 'P') {
+      return bad("expected TYPE=DURATION (Vehicle=P7D)");
+    }
+    c.temporal_retention_by_type.emplace_back(std::string(value.substr(0, eq)),
+                                              std::string(value.substr(eq + 1)));
   } else if (name == "context-timeout-ms") {
     if (!ParseInt(value, 1, 600000, &n)) return bad("expected milliseconds");
     c.context_timeout_ms = static_cast<int>(n);
@@ -84,6 +97,8 @@ constexpr EnvVar kEnv[] = {
     {"CIVITAS_THREADS", "threads"},
     {"CIVITAS_DATA", "data"},
     {"CIVITAS_MAX_BODY", "max-body"},
+    {"CIVITAS_TEMPORAL_MAX_INSTANCES", "temporal-max-instances"},
+    {"CIVITAS_TEMPORAL_RETENTION", "temporal-retention"},
     {"CIVITAS_MAX_URL", "max-url"},
     {"CIVITAS_MAX_JSON_DEPTH", "max-json-depth"},
     {"CIVITAS_CONTEXT_TIMEOUT_MS", "context-timeout-ms"},
@@ -112,6 +127,12 @@ Options of serve (environment variable in brackets):
   --max-body BYTES         largest request body, default 1048576 [CIVITAS_MAX_BODY]
   --max-url BYTES          longest request target, default 131072 [CIVITAS_MAX_URL]
   --max-json-depth N       deepest JSON nesting accepted, default 64 [CIVITAS_MAX_JSON_DEPTH]
+  --temporal-max-instances N  attribute instances per entity in one temporal response (more:
+                           206 and Content-Range), default 1000 [CIVITAS_TEMPORAL_MAX_INSTANCES]
+  --temporal-retention DURATION  drop history older than this (ISO 8601, e.g. P90D), whole
+                           chunks at a time; default: keep everything [CIVITAS_TEMPORAL_RETENTION]
+  --temporal-retention-type TYPE=DURATION  the same for entities of one type (a full IRI, or a
+                           name of the default vocabulary); repeatable
   --context-timeout-ms MS  timeout for fetching a remote @context, default 5000
                            [CIVITAS_CONTEXT_TIMEOUT_MS]
   --context-preload URL=FILE

@@ -18,6 +18,9 @@ struct Config {
   size_t max_body_bytes = 1 << 20;
   size_t max_target_bytes = 128 << 10;
   size_t max_json_depth = 64;
+  size_t temporal_max_instances = 1000;  // per entity in one temporal response
+  std::string temporal_retention;  // ISO 8601 duration; empty: keep history forever
+  std::vector<std::pair<std::string, std::string>> temporal_retention_by_type;  // type, duration
   int context_timeout_ms = 5000;
   bool sync = true;
   std::string tls_ca_file;             // extra trusted CAs for https clients

@@ -16,6 +16,7 @@
 #include "storage/backend.h"
 #include "storage/entity_store.h"
 #include "subscription/manager.h"
+#include "temporal/temporal_store.h"
 
 #ifndef CIVITAS_VERSION
 #define CIVITAS_VERSION "0.0.0"
@@ -43,6 +44,37 @@ int Serve(const Config& config) {
     Log(LogLevel::kError, "cannot open the store", {{"error", backend.status().detail()}});
     return 1;
   }
+  // The temporal store reads its history before the entity store takes the backend, then
+  // records every change as a listener.
+  temporal::TemporalStore::Options history_options;
+  auto duration = [](const std::string& text) -> Result<temporal::Duration> {
+    return temporal::ParseDuration(text);
+  };
+  if (!config.temporal_retention.empty()) {
+    auto d = duration(config.temporal_retention);
+    if (!d.ok()) {
+      Log(LogLevel::kError, "bad --temporal-retention", {{"error", d.status().detail()}});
+      return 1;
+    }
+    history_options.retention = *d;
+  }
+  for (const auto& [type, text] : config.temporal_retention_by_type) {
+    auto d = duration(text);
+    if (!d.ok()) {
+      Log(LogLevel::kError, "bad --temporal-retention-type", {{"error", d.status().detail()}});
+      return 1;
+    }
+    // Types are stored expanded; a bare name is one of the default vocabulary.
+    std::string iri = type.find(':') == std::string::npos
+                          ? "https://uri.etsi.org/ngsi-ld/default-context/" + type
+                          : type;
+    history_options.retention_by_type[iri] = *d;
+  }
+  temporal::TemporalStore history(history_options);
+  if (Status st = history.Load(**backend); !st.ok()) {
+    Log(LogLevel::kError, "cannot load the temporal store", {{"error", st.detail()}});
+    return 1;
+  }
   storage::EntityStore::Options store_options;
   store_options.sync = config.sync;
   storage::GeoIndex geo_index;  // declared before the store, which updates it until destroyed
@@ -54,6 +86,7 @@ int Serve(const Config& config) {
   storage::EntityStore& entities = **store;
   // Before anything is written (the demo city).
   entities.AddIndex(&geo_index);
+  entities.AddListener(&history);
 
   jsonld::ContextFetcher fetcher =
       [timeout = config.context_timeout_ms](const std::string& url) -> Result<std::string> {
@@ -121,6 +154,8 @@ int Serve(const Config& config) {
   broker_options.max_json_depth = config.max_json_depth;
   broker_options.subscriptions = &subscriptions;
   broker_options.geo_index = &geo_index;
+  broker_options.temporal = &history;
+  broker_options.temporal_max_instances = config.temporal_max_instances;
   api::Broker broker(entities, contexts, broker_options);
   http::ServerOptions http_options;
   http_options.bind = config.bind;

@@ -217,6 +217,7 @@ void EntityStore::CommitBatch(std::vector<Pending>& batch) {
         continue;
       }
       statuses[b].push_back(Status::Ok());
+      if (outcome->prepare) outcome->prepare(&writes);
       if (outcome->kind == Outcome::Kind::kNone) continue;
       if (outcome->kind == Outcome::Kind::kDelete && current == nullptr) continue;
       if (it == staged.end()) {
@@ -254,6 +255,7 @@ void EntityStore::CommitBatch(std::vector<Pending>& batch) {
     if (!st.ok()) {
       ++failed_commits_;
       Log(LogLevel::kError, "commit failed", {{"error", st.detail()}});
+      for (auto* l : listeners_) l->OnAborted();
       for (size_t b = 0; b < batch.size(); ++b) {
         for (auto& s : statuses[b]) {
           if (s.ok()) s = Status::Internal("the write could not be made durable: " + st.detail());

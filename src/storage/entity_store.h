@@ -44,6 +44,9 @@ class ChangeListener {
   // On the commit thread, after the batch is durable and visible to readers, in commit order.
   // Must not block: hand work to another thread.
   virtual void OnCommitted(const std::vector<Change>& changes) {}
+  // On the commit thread, when the batch OnPrepare saw could not be made durable: forget what
+  // was staged for it.
+  virtual void OnAborted() {}
 };
 
 // What a write decided to do to its entity.
@@ -51,12 +54,16 @@ struct Outcome {
   enum class Kind { kNone, kPut, kDelete };
   Kind kind = Kind::kNone;
   EntityPtr entity;  // the new state, for kPut
+  // Optional: adds records kept beside the entity (e.g. history uploads to the temporal store)
+  // to this op's atomic batch. Runs on the commit thread right after apply succeeded, also for
+  // kNone, and before the listeners' OnPrepare.
+  std::function<void(Backend::Batch* batch)> prepare;
 
   static Outcome None() { return {}; }
   static Outcome Put(ngsild::Entity e) {
-    return {Kind::kPut, std::make_shared<const ngsild::Entity>(std::move(e))};
+    return {Kind::kPut, std::make_shared<const ngsild::Entity>(std::move(e)), nullptr};
   }
-  static Outcome Delete() { return {Kind::kDelete, nullptr}; }
+  static Outcome Delete() { return {Kind::kDelete, nullptr, nullptr}; }
 };
 
 // One write to one entity. `apply` computes the new state from the current one (null when the

@@ -14,7 +14,7 @@ namespace civitas::storage {
 namespace {
 
 // The key spaces are RocksDB column families, created on first open.
-constexpr const char* kSpaces[] = {"entities", "meta"};
+constexpr const char* kSpaces[] = {"entities", "meta", "temporal"};
 
 class RocksDbBackend final : public Backend {
  public:

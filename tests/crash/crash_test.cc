@@ -7,7 +7,9 @@
 //     do not, and every counter has its last acknowledged value;
 //   - a request that got no answer ("in doubt") either took effect completely or not at all;
 //   - nothing else appeared (the store's entity count matches the model), every entity reads
-//     back as valid JSON with consistent content, and the server logged no error.
+//     back as valid JSON with consistent content, and the server logged no error;
+//   - history and current state agree: the temporal store holds exactly the counter values of
+//     the writes that took effect (count and sum), the last of them last.
 // Each writer drives only its own entities, one request at a time, so the model is exact: after
 // each restart the in-doubt write is resolved from what the server shows, and the next cycle's
 // checks build on that.
@@ -304,6 +306,18 @@ struct TrackedEntity {
   std::string id;
   EntityState state;           // as acknowledged, or as resolved after a restart
   std::optional<Op> in_doubt;  // the write that was in flight when the server died
+  // The counter's history as the temporal store must hold it: every create or patch that took
+  // effect, recorded in the same atomic step as the entity.
+  int64_t history_count = 0;
+  int64_t history_sum = 0;
+  int64_t history_last = 0;
+
+  void Recorded(const Op& op) {
+    if (op.kind == OpKind::kDelete) return;
+    ++history_count;
+    history_sum += op.value;
+    history_last = op.value;
+  }
 };
 
 struct WriterStats {
@@ -340,6 +354,7 @@ class Writer {
         return;
       }
       e.state = Apply(e.state, op);
+      e.Recorded(op);
       ++stats_.acknowledged;
       switch (op.kind) {
         case OpKind::kCreate:
@@ -370,12 +385,57 @@ class Writer {
       }
       if (e.in_doubt && *found == Apply(e.state, *e.in_doubt)) {
         e.state = *found;
+        e.Recorded(*e.in_doubt);
         e.in_doubt.reset();
         ++stats_.in_doubt_applied;
         continue;
       }
       Error(e.id + ": found " + Describe(*found) + ", acknowledged " + Describe(e.state) +
             (e.in_doubt ? " (in doubt: " + Describe(*e.in_doubt) + ")" : ""));
+    }
+    for (const TrackedEntity& e : entities_) {
+      if (!e.in_doubt) VerifyHistory(client, e);
+    }
+  }
+
+  // History and current state agree: the counter's history holds exactly the values of the
+  // writes that took effect (count and sum), and its last value is the last one written.
+  void VerifyHistory(TestClient& client, const TrackedEntity& e) {
+    if (e.history_count == 0) return;
+    TestClient::Reply reply = client.Send(
+        "GET",
+        "/ngsi-ld/v1/temporal/entities/" + e.id +
+            "?attrs=counter&options=aggregatedValues&aggrMethods=totalCount,sum",
+        TenantHeaders(), "");
+    auto json = ParseJson(reply.body);
+    const Json* counter = json.ok() ? json->Find("counter") : nullptr;
+    const Json* count = counter ? counter->Find("totalCount") : nullptr;
+    const Json* sum = counter ? counter->Find("sum") : nullptr;
+    if (reply.status != 200 || count == nullptr || sum == nullptr || !count->is_array() ||
+        count->as_array().size() != 1 || !sum->is_array() || sum->as_array().size() != 1) {
+      Error(e.id + ": temporal GET answered " + std::to_string(reply.status) + ": " +
+            reply.body.substr(0, 300));
+      return;
+    }
+    int64_t got_count = count->as_array()[0].as_array()[0].as_int();
+    double got_sum = sum->as_array()[0].as_array()[0].as_double();
+    if (got_count != e.history_count || got_sum != static_cast<double>(e.history_sum)) {
+      Error(e.id + ": history has " + std::to_string(got_count) + " values summing to " +
+            std::to_string(got_sum) + ", expected " + std::to_string(e.history_count) +
+            " summing to " + std::to_string(e.history_sum));
+      return;
+    }
+    reply = client.Send("GET",
+                        "/ngsi-ld/v1/temporal/entities/" + e.id +
+                            "?attrs=counter&options=temporalValues&lastN=1",
+                        TenantHeaders(), "");
+    json = ParseJson(reply.body);
+    const Json* values = json.ok() && json->Find("counter") ? json->Find("counter")->Find("values")
+                                                           : nullptr;
+    if (values == nullptr || !values->is_array() || values->as_array().size() != 1 ||
+        values->as_array()[0].as_array()[0] != Json(e.history_last)) {
+      Error(e.id + ": last history value is not " + std::to_string(e.history_last) + ": " +
+            reply.body.substr(0, 300));
     }
   }
 

@@ -49,11 +49,14 @@ void BrokerFixture::Start() {
   Stop();
   auto backend = storage::OpenRocksDb({(dir_ / "store").string()});
   if (!backend.ok()) throw std::runtime_error(backend.status().detail());
+  temporal_ = std::make_unique<temporal::TemporalStore>(temporal::TemporalStore::Options{});
+  if (Status st = temporal_->Load(**backend); !st.ok()) throw std::runtime_error(st.detail());
   auto store = storage::EntityStore::Open(std::move(*backend), {});
   if (!store.ok()) throw std::runtime_error(store.status().detail());
   store_ = std::move(*store);
   geo_index_ = std::make_unique<storage::GeoIndex>();
   store_->AddIndex(geo_index_.get());
+  store_->AddListener(temporal_.get());
   storage::EntityStore* s = store_.get();
   contexts_ = std::make_unique<jsonld::ContextRegistry>(
       jsonld::ContextRegistry::Options{},
@@ -86,6 +89,7 @@ void BrokerFixture::Start() {
   api::Broker::Options bo;
   bo.subscriptions = subscriptions_.get();
   bo.geo_index = geo_index_.get();
+  bo.temporal = temporal_.get();
   broker_ = std::make_unique<api::Broker>(*store_, *contexts_, bo);
   http::ServerOptions o;
   o.bind = "127.0.0.1";
@@ -109,6 +113,7 @@ void BrokerFixture::Stop() {
   store_.reset();
   subscriptions_.reset();
   geo_index_.reset();
+  temporal_.reset();
 }
 
 }  // namespace civitas::testing

@@ -10,6 +10,7 @@
 #include "storage/entity_store.h"
 #include "storage/geo_index.h"
 #include "subscription/manager.h"
+#include "temporal/temporal_store.h"
 
 namespace civitas::testing {
 
@@ -34,6 +35,7 @@ class BrokerFixture {
   std::filesystem::path dir_;
   std::unique_ptr<http::Server> context_server_;
   std::unique_ptr<storage::GeoIndex> geo_index_;  // outlives store_, which updates it
+  std::unique_ptr<temporal::TemporalStore> temporal_;  // outlives store_ (its listener)
   std::unique_ptr<storage::EntityStore> store_;
   std::unique_ptr<subscription::Manager> subscriptions_;
   std::unique_ptr<jsonld::ContextRegistry> contexts_;

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "common/time.h"
+#include "temporal/chunk.h"
+
+namespace civitas::temporal {
+
+// The aggregation methods of NGSI-LD (clause 4.5.19.1).
+enum class AggrMethod { kTotalCount, kDistinctCount, kSum, kAvg, kMin, kMax, kStddev, kSumsq };
+
+std::string_view AggrMethodName(AggrMethod m);
+bool ParseAggrMethod(std::string_view name, AggrMethod* out);
+
+// An ISO 8601 duration (P[n]Y[n]M[n]DT[n]H[n]M[n]S or P[n]W). Years and months are calendar
+// units, kept apart from the fixed part: P1M after 31 January is the last day of February.
+struct Duration {
+  int64_t months = 0;
+  Micros micros = 0;  // days, hours, minutes, seconds (a day is 24 h: instants are UTC)
+  bool zero() const { return months == 0 && micros == 0; }
+};
+
+// InvalidRequest (BadRequestData) for anything that is not a duration as above.
+Result<Duration> ParseDuration(std::string_view text);
+
+// t + d: months first (the day of month is clamped to the target month's length), then the
+// fixed part.
+Micros AddDuration(Micros t, const Duration& d);
+
+// A half-open period [start, end).
+struct Period {
+  Micros start = 0;
+  Micros end = 0;
+};
+
+// The periods of length d from `from` until `to` (the last one ends at or after `to`); one
+// period [from, to) when d is zero. Periods are aligned on `from` (the query's timeAt), as the
+// spec's example in C.5.14 does. At most max_periods (a TooComplexQuery beyond).
+Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& d,
+                                        size_t max_periods = 100000);
+
+// Accumulates the samples of one period for every method at once. Numbers (and booleans, as 1
+// and 0) feed the numeric methods; strings feed min/max in lexicographic order; every value
+// feeds totalCount and distinctCount.
+class Accumulator {
+ public:
+  void Add(const Sample& s);
+  // A whole chunk's pre-aggregates. Only valid when every sample of the chunk is a number and
+  // distinctCount is not asked for (CanUseStats).
+  void AddStats(const ChunkStats& stats);
+  static bool CanUseStats(const ChunkStats& stats, bool needs_distinct) {
+    return !needs_distinct && stats.numbers == stats.count;
+  }
+
+  // The method's value over what was added: a number, a string (min/max of text) or null
+  // when it does not apply (avg of nothing, sum of strings).
+  Json Value(AggrMethod m) const;
+
+  uint64_t count() const { return count_; }
+
+ private:
+  uint64_t count_ = 0;
+  ChunkStats numeric_;  // only the numeric fields are used
+  std::set<std::string> distinct_;
+  std::optional<std::string> min_text_, max_text_;
+};
+
+}  // namespace civitas::temporal

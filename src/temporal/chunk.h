@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+
+namespace civitas::temporal {
+
+// One recorded instance of one attribute series (tenant, entity, attribute, datasetId), split
+// into the columns the chunk codecs compress separately.
+struct Sample {
+  Micros time = 0;         // the instant: observedAt, else modifiedAt
+  Micros created_at = 0;
+  Micros modified_at = 0;
+  uint64_t instance = 0;   // instance number, unique within the series (the instanceId)
+  std::optional<double> number;  // the value when it is a JSON number
+  std::string value;       // the value as JSON text when it is not a number ("" when numeric)
+  std::string extra;       // the instance's other members as a JSON object text ("" if none)
+
+  friend bool operator==(const Sample&, const Sample&) = default;
+};
+
+// Sorts by time, keeping the given order for equal times (the order they were recorded in).
+void SortSamples(std::vector<Sample>* samples);
+
+// Pre-aggregates of a chunk's numeric values, readable without decoding the columns. NaN values
+// are counted in `count` but in none of the numeric aggregates.
+struct ChunkStats {
+  uint64_t count = 0;      // samples
+  uint64_t numbers = 0;    // samples with a numeric (non-NaN) value
+  double sum = 0;
+  double sumsq = 0;
+  double min = 0;          // valid when numbers > 0
+  double max = 0;
+  Micros first_time = 0;
+  Micros last_time = 0;
+
+  void Add(const Sample& s);
+  void Merge(const ChunkStats& o);
+};
+
+// A chunk is a self-describing byte string:
+//   u8 version (1) | varint count | stats (first/last time as zigzag varints, numbers varint,
+//   sum/sumsq/min/max as raw doubles) | four int64 columns (time, createdAt and modifiedAt as
+//   offsets from time, instance), each delta-of-delta bit packed as in Gorilla or, when that is
+//   smaller (arrival jitter), frame-of-reference bit packed | u8 value kind (all numbers, none,
+//   or a bitmap) | value column(s) | extra column.
+// Numeric value columns use decimal scaling (ALP): the smallest exponent e such that the
+// values are exact integers once multiplied by 10^e, stored as frame-of-reference bit-packed
+// integers with the others (NaN, infinities, -0.0, too many digits) as exceptions; a series
+// that is not decimal at all falls back to Gorilla XOR. Text values and extras are zstd.
+//
+// Samples must be sorted (SortSamples). Encoding never fails; decoding fails with Internal on
+// damaged input and never reads out of bounds.
+std::string EncodeChunk(const std::vector<Sample>& samples);
+Result<std::vector<Sample>> DecodeChunk(std::string_view chunk);
+Result<ChunkStats> ReadChunkStats(std::string_view chunk);
+
+// One sample on its own (the raw records of a series' open part): plain varints and strings,
+// no compression, so that recording an observation costs microseconds.
+std::string EncodeSample(const Sample& s);
+Result<Sample> DecodeSample(std::string_view record);
+
+// Lower-level codecs, exposed for tests and measurements.
+// Delta of delta (Gorilla) or frame of reference, whichever is smaller.
+void EncodeInts(const std::vector<int64_t>& v, std::string* out);
+bool DecodeInts(std::string_view* in, size_t n, std::vector<int64_t>* v);
+void EncodeDoubles(const std::vector<double>& v, std::string* out);  // ALP or XOR
+bool DecodeDoubles(std::string_view* in, size_t n, std::vector<double>* v);
+
+}  // namespace civitas::temporal

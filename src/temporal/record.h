@@ -1,0 +1,34 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "ngsild/entity.h"
+#include "temporal/chunk.h"
+
+namespace civitas::temporal {
+
+// The instanceId of instance number n ("urn:ngsi-ld:Instance:n"), and back (false when the
+// text is not one of ours).
+std::string InstanceId(uint64_t n);
+bool ParseInstanceId(std::string_view id, uint64_t* n);
+
+// An attribute instance (expanded, normalized, as stored in entities) as a Sample: the value
+// member goes to number or value, observedAt (or else modifiedAt, else `fallback`) to time,
+// every other member to extra. observedAt is kept in extra as a marker of its text form only
+// (the time column holds the instant), so a regular series compresses and the text comes back
+// as it was written. System times are kept at millisecond precision,
+// the precision they are rendered with.
+Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, uint64_t number);
+
+// The instance back, with "instanceId", and "createdAt"/"modifiedAt" when sys_attrs.
+ngsild::Attribute InstanceFromSample(const Sample& s, bool sys_attrs);
+
+// An instant as the temporal API writes it: "YYYY-MM-DDThh:mm:ssZ" for whole seconds (as most
+// clients and the ETSI examples write them), else with milliseconds.
+std::string FormatInstant(Micros t);
+
+// The attribute kind recorded in a sample (Property when unknown).
+ngsild::AttrKind KindOf(const Sample& s);
+
+}  // namespace civitas::temporal

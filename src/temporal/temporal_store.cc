@@ -1,0 +1,616 @@
+#include "temporal/temporal_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <mutex>
+
+#include "temporal/record.h"
+
+namespace civitas::temporal {
+namespace {
+
+using storage::Backend;
+
+constexpr char kHeader = 'h';
+constexpr char kRaw = 'r';
+constexpr char kChunk = 'c';
+// The next instance number, so numbers are never reused after a restart.
+constexpr std::string_view kCounterKey = "n";
+
+std::string Key2(std::string_view a, std::string_view b) {
+  std::string k(a);
+  k.push_back('\0');
+  k.append(b);
+  return k;
+}
+
+void PutBe64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetBe64(std::string_view s) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+std::vector<std::string_view> SplitNul(std::string_view s) {
+  std::vector<std::string_view> parts;
+  size_t pos = 0;
+  while (true) {
+    size_t nul = s.find('\0', pos);
+    parts.push_back(s.substr(pos, nul == std::string_view::npos ? nul : nul - pos));
+    if (nul == std::string_view::npos) break;
+    pos = nul + 1;
+  }
+  return parts;
+}
+
+Status Corrupt(std::string_view what) {
+  return Status::Internal("damaged temporal record: " + std::string(what));
+}
+
+}  // namespace
+
+size_t Series::size() const {
+  size_t n = open.size();
+  for (const auto& c : chunks) n += c.stats.count;
+  return n;
+}
+
+Result<std::vector<Sample>> Series::Read(Micros from, Micros to) const {
+  std::vector<Sample> out;
+  for (const auto& c : chunks) {
+    if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
+    auto samples = DecodeChunk(*c.data);
+    if (!samples.ok()) return samples.status();
+    for (auto& s : *samples) {
+      if (s.time >= from && s.time < to) out.push_back(std::move(s));
+    }
+  }
+  for (const auto& s : open) {
+    if (s.time >= from && s.time < to) out.push_back(s);
+  }
+  // Instance numbers are given in record order: they order equal times across chunks (whose
+  // order in `chunks` is not the record order after a restart).
+  std::sort(out.begin(), out.end(), [](const Sample& a, const Sample& b) {
+    return a.time != b.time ? a.time < b.time : a.instance < b.instance;
+  });
+  return out;
+}
+
+Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
+                                                    const std::vector<Period>& periods,
+                                                    bool needs_distinct, uint64_t* from_stats) {
+  std::vector<Accumulator> acc(periods.size());
+  if (periods.empty()) return acc;
+  const Micros from = periods.front().start, to = periods.back().end;
+  auto period_of = [&](Micros t) -> int {
+    auto it = std::upper_bound(periods.begin(), periods.end(), t,
+                               [](Micros v, const Period& p) { return v < p.start; });
+    if (it == periods.begin()) return -1;
+    --it;
+    return t < it->end ? static_cast<int>(it - periods.begin()) : -1;
+  };
+  for (const Series* s : series) {
+    for (const auto& c : s->chunks) {
+      if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
+      int pf = period_of(c.stats.first_time), pl = period_of(c.stats.last_time);
+      if (pf >= 0 && pf == pl && Accumulator::CanUseStats(c.stats, needs_distinct)) {
+        acc[pf].AddStats(c.stats);
+        if (from_stats) ++*from_stats;
+        continue;
+      }
+      auto samples = DecodeChunk(*c.data);
+      if (!samples.ok()) return samples.status();
+      for (const auto& x : *samples) {
+        int p = period_of(x.time);
+        if (p >= 0) acc[p].Add(x);
+      }
+    }
+    for (const auto& x : s->open) {
+      int p = period_of(x.time);
+      if (p >= 0) acc[p].Add(x);
+    }
+  }
+  return acc;
+}
+
+std::string TemporalStore::SeriesPrefix(char kind, const std::string& tenant,
+                                        const std::string& id, const std::string& attr,
+                                        const std::string& dataset) const {
+  std::string k(1, kind);
+  k += tenant;
+  k.push_back('\0');
+  k += id;
+  k.push_back('\0');
+  k += attr;
+  k.push_back('\0');
+  k += dataset;
+  k.push_back('\0');
+  return k;
+}
+
+Status TemporalStore::Load(Backend& backend) {
+  std::map<std::string, std::shared_ptr<History>> loaded;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Series>> series;
+  auto history = [&](std::string_view tenant, std::string_view id) {
+    auto& h = loaded[Key2(tenant, id)];
+    if (!h) {
+      h = std::make_shared<History>();
+      h->id = std::string(id);
+    }
+    return h.get();
+  };
+  Status st = backend.Scan(kSpace, [&](std::string_view key, std::string_view value) -> Status {
+    if (key == kCounterKey) {
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size()) return Corrupt("counter");
+      next_instance_ = std::max(next_instance_, n);
+      return Status::Ok();
+    }
+    if (key.empty()) return Corrupt("empty key");
+    char kind = key[0];
+    key.remove_prefix(1);
+    if (kind == kHeader) {
+      auto parts = SplitNul(key);
+      if (parts.size() != 2) return Corrupt("header key");
+      auto json = ParseJson(value);
+      if (!json.ok()) return Corrupt("header");
+      History* h = history(parts[0], parts[1]);
+      if (const Json* types = json->Find("types"); types && types->is_array()) {
+        for (const auto& t : types->as_array()) {
+          if (t.is_string()) h->types.push_back(t.as_string());
+        }
+      }
+      return Status::Ok();
+    }
+    if ((kind != kRaw && kind != kChunk) || key.size() < 9) return Corrupt("key");
+    uint64_t n = GetBe64(key.substr(key.size() - 8));
+    auto parts = SplitNul(key.substr(0, key.size() - 9));
+    if (parts.size() != 4) return Corrupt("series key");
+    std::string hkey = Key2(parts[0], parts[1]);
+    history(parts[0], parts[1]);
+    auto& s = series[{hkey, Key2(parts[2], parts[3])}];
+    if (!s) {
+      s = std::make_shared<Series>();
+      s->attr = std::string(parts[2]);
+      s->dataset = std::string(parts[3]);
+    }
+    if (kind == kRaw) {
+      auto sample = DecodeSample(value);
+      if (!sample.ok()) return Corrupt("sample");
+      s->open.push_back(std::move(*sample));
+    } else {
+      auto stats = ReadChunkStats(value);
+      if (!stats.ok()) return stats.status();
+      s->chunks.push_back({std::string(1, kind) + std::string(key),
+                           std::make_shared<const std::string>(value), *stats});
+    }
+    next_instance_ = std::max(next_instance_, n + 1);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  for (auto& [k, s] : series) {
+    // Raw records come in instance order, which is record order.
+    loaded[k.first]->series[k.second] = std::move(s);
+  }
+  std::unique_lock lock(mu_);
+  histories_.clear();
+  for (auto& [k, h] : loaded) histories_.emplace(k, std::move(h));
+  return Status::Ok();
+}
+
+const History* TemporalStore::Current(const std::string& tenant, const std::string& id) const {
+  std::string key = Key2(tenant, id);
+  if (auto it = staged_.find(key); it != staged_.end()) return it->second.history.get();
+  // The commit thread is the only writer of histories_: reading it here needs no lock.
+  auto it = histories_.find(key);
+  return it == histories_.end() ? nullptr : it->second.get();
+}
+
+History* TemporalStore::Stage(const std::string& tenant, const std::string& id, bool create) {
+  std::string key = Key2(tenant, id);
+  auto it = staged_.find(key);
+  if (it == staged_.end()) {
+    Staged s;
+    s.tenant = tenant;
+    if (auto c = histories_.find(key); c != histories_.end()) {
+      s.history = std::make_shared<History>(*c->second);
+    }
+    it = staged_.emplace(key, std::move(s)).first;
+  }
+  if (!it->second.history && create) {
+    it->second.history = std::make_shared<History>();
+    it->second.history->id = id;
+    it->second.header_dirty = true;
+  }
+  return it->second.history.get();
+}
+
+Series* TemporalStore::StageSeries(History* h, const std::string& tenant, const std::string& attr,
+                                   const std::string& dataset, bool create) {
+  std::string skey = Key2(attr, dataset);
+  auto it = h->series.find(skey);
+  if (it == h->series.end()) {
+    if (!create) return nullptr;
+    auto s = std::make_shared<Series>();
+    s->attr = attr;
+    s->dataset = dataset;
+    it = h->series.emplace(skey, s).first;
+    owned_.insert(s.get());
+  } else if (owned_.count(it->second.get()) == 0) {
+    auto copy = std::make_shared<Series>(*it->second);
+    owned_.insert(copy.get());
+    it->second = copy;
+  }
+  touched_.insert({Key2(tenant, h->id), skey});
+  // Private to this round (in owned_): safe to modify.
+  return const_cast<Series*>(it->second.get());
+}
+
+void TemporalStore::Record(const std::string& tenant, History* h, const std::string& attr,
+                           const ngsild::Attribute& instance, Micros now, Batch* batch) {
+  const std::string dataset(ngsild::DatasetIdOf(instance));
+  Series* s = StageSeries(h, tenant, attr, dataset, true);
+  Sample sample = SampleFromInstance(instance, now, next_instance_++);
+  std::string key = SeriesPrefix(kRaw, tenant, h->id, attr, dataset);
+  PutBe64(&key, sample.instance);
+  batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), std::move(key),
+                    EncodeSample(sample)});
+  s->open.push_back(std::move(sample));
+}
+
+void TemporalStore::DropSeries(const std::string& tenant, const History& h, const Series& s,
+                               Batch* batch) {
+  const std::string prefix = SeriesPrefix(kRaw, tenant, h.id, s.attr, s.dataset);
+  for (const auto& sample : s.open) {
+    std::string key = prefix;
+    PutBe64(&key, sample.instance);
+    batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), std::move(key), ""});
+  }
+  for (const auto& c : s.chunks) {
+    batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
+  }
+}
+
+void TemporalStore::DropExpired(const History& h, Series* s, const std::string& tenant,
+                                Batch* batch) {
+  Duration keep = options_.retention;
+  bool typed = false;
+  for (const auto& t : h.types) {
+    auto it = options_.retention_by_type.find(t);
+    if (it == options_.retention_by_type.end()) continue;
+    const Micros now = NowMicros();
+    if (!typed || AddDuration(now, it->second) > AddDuration(now, keep)) keep = it->second;
+    typed = true;
+  }
+  if (keep.zero()) return;
+  const Micros cutoff = AddDuration(NowMicros(), Duration{-keep.months, -keep.micros});
+  std::erase_if(s->chunks, [&](const Chunk& c) {
+    if (c.stats.last_time >= cutoff) return false;
+    batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
+    return true;
+  });
+  (void)tenant;
+}
+
+void TemporalStore::SealFull(Batch* batch) {
+  for (const auto& [hkey, skey] : touched_) {
+    auto st = staged_.find(hkey);
+    if (st == staged_.end() || !st->second.history) continue;
+    History* h = st->second.history.get();
+    auto it = h->series.find(skey);
+    if (it == h->series.end()) continue;
+    auto* s = const_cast<Series*>(it->second.get());  // staged this round (touched_)
+    const std::string& tenant = st->second.tenant;
+    if (s->open.size() < options_.chunk_samples) {
+      DropExpired(*h, s, tenant, batch);
+      continue;
+    }
+    std::vector<Sample> sorted = s->open;
+    SortSamples(&sorted);
+    const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h->id, s->attr, s->dataset);
+    const std::string chunk_prefix = SeriesPrefix(kChunk, tenant, h->id, s->attr, s->dataset);
+    // Whole chunks only; the latest remainder stays open.
+    size_t sealed = sorted.size() - sorted.size() % options_.chunk_samples;
+    for (size_t i = 0; i < sealed; i += options_.chunk_samples) {
+      std::vector<Sample> part(sorted.begin() + i, sorted.begin() + i + options_.chunk_samples);
+      uint64_t first = part[0].instance;
+      for (const auto& p : part) {
+        first = std::min(first, p.instance);
+        std::string key = raw_prefix;
+        PutBe64(&key, p.instance);
+        batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), std::move(key), ""});
+      }
+      std::string key = chunk_prefix;
+      PutBe64(&key, first);
+      auto data = std::make_shared<const std::string>(EncodeChunk(part));
+      ChunkStats stats;
+      for (const auto& p : part) stats.Add(p);
+      batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key, *data});
+      s->chunks.push_back({std::move(key), std::move(data), stats});
+    }
+    s->open.assign(sorted.begin() + sealed, sorted.end());
+    DropExpired(*h, s, tenant, batch);  // also what was sealed just now
+  }
+}
+
+void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch* batch) {
+  const uint64_t first_instance = next_instance_;
+  for (const auto& c : changes) {
+    if (!c.after) continue;  // a deleted entity keeps its history
+    const ngsild::Entity& e = *c.after;
+    History* h = Stage(c.tenant, e.id, true);
+    if (h->types != e.types) {
+      h->types = e.types;
+      staged_[Key2(c.tenant, e.id)].header_dirty = true;
+    }
+    for (const auto& slot : e.attrs) {
+      const ngsild::AttributeSlot* before = c.before ? c.before->FindSlot(slot.name) : nullptr;
+      for (const auto& inst : slot.instances) {
+        if (before != nullptr) {
+          int i = ngsild::FindInstance(*before, ngsild::DatasetIdOf(inst));
+          if (i >= 0 && before->instances[i] == inst) continue;  // unchanged
+        }
+        Record(c.tenant, h, slot.name, inst, c.at, batch);
+      }
+    }
+  }
+  SealFull(batch);
+  for (auto& [key, s] : staged_) {
+    if (!s.header_dirty || !s.history) continue;
+    Json header = Json::MakeObject();
+    Json types = Json::MakeArray();
+    for (const auto& t : s.history->types) types.Push(Json(t));
+    header.Set("types", std::move(types));
+    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace),
+                      std::string(1, kHeader) + key, ToJsonString(header)});
+    s.header_dirty = false;
+  }
+  if (next_instance_ != first_instance || pending_counter_) {
+    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), std::string(kCounterKey),
+                      std::to_string(next_instance_)});
+    pending_counter_ = false;
+  }
+}
+
+void TemporalStore::OnCommitted(const std::vector<storage::Change>&) {
+  {
+    std::unique_lock lock(mu_);
+    for (auto& [key, s] : staged_) {
+      if (s.history) {
+        histories_.insert_or_assign(key, std::move(s.history));
+      } else {
+        histories_.erase(key);
+      }
+    }
+  }
+  staged_.clear();
+  owned_.clear();
+  touched_.clear();
+}
+
+void TemporalStore::OnAborted() {
+  staged_.clear();
+  owned_.clear();
+  touched_.clear();
+  pending_counter_ = true;
+}
+
+HistoryPtr TemporalStore::Get(std::string_view tenant, std::string_view id) const {
+  std::shared_lock lock(mu_);
+  auto it = histories_.find(Key2(tenant, id));
+  return it == histories_.end() ? nullptr : it->second;
+}
+
+std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant) const {
+  std::vector<HistoryPtr> out;
+  std::string prefix = Key2(tenant, "");
+  std::shared_lock lock(mu_);
+  for (auto it = histories_.lower_bound(prefix);
+       it != histories_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+       ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+TemporalStore::Stats TemporalStore::stats() const {
+  Stats st;
+  std::shared_lock lock(mu_);
+  for (const auto& [k, h] : histories_) {
+    for (const auto& [sk, s] : h->series) {
+      st.open_samples += s->open.size();
+      st.samples += s->size();
+      st.chunks += s->chunks.size();
+      for (const auto& c : s->chunks) st.chunk_bytes += c.data->size();
+    }
+  }
+  return st;
+}
+
+storage::WriteOp TemporalStore::AppendOp(std::string tenant, std::string id,
+                                         std::vector<std::string> types,
+                                         std::vector<Instance> instances, bool must_exist) {
+  storage::WriteOp op;
+  op.tenant = tenant;
+  op.id = id;
+  op.apply = [this, tenant, id, types = std::move(types), instances = std::move(instances),
+              must_exist](const storage::EntityPtr&, Micros now) -> Result<storage::Outcome> {
+    if (must_exist && Current(tenant, id) == nullptr) {
+      return Status::NotFound("no temporal representation of entity " + id);
+    }
+    storage::Outcome o = storage::Outcome::None();
+    o.prepare = [this, tenant, id, types, instances, now](Batch* batch) {
+      History* h = Stage(tenant, id, true);
+      if (!types.empty() && h->types != types) {
+        h->types = types;
+        staged_[Key2(tenant, id)].header_dirty = true;
+      }
+      for (const auto& inst : instances) {
+        Json stamped = inst.instance;
+        const std::string at = FormatDateTime(now);
+        if (stamped.Find("createdAt") == nullptr) stamped.Set("createdAt", at);
+        if (stamped.Find("modifiedAt") == nullptr) stamped.Set("modifiedAt", at);
+        Record(tenant, h, inst.attr, stamped, now, batch);
+      }
+    };
+    return o;
+  };
+  return op;
+}
+
+storage::WriteOp TemporalStore::DeleteEntityOp(std::string tenant, std::string id) {
+  storage::WriteOp op;
+  op.tenant = tenant;
+  op.id = id;
+  op.apply = [this, tenant, id](const storage::EntityPtr&, Micros) -> Result<storage::Outcome> {
+    if (Current(tenant, id) == nullptr) {
+      return Status::NotFound("no temporal representation of entity " + id);
+    }
+    storage::Outcome o = storage::Outcome::None();
+    o.prepare = [this, tenant, id](Batch* batch) {
+      History* h = Stage(tenant, id, false);
+      if (h == nullptr) return;
+      for (const auto& [k, s] : h->series) DropSeries(tenant, *h, *s, batch);
+      const std::string key = Key2(tenant, id);
+      batch->push_back(
+          {Backend::Op::Kind::kDelete, std::string(kSpace), std::string(1, kHeader) + key, ""});
+      auto& staged = staged_[key];
+      staged.history.reset();
+      staged.header_dirty = false;
+    };
+    return o;
+  };
+  return op;
+}
+
+storage::WriteOp TemporalStore::DeleteAttrOp(std::string tenant, std::string id, std::string attr,
+                                             std::optional<std::string> dataset, bool all) {
+  storage::WriteOp op;
+  op.tenant = tenant;
+  op.id = id;
+  auto matches = [attr, dataset, all](const Series& s) {
+    return s.attr == attr && (all || s.dataset == dataset.value_or(""));
+  };
+  op.apply = [this, tenant, id, matches](const storage::EntityPtr&,
+                                         Micros) -> Result<storage::Outcome> {
+    const History* cur = Current(tenant, id);
+    if (cur == nullptr) return Status::NotFound("no temporal representation of entity " + id);
+    bool any = false;
+    for (const auto& [k, s] : cur->series) any = any || matches(*s);
+    if (!any) return Status::NotFound("the entity has no such attribute in its history");
+    storage::Outcome o = storage::Outcome::None();
+    o.prepare = [this, tenant, id, matches](Batch* batch) {
+      History* h = Stage(tenant, id, false);
+      for (auto it = h->series.begin(); it != h->series.end();) {
+        if (matches(*it->second)) {
+          DropSeries(tenant, *h, *it->second, batch);
+          it = h->series.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    };
+    return o;
+  };
+  return op;
+}
+
+Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Series* s,
+                                      uint64_t instance,
+                                      const std::optional<ngsild::Attribute>& patch,
+                                      Batch* batch) {
+  auto merged = [&](const Sample& old) {
+    Json inst = InstanceFromSample(old, true);
+    for (const auto& [k, v] : patch->as_object()) inst.Set(k, v);
+    inst.Set("modifiedAt", FormatDateTime(NowMicros()));
+    Sample n = SampleFromInstance(inst, old.modified_at, old.instance);
+    n.created_at = old.created_at;
+    return n;
+  };
+  for (size_t i = 0; i < s->open.size(); ++i) {
+    if (s->open[i].instance != instance) continue;
+    std::string key = SeriesPrefix(kRaw, tenant, h->id, s->attr, s->dataset);
+    PutBe64(&key, instance);
+    if (patch) {
+      s->open[i] = merged(s->open[i]);
+      batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key,
+                        EncodeSample(s->open[i])});
+    } else {
+      s->open.erase(s->open.begin() + i);
+      batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), key, ""});
+    }
+    return Status::Ok();
+  }
+  for (size_t c = 0; c < s->chunks.size(); ++c) {
+    auto samples = DecodeChunk(*s->chunks[c].data);
+    if (!samples.ok()) return samples.status();
+    auto it = std::find_if(samples->begin(), samples->end(),
+                           [&](const Sample& x) { return x.instance == instance; });
+    if (it == samples->end()) continue;
+    if (patch) {
+      *it = merged(*it);
+      SortSamples(&*samples);
+    } else {
+      samples->erase(it);
+    }
+    Chunk& chunk = s->chunks[c];
+    if (samples->empty()) {
+      batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), chunk.key, ""});
+      s->chunks.erase(s->chunks.begin() + c);
+      return Status::Ok();
+    }
+    chunk.data = std::make_shared<const std::string>(EncodeChunk(*samples));
+    chunk.stats = ChunkStats();
+    for (const auto& x : *samples) chunk.stats.Add(x);
+    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), chunk.key, *chunk.data});
+    return Status::Ok();
+  }
+  return Status::NotFound("no attribute instance " + InstanceId(instance));
+}
+
+storage::WriteOp TemporalStore::ModifyInstanceOp(std::string tenant, std::string id,
+                                                 std::string attr, uint64_t instance,
+                                                 std::optional<ngsild::Attribute> patch) {
+  storage::WriteOp op;
+  op.tenant = tenant;
+  op.id = id;
+  op.apply = [this, tenant, id, attr, instance, patch](const storage::EntityPtr&,
+                                                       Micros) -> Result<storage::Outcome> {
+    const History* cur = Current(tenant, id);
+    if (cur == nullptr) return Status::NotFound("no temporal representation of entity " + id);
+    // Find the instance now, so that the op fails cleanly when it does not exist; the prepare
+    // hook runs right after, on the same thread, and sees the same state.
+    bool found = false;
+    for (const auto& [k, s] : cur->series) {
+      if (s->attr != attr) continue;
+      for (const auto& x : s->open) found = found || x.instance == instance;
+      for (size_t c = 0; c < s->chunks.size() && !found; ++c) {
+        auto samples = DecodeChunk(*s->chunks[c].data);
+        if (!samples.ok()) return samples.status();
+        for (const auto& x : *samples) found = found || x.instance == instance;
+      }
+      if (found) break;
+    }
+    if (!found) return Status::NotFound("no attribute instance " + InstanceId(instance));
+    storage::Outcome o = storage::Outcome::None();
+    o.prepare = [this, tenant, id, attr, instance, patch](Batch* batch) {
+      History* h = Stage(tenant, id, false);
+      std::vector<std::string> keys;
+      for (const auto& [k, s] : h->series) {
+        if (s->attr == attr) keys.push_back(k);
+      }
+      for (const auto& k : keys) {
+        const std::string sattr = h->series[k]->attr, sdataset = h->series[k]->dataset;
+        Series* ms = StageSeries(h, tenant, sattr, sdataset, false);
+        if (RewriteInstance(tenant, h, ms, instance, patch, batch).ok()) return;
+      }
+    };
+    return o;
+  };
+  return op;
+}
+
+}  // namespace civitas::temporal

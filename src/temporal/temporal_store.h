@@ -1,0 +1,172 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "ngsild/entity.h"
+#include "storage/backend.h"
+#include "storage/entity_store.h"
+#include "temporal/aggregate.h"
+#include "temporal/chunk.h"
+
+namespace civitas::temporal {
+
+// A sealed chunk of a series: its compressed samples and their pre-aggregates.
+struct Chunk {
+  std::string key;  // backend key
+  std::shared_ptr<const std::string> data;
+  ChunkStats stats;
+};
+
+// The history of one attribute instance series (entity, attribute, datasetId). Immutable once
+// published: a write builds a new Series, so readers holding the old one are undisturbed.
+struct Series {
+  std::string attr;     // expanded IRI
+  std::string dataset;  // "" for the default instance
+  std::vector<Chunk> chunks;
+  std::vector<Sample> open;  // recorded since the last seal, in the order recorded
+
+  size_t size() const;
+  // Every sample with from <= time < to, sorted by time (record order for equal times).
+  // Chunks outside the range are not decoded.
+  Result<std::vector<Sample>> Read(Micros from, Micros to) const;
+};
+using SeriesPtr = std::shared_ptr<const Series>;
+
+// Accumulates the samples of `series` into one Accumulator per period (periods sorted and
+// disjoint), by instant. A chunk that lies inside one period contributes its pre-aggregates
+// without being decoded when the methods allow it (no distinctCount, only numbers);
+// *from_stats (optional) counts those chunks.
+Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
+                                                    const std::vector<Period>& periods,
+                                                    bool needs_distinct,
+                                                    uint64_t* from_stats = nullptr);
+
+// The history of one entity: its types and its series by (attribute, datasetId).
+struct History {
+  std::string id;
+  std::vector<std::string> types;  // expanded, as last recorded
+  std::map<std::string, SeriesPtr> series;  // key: attr \0 dataset
+};
+using HistoryPtr = std::shared_ptr<const History>;
+
+// The temporal store: the history of every attribute instance, kept in memory (compressed)
+// and made durable in the "temporal" key space in the same atomic batch as the entity change
+// that produced it.
+//
+// Durable records (key space "temporal"; tenant, entity id, attribute and datasetId never
+// contain NUL):
+//   h tenant \0 id                                → {"types":[...]}  (one per entity)
+//   r tenant \0 id \0 attr \0 dataset \0 be64(n)   → one sample, instance number n (open)
+//   c tenant \0 id \0 attr \0 dataset \0 be64(n)   → a sealed chunk (n: its first instance)
+// Each recorded instance is one small `r` record, so a commit never rewrites a large value;
+// when a series has chunk_samples open samples they are sealed: one `c` put and the `r`
+// deletes, in the same batch as the write that filled it.
+//
+// Threading: every write runs on the EntityStore's commit thread (as a ChangeListener, or as
+// the `prepare` hook of the WriteOps made here), staged on copies of the touched histories,
+// and published in OnCommitted, so readers only see durable history. Reads take a shared lock
+// for a moment and then work on immutable snapshots.
+class TemporalStore : public storage::ChangeListener {
+ public:
+  static constexpr std::string_view kSpace = "temporal";
+
+  struct Options {
+    size_t chunk_samples = 1024;
+    // Retention: sealed chunks whose every sample is older than this are dropped (zero: keep
+    // everything). Per entity type (expanded IRI) when set, the longest of the entity's types;
+    // else the default. Enforced when a series is written (in that write's batch), so a
+    // series that is never written again keeps its chunks.
+    Duration retention;
+    std::map<std::string, Duration> retention_by_type;
+  };
+  explicit TemporalStore(Options options) : options_(std::move(options)) {}
+
+  // Rebuilds memory from the backend. Call before the EntityStore opens (it takes the backend)
+  // and before adding this store as its listener.
+  Status Load(storage::Backend& backend);
+
+  void OnPrepare(const std::vector<storage::Change>& changes,
+                 storage::Backend::Batch* batch) override;
+  void OnCommitted(const std::vector<storage::Change>& changes) override;
+  void OnAborted() override;
+
+  // Writes of the temporal API, as WriteOps for EntityStore::Submit. They never change the
+  // current entity.
+  struct Instance {
+    std::string attr;             // expanded IRI
+    ngsild::Attribute instance;   // expanded; observedAt (if any) gives its instant
+  };
+  // Adds instances (a history upload: any number per attribute, in any order; all kept).
+  // `types` replaces the recorded types when not empty. must_exist: NotFound when the entity
+  // has no history yet.
+  storage::WriteOp AppendOp(std::string tenant, std::string id, std::vector<std::string> types,
+                            std::vector<Instance> instances, bool must_exist);
+  storage::WriteOp DeleteEntityOp(std::string tenant, std::string id);
+  // The attribute's default instance series (dataset nullopt), one dataset, or all (all=true).
+  storage::WriteOp DeleteAttrOp(std::string tenant, std::string id, std::string attr,
+                                std::optional<std::string> dataset, bool all);
+  // Replaces (patch = the new instance, merged into the old one) or deletes (patch = null) one
+  // instance, found by number.
+  storage::WriteOp ModifyInstanceOp(std::string tenant, std::string id, std::string attr,
+                                    uint64_t instance, std::optional<ngsild::Attribute> patch);
+
+  HistoryPtr Get(std::string_view tenant, std::string_view id) const;
+  // The tenant's histories in id order (a snapshot).
+  std::vector<HistoryPtr> List(std::string_view tenant) const;
+
+  struct Stats {
+    uint64_t samples = 0;
+    uint64_t chunks = 0;
+    uint64_t chunk_bytes = 0;
+    uint64_t open_samples = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Staged {
+    std::string tenant;
+    std::shared_ptr<History> history;  // null: deleted
+    bool header_dirty = false;
+  };
+  using Batch = storage::Backend::Batch;
+
+  // The staged (mutable, private to this commit round) history of an entity, made from the
+  // committed one on first touch. create: make an empty one when there is none.
+  History* Stage(const std::string& tenant, const std::string& id, bool create);
+  // The staged series for (attr, dataset), private to this round.
+  Series* StageSeries(History* h, const std::string& tenant, const std::string& attr,
+                      const std::string& dataset, bool create);
+  const History* Current(const std::string& tenant, const std::string& id) const;
+  void Record(const std::string& tenant, History* h, const std::string& attr,
+              const ngsild::Attribute& instance, Micros now, Batch* batch);
+  void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
+  // For every series written this round: seal full ones, drop chunks past retention.
+  void SealFull(Batch* batch);
+  void DropExpired(const History& h, Series* s, const std::string& tenant, Batch* batch);
+  Status RewriteInstance(const std::string& tenant, History* h, Series* s, uint64_t instance,
+                         const std::optional<ngsild::Attribute>& patch, Batch* batch);
+  std::string SeriesPrefix(char kind, const std::string& tenant, const std::string& id,
+                           const std::string& attr, const std::string& dataset) const;
+
+  Options options_;
+  mutable std::shared_mutex mu_;  // guards histories_
+  // tenant \0 id → history
+  std::map<std::string, HistoryPtr, std::less<>> histories_;
+
+  // Commit-thread state.
+  uint64_t next_instance_ = 1;
+  bool pending_counter_ = false;  // an aborted round advanced next_instance_
+  std::map<std::string, Staged> staged_;  // key: tenant \0 id
+  std::set<const Series*> owned_;         // staged series already private to this round
+  std::set<std::pair<std::string, std::string>> touched_;  // (staged key, series key)
+};
+
+}  // namespace civitas::temporal

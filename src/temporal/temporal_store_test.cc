@@ -1,0 +1,390 @@
+#include "temporal/temporal_store.h"
+
+#include <gtest/gtest.h>
+
+#include <zlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "temporal/record.h"
+
+namespace civitas::temporal {
+namespace {
+
+using storage::EntityPtr;
+using storage::Outcome;
+using storage::WriteOp;
+
+constexpr char kAttr[] = "https://example.org/speed";
+constexpr char kOther[] = "https://example.org/name";
+
+class TemporalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("civitas_temporal_test_" + std::to_string(::getpid()) + "_" +
+            std::to_string(std::random_device{}()));
+    Open();
+  }
+  void TearDown() override {
+    entities_.reset();
+    temporal_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open() {
+    entities_.reset();
+    TemporalStore::Options o;
+    o.chunk_samples = 4;
+    temporal_ = std::make_unique<TemporalStore>(o);
+    auto backend = storage::OpenRocksDb({dir_.string()});
+    ASSERT_TRUE(backend.ok()) << backend.status().detail();
+    ASSERT_TRUE(temporal_->Load(**backend).ok());
+    auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+    ASSERT_TRUE(store.ok());
+    entities_ = std::move(*store);
+    entities_->AddListener(temporal_.get());
+  }
+
+  Status Run(WriteOp op) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    std::vector<WriteOp> ops;
+    ops.push_back(std::move(op));
+    entities_->Submit(std::move(ops), [&p](std::vector<Status> s) { p.set_value(s[0]); });
+    return f.get();
+  }
+
+  // Writes the entity with speed = v (observed at `observed` when not empty) and a name that
+  // never changes.
+  Status PutEntity(double v, std::string observed = "") {
+    return Run({"", "urn:x:1", [=](const EntityPtr& cur, Micros now) -> Result<Outcome> {
+                  ngsild::Entity e = cur ? *cur : ngsild::Entity{};
+                  e.id = "urn:x:1";
+                  e.types = {"https://example.org/Road"};
+                  Json speed = Json::MakeObject();
+                  speed.Set("type", "Property");
+                  speed.Set("value", Json(v));
+                  if (!observed.empty()) speed.Set("observedAt", observed);
+                  speed.Set("modifiedAt", FormatDateTime(now));
+                  Json name = Json::MakeObject();
+                  name.Set("type", "Property");
+                  name.Set("value", "Main street");
+                  e.attrs = {{kAttr, {speed}}, {kOther, {name}}};
+                  return Outcome::Put(std::move(e));
+                }});
+  }
+
+  static TemporalStore::Instance Obs(const char* at, double v, const char* dataset = nullptr) {
+    Json inst = Json::MakeObject();
+    inst.Set("type", "Property");
+    inst.Set("value", Json(v));
+    inst.Set("observedAt", at);
+    if (dataset) inst.Set("datasetId", dataset);
+    return {kAttr, inst};
+  }
+
+  std::vector<Sample> Samples(const std::string& attr = kAttr, const std::string& dataset = "") {
+    HistoryPtr h = temporal_->Get("", "urn:x:1");
+    if (!h) return {};
+    auto it = h->series.find(attr + std::string(1, '\0') + dataset);
+    if (it == h->series.end()) return {};
+    auto r = it->second->Read(INT64_MIN, INT64_MAX);
+    EXPECT_TRUE(r.ok());
+    return *r;
+  }
+  static std::vector<double> Values(const std::vector<Sample>& s) {
+    std::vector<double> v;
+    for (const auto& x : s) v.push_back(x.number.value_or(-999));
+    return v;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<TemporalStore> temporal_;
+  std::unique_ptr<storage::EntityStore> entities_;
+};
+
+TEST_F(TemporalStoreTest, RecordsEveryChangeOfEveryInstance) {
+  ASSERT_TRUE(PutEntity(10, "2024-01-01T00:00:00Z").ok());
+  ASSERT_TRUE(PutEntity(20, "2024-01-01T00:01:00Z").ok());
+  ASSERT_TRUE(PutEntity(30, "2024-01-01T00:02:00Z").ok());
+  auto s = Samples();
+  EXPECT_EQ(Values(s), (std::vector<double>{10, 20, 30}));
+  EXPECT_EQ(s[1].time, *ParseDateTime("2024-01-01T00:01:00Z"));
+  // The unchanged name was recorded once, when it appeared.
+  EXPECT_EQ(Samples(kOther).size(), 1u);
+  HistoryPtr h = temporal_->Get("", "urn:x:1");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->types, std::vector<std::string>{"https://example.org/Road"});
+  // Rendered back, with observedAt from the time column.
+  Json inst = InstanceFromSample(s[1], false);
+  EXPECT_EQ(inst.GetString("observedAt"), "2024-01-01T00:01:00Z");  // as written
+  EXPECT_EQ(*inst.Find("value"), Json(20));
+  EXPECT_EQ(inst.GetString("instanceId"), InstanceId(s[1].instance));
+}
+
+TEST_F(TemporalStoreTest, WithoutObservedAtTheInstantIsModifiedAt) {
+  ASSERT_TRUE(PutEntity(1).ok());
+  auto s = Samples();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].time, s[0].modified_at);
+  EXPECT_EQ(InstanceFromSample(s[0], false).Find("observedAt"), nullptr);
+}
+
+TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
+  std::vector<TemporalStore::Instance> up = {
+      Obs("2024-01-01T00:05:00Z", 5), Obs("2024-01-01T00:01:00Z", 1),
+      Obs("2024-01-01T00:03:00Z", 3), Obs("2024-01-01T00:03:00Z", 33),  // same instant
+      Obs("2024-01-01T00:02:00Z", 2), Obs("2024-01-01T00:04:00Z", 4),
+      Obs("2024-01-01T00:00:00Z", 0), Obs("2024-01-01T00:06:00Z", 6),
+      Obs("2024-01-01T00:07:00Z", 7), Obs("2024-01-01T00:08:00Z", 8, "urn:ds:b")};
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, up, false)).ok());
+  // The current entity is untouched.
+  EXPECT_EQ(entities_->Get("", "urn:x:1"), nullptr);
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 1, 2, 3, 33, 4, 5, 6, 7}));
+  EXPECT_EQ(Values(Samples(kAttr, "urn:ds:b")), (std::vector<double>{8}));
+  HistoryPtr h = temporal_->Get("", "urn:x:1");
+  const Series& series = *h->series.at(kAttr + std::string(1, '\0'));
+  EXPECT_EQ(series.chunks.size(), 2u);  // 9 samples, chunks of 4: 8 sealed, 1 open
+  EXPECT_EQ(series.open.size(), 1u);
+  // Out of order after sealing: still all there, in time order.
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2023-12-31T23:59:00Z", -1)}, true))
+                  .ok());
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{-1, 0, 1, 2, 3, 33, 4, 5, 6, 7}));
+
+  Open();  // restart
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{-1, 0, 1, 2, 3, 33, 4, 5, 6, 7}));
+  EXPECT_EQ(Values(Samples(kAttr, "urn:ds:b")), (std::vector<double>{8}));
+  EXPECT_EQ(temporal_->Get("", "urn:x:1")->types,
+            std::vector<std::string>{"https://example.org/Road"});
+  // Instance numbers are not reused after a restart.
+  uint64_t max_before = 0;
+  for (const auto& s : Samples()) max_before = std::max(max_before, s.instance);
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2024-02-01T00:00:00Z", 99)}, true))
+                  .ok());
+  EXPECT_GT(Samples().back().instance, max_before);
+}
+
+TEST_F(TemporalStoreTest, AppendToMissingEntityFailsWhenItMustExist) {
+  Status st = Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2024-01-01T00:00:00Z", 1)}, true));
+  EXPECT_EQ(st.code(), ErrorCode::kResourceNotFound);
+  EXPECT_EQ(temporal_->Get("", "urn:x:1"), nullptr);
+}
+
+TEST_F(TemporalStoreTest, DeleteAndModifyInstances) {
+  std::vector<TemporalStore::Instance> up;
+  for (int i = 0; i < 6; ++i) {
+    std::string at = "2024-01-01T00:0" + std::to_string(i) + ":00Z";
+    up.push_back(Obs(at.c_str(), i));
+  }
+  up.push_back(Obs("2024-01-01T00:00:00Z", 100, "urn:ds:b"));
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"T"}, up, false)).ok());
+  auto s = Samples();
+  ASSERT_EQ(s.size(), 6u);
+  // One in a sealed chunk, one open.
+  ASSERT_TRUE(Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[1].instance, std::nullopt))
+                  .ok());
+  Json patch = Json::MakeObject();
+  patch.Set("value", Json(55));
+  ASSERT_TRUE(Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[5].instance, patch)).ok());
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 2, 3, 4, 55}));
+  EXPECT_EQ(Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, 987654, std::nullopt)).code(),
+            ErrorCode::kResourceNotFound);
+  Open();
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 2, 3, 4, 55}));
+
+  // The default series only, then everything.
+  ASSERT_TRUE(Run(temporal_->DeleteAttrOp("", "urn:x:1", kAttr, std::nullopt, false)).ok());
+  EXPECT_TRUE(Samples().empty());
+  EXPECT_EQ(Samples(kAttr, "urn:ds:b").size(), 1u);
+  ASSERT_TRUE(Run(temporal_->DeleteEntityOp("", "urn:x:1")).ok());
+  EXPECT_EQ(temporal_->Get("", "urn:x:1"), nullptr);
+  EXPECT_EQ(Run(temporal_->DeleteEntityOp("", "urn:x:1")).code(), ErrorCode::kResourceNotFound);
+  Open();
+  EXPECT_EQ(temporal_->Get("", "urn:x:1"), nullptr);
+  EXPECT_EQ(temporal_->stats().samples, 0u);
+}
+
+TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
+  entities_.reset();
+  TemporalStore::Options o;
+  o.chunk_samples = 4;
+  o.retention = *ParseDuration("P30D");
+  o.retention_by_type["https://example.org/Archive"] = *ParseDuration("P100Y");
+  temporal_ = std::make_unique<TemporalStore>(o);
+  auto backend = storage::OpenRocksDb({dir_.string()});
+  ASSERT_TRUE(backend.ok());
+  ASSERT_TRUE(temporal_->Load(**backend).ok());
+  auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+  ASSERT_TRUE(store.ok());
+  entities_ = std::move(store).value();
+  entities_->AddListener(temporal_.get());
+
+  std::vector<TemporalStore::Instance> old;
+  for (int i = 0; i < 9; ++i) {
+    std::string at = "2020-01-01T00:0" + std::to_string(i) + ":00Z";
+    old.push_back(Obs(at.c_str(), i));
+  }
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Archive"}, old, false)).ok());
+  // The write that sealed them also dropped them (older than 30 days); the open one stays.
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+  // The per-type setting keeps the archive.
+  HistoryPtr archive = temporal_->Get("", "urn:x:2");
+  EXPECT_EQ(archive->series.begin()->second->size(), 9u);
+  Open();
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+}
+
+TEST_F(TemporalStoreTest, TenantsAreSeparate) {
+  ASSERT_TRUE(Run(temporal_->AppendOp("a", "urn:x:1", {"T"}, {Obs("2024-01-01T00:00:00Z", 1)},
+                                      false))
+                  .ok());
+  EXPECT_EQ(temporal_->List("a").size(), 1u);
+  EXPECT_TRUE(temporal_->List("").empty());
+  EXPECT_TRUE(temporal_->List("b").empty());
+}
+
+// The correctness check at the store level: replay the Aarhus road-traffic week
+// (848,864 observations on 449 segments) as entity upserts, in batches, so every observation
+// goes through the change stream; then compare hourly and whole-week totalCount, sum, avg, min
+// and max with the same aggregates computed directly from the CSV.
+TEST(TemporalAarhus, HourlyAggregatesMatchTheCsv) {
+  gzFile f = gzopen("/work/shared/data/aarhus/traffic_2014-03-01_to_03-07.csv.gz", "rb");
+  if (f == nullptr) GTEST_SKIP() << "Aarhus data not found";
+  struct Row {
+    std::string segment;
+    std::string at;
+    double speed;
+  };
+  std::vector<Row> rows;
+  char line[512];
+  bool header = true;
+  while (gzgets(f, line, sizeof line) != nullptr) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    std::string c;
+    while (std::getline(ss, c, ',')) cols.push_back(c);
+    if (cols.size() < 9) continue;
+    while (!cols[8].empty() && (cols[8].back() == '\n' || cols[8].back() == '\r')) cols[8].pop_back();
+    rows.push_back({cols[8], cols[5] + "Z", std::stod(cols[2])});  // timestamps taken as UTC
+  }
+  gzclose(f);
+  ASSERT_EQ(rows.size(), 848864u);
+
+  auto dir = std::filesystem::temp_directory_path() /
+             ("civitas_temporal_aarhus_" + std::to_string(::getpid()));
+  TemporalStore temporal({});
+  {
+    auto backend = storage::OpenRocksDb({dir.string()});
+    ASSERT_TRUE(backend.ok());
+    ASSERT_TRUE(temporal.Load(**backend).ok());
+    auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+    ASSERT_TRUE(store.ok());
+    (*store)->AddListener(&temporal);
+    const std::string attr = "https://example.org/avgSpeed";
+    for (size_t i = 0; i < rows.size(); i += 4096) {
+      std::vector<WriteOp> ops;
+      for (size_t j = i; j < std::min(rows.size(), i + 4096); ++j) {
+        const Row& r = rows[j];
+        std::string id = "urn:ngsi-ld:TrafficFlowObserved:" + r.segment;
+        ops.push_back({"", id, [id, r, attr](const EntityPtr& cur, Micros now) -> Result<Outcome> {
+                         ngsild::Entity e = cur ? *cur : ngsild::Entity{};
+                         e.id = id;
+                         e.types = {"https://example.org/TrafficFlowObserved"};
+                         Json v = Json::MakeObject();
+                         v.Set("type", "Property");
+                         v.Set("value", Json(r.speed));
+                         v.Set("observedAt", r.at);
+                         v.Set("modifiedAt", FormatDateTime(now));
+                         e.attrs = {{attr, {v}}};
+                         return Outcome::Put(std::move(e));
+                       }});
+      }
+      std::promise<void> done;
+      (*store)->Submit(std::move(ops), [&done](std::vector<Status> st) {
+        for (const auto& s : st) EXPECT_TRUE(s.ok());
+        done.set_value();
+      });
+      done.get_future().wait();
+    }
+    (*store)->Close();
+  }
+
+  // Expected, straight from the CSV: per segment, per hour.
+  struct Agg {
+    uint64_t count = 0;
+    double sum = 0, min = INFINITY, max = -INFINITY;
+  };
+  std::map<std::string, std::map<Micros, Agg>> expected;
+  const Micros kHour = 3600LL * 1000000;
+  for (const auto& r : rows) {
+    Micros t = *ParseDateTime(r.at);
+    Agg& a = expected[r.segment][t - t % kHour];
+    ++a.count;
+    a.sum += r.speed;
+    a.min = std::min(a.min, r.speed);
+    a.max = std::max(a.max, r.speed);
+  }
+  const Micros week_start = *ParseDateTime("2014-03-01T00:00:00Z");
+  auto hours = MakePeriods(week_start, week_start + 7 * 24 * kHour, *ParseDuration("PT1H"));
+  ASSERT_TRUE(hours.ok());
+  std::vector<Period> week = {{week_start, week_start + 7 * 24 * kHour}};
+  uint64_t from_stats = 0, checked = 0;
+  auto histories = temporal.List("");
+  ASSERT_EQ(histories.size(), expected.size());
+  for (const HistoryPtr& h : histories) {
+    std::string segment = h->id.substr(h->id.rfind(':') + 1);
+    const auto& want = expected.at(segment);
+    std::vector<const Series*> series;
+    for (const auto& [k, s] : h->series) series.push_back(s.get());
+    auto got = AggregateByInstant(series, *hours, false);
+    ASSERT_TRUE(got.ok());
+    for (size_t p = 0; p < hours->size(); ++p) {
+      auto it = want.find((*hours)[p].start);
+      const Accumulator& a = (*got)[p];
+      if (it == want.end()) {
+        EXPECT_EQ(a.count(), 0u);
+        continue;
+      }
+      const Agg& w = it->second;
+      ASSERT_EQ(a.Value(AggrMethod::kTotalCount), Json(static_cast<int64_t>(w.count)));
+      EXPECT_NEAR(a.Value(AggrMethod::kSum).as_double(), w.sum, 1e-9 * std::fabs(w.sum) + 1e-9);
+      EXPECT_NEAR(a.Value(AggrMethod::kAvg).as_double(), w.sum / w.count, 1e-9);
+      EXPECT_EQ(a.Value(AggrMethod::kMin), Json(w.min));
+      EXPECT_EQ(a.Value(AggrMethod::kMax), Json(w.max));
+      ++checked;
+    }
+    // The whole week: every sealed chunk answers from its header.
+    auto whole = AggregateByInstant(series, week, false, &from_stats);
+    ASSERT_TRUE(whole.ok());
+    Agg total;
+    for (const auto& [hour, a] : want) {
+      total.count += a.count;
+      total.sum += a.sum;
+    }
+    EXPECT_EQ((*whole)[0].count(), total.count);
+    EXPECT_NEAR((*whole)[0].Value(AggrMethod::kSum).as_double(), total.sum, 1e-6);
+  }
+  EXPECT_GT(checked, 70000u);
+  EXPECT_GT(from_stats, 400u);
+  auto stats = temporal.stats();
+  EXPECT_EQ(stats.samples, 848864u);
+  std::printf("Aarhus replay: %llu samples, %llu chunks, %.3f bytes/observation in chunks\n",
+              static_cast<unsigned long long>(stats.samples),
+              static_cast<unsigned long long>(stats.chunks),
+              static_cast<double>(stats.chunk_bytes) / (stats.samples - stats.open_samples));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace civitas::temporal
