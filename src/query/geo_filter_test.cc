@@ -41,20 +41,21 @@ TEST(GeoFilterTest, ReadsGeoPropertyInstancesOnly) {
   EXPECT_TRUE(Filter("near;maxDistance==1000", "Point", "[5.005,5]").Matches(e));
   EXPECT_FALSE(Filter("near;maxDistance==100", "Point", "[5.005,5]").Matches(e));
   // Another GeoProperty, or none: no match, not even disjoint.
-  EXPECT_FALSE(Filter("disjoint", "Point", "[50,50]", "https://uri.etsi.org/ngsi-ld/observationSpace")
-                   .Matches(e));
+  EXPECT_FALSE(
+      Filter("disjoint", "Point", "[50,50]", "https://uri.etsi.org/ngsi-ld/observationSpace")
+          .Matches(e));
   EXPECT_TRUE(Filter("disjoint", "Point", "[50,50]").Matches(e));
   EXPECT_EQ(GeometriesOf(e, kLocation).size(), 2u);
 }
 
 TEST(GeoFilterTest, PointShortcutAgreesWithTheParser) {
   // Points with altitude, on range limits, and invalid ones (which never match).
-  for (const char* value : {R"({"type":"Point","coordinates":[180,-90,12.5]})",
-                            R"({"type":"Point","coordinates":[-180,90]})",
-                            R"({"type":"Point","coordinates":[10.2,56.1]})",
-                            R"({"type":"Point","coordinates":[181,0]})",
-                            R"({"type":"Point","coordinates":[1]})",
-                            R"({"type":"Point","coordinates":[1,"2"]})"}) {
+  for (const char* value :
+       {R"({"type":"Point","coordinates":[180,-90,12.5]})",
+        R"({"type":"Point","coordinates":[-180,90]})",
+        R"({"type":"Point","coordinates":[10.2,56.1]})",
+        R"({"type":"Point","coordinates":[181,0]})", R"({"type":"Point","coordinates":[1]})",
+        R"({"type":"Point","coordinates":[1,"2"]})"}) {
     ngsild::Entity e;
     e.attrs = {{kLocation, {Instance("GeoProperty", value)}}};
     auto parsed = geo::ParseGeoJson(*ParseJson(value));
