@@ -109,9 +109,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 200; ++i) {
     std::string coords;
     AppendJson(coords, Position(lon(rng), lat(rng)));
-    query::GeoFilter f{*geo::ParseGeoQueryParams("near;maxDistance==500", "Point", coords,
-                                                 std::nullopt),
-                       kLocation};
+    query::GeoFilter f{
+        *geo::ParseGeoQueryParams("near;maxDistance==500", "Point", coords, std::nullopt),
+        kLocation};
     size_t m = 0;
     near_ms.push_back(time_ms([&] { run(f, 100, false, &m); }));
     near_matches += m;
@@ -128,10 +128,12 @@ int main(int argc, char** argv) {
   }
   Stats near = Percentiles(near_ms), within = Percentiles(within_ms);
   std::printf("entities=%zu load=%.1fs\n", n, load_s);
-  std::printf("near;maxDistance==500 page=100: p50=%.3f ms p90=%.3f ms p99=%.3f ms (avg page %.0f)\n",
-              near.p50, near.p90, near.p99, near_matches / 200.0);
-  std::printf("within district, limit=100&count=true: p50=%.3f ms p90=%.3f ms p99=%.3f ms "
-              "(avg matches %.0f)\n",
-              within.p50, within.p90, within.p99, within_matches / 200.0);
+  std::printf(
+      "near;maxDistance==500 page=100: p50=%.3f ms p90=%.3f ms p99=%.3f ms (avg page %.0f)\n",
+      near.p50, near.p90, near.p99, near_matches / 200.0);
+  std::printf(
+      "within district, limit=100&count=true: p50=%.3f ms p90=%.3f ms p99=%.3f ms "
+      "(avg matches %.0f)\n",
+      within.p50, within.p90, within.p99, within_matches / 200.0);
   return 0;
 }

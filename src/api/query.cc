@@ -6,9 +6,9 @@
 #include "api/negotiation.h"
 #include "api/options.h"
 #include "api/problem.h"
+#include "geo/geo_query.h"
 #include "ngsild/parse.h"
 #include "ngsild/render.h"
-#include "geo/geo_query.h"
 #include "query/selector.h"
 
 namespace civitas::api {

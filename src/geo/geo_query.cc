@@ -49,9 +49,9 @@ constexpr double kMetersPerDegree = kEarthRadiusMeters * std::numbers::pi / 180;
 
 Status ParseGeoRel(std::string_view text, GeoQuery* q) {
   static constexpr std::pair<std::string_view, GeoRel> kRels[] = {
-      {"within", GeoRel::kWithin},   {"contains", GeoRel::kContains},
+      {"within", GeoRel::kWithin},         {"contains", GeoRel::kContains},
       {"intersects", GeoRel::kIntersects}, {"equals", GeoRel::kEquals},
-      {"disjoint", GeoRel::kDisjoint}, {"overlaps", GeoRel::kOverlaps},
+      {"disjoint", GeoRel::kDisjoint},     {"overlaps", GeoRel::kOverlaps},
   };
   for (const auto& [name, rel] : kRels) {
     if (text == name) {
@@ -77,8 +77,7 @@ Status ParseGeoRel(std::string_view text, GeoQuery* q) {
       (key[1] == 'a' ? q->max_distance : q->min_distance) = d;
       return Status::Ok();
     }
-    return Bad("georel '" + std::string(text) +
-               "': near needs maxDistance==N or minDistance==N");
+    return Bad("georel '" + std::string(text) + "': near needs maxDistance==N or minDistance==N");
   }
   return Bad("unknown georel '" + std::string(text) +
              "' (expected near;maxDistance==N, near;minDistance==N, within, contains, "

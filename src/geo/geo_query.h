@@ -40,7 +40,10 @@ struct GeoQuery {
 
   // Boxes (lon/lat) that every matching geometry intersects, for a spatial index to find
   // candidates; nullopt when a match may lie anywhere (disjoint, near;minDistance). More than
-  // one box when a near-search area crosses the antimeridian.
+  // one box when a near-search area crosses the antimeridian. Known limit: near measures to
+  // edges as great-circle arcs, which bulge poleward of the planar box; for edges of a few km
+  // that is millimetres (covered by the 0.5% margin), for edges of hundreds of km a match near
+  // such an edge could be missed by the index (not by a scan).
   std::optional<std::vector<Box>> SearchBoxes() const;
 };
 

@@ -15,9 +15,9 @@ TEST(GeoQueryTest, ParsesEveryGeoRel) {
   EXPECT_EQ(q.min_distance, 12.5);
   EXPECT_FALSE(q.max_distance);
   const std::pair<const char*, GeoRel> rels[] = {
-      {"within", GeoRel::kWithin},       {"contains", GeoRel::kContains},
+      {"within", GeoRel::kWithin},         {"contains", GeoRel::kContains},
       {"intersects", GeoRel::kIntersects}, {"equals", GeoRel::kEquals},
-      {"disjoint", GeoRel::kDisjoint},   {"overlaps", GeoRel::kOverlaps}};
+      {"disjoint", GeoRel::kDisjoint},     {"overlaps", GeoRel::kOverlaps}};
   for (const auto& [text, rel] : rels) {
     ASSERT_TRUE(ParseGeoRel(text, &q).ok()) << text;
     EXPECT_EQ(q.rel, rel);
@@ -106,7 +106,7 @@ TEST(GeoQueryTest, MatchesReadsEntityRelQueryGeometry) {
   GeoQuery q;
   q.geometry = *big;
   q.rel = GeoRel::kWithin;
-  EXPECT_TRUE(q.Matches(*small));   // the entity lies within the query's polygon
+  EXPECT_TRUE(q.Matches(*small));  // the entity lies within the query's polygon
   q.rel = GeoRel::kContains;
   EXPECT_FALSE(q.Matches(*small));  // ... and does not contain it
   q.geometry = *small;

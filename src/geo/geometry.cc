@@ -22,9 +22,7 @@ std::string Num(double v) {
 struct Path {
   const std::string& base;
   long index = -1;  // appended as [index] when >= 0
-  std::string str() const {
-    return index < 0 ? base : base + "[" + std::to_string(index) + "]";
-  }
+  std::string str() const { return index < 0 ? base : base + "[" + std::to_string(index) + "]"; }
 };
 
 Result<Point> ParsePosition(const Json& p, const Path& where) {
@@ -54,8 +52,7 @@ Result<std::vector<Point>> ParsePositions(const Json& a, size_t min, const std::
                                           const char* what) {
   if (!a.is_array()) return Bad(where, std::string(what) + " must be an array of positions");
   if (a.size() < min) {
-    return Bad(where, std::string(what) + " needs at least " + std::to_string(min) +
-                          " positions");
+    return Bad(where, std::string(what) + " needs at least " + std::to_string(min) + " positions");
   }
   std::vector<Point> out;
   out.reserve(a.size());
@@ -128,8 +125,8 @@ Status AddParts(Geometry& g, std::string_view type, const Json& c, const std::st
   } else if (type == "MultiLineString") {
     if (!c.is_array()) return Bad(where, "MultiLineString coordinates must be an array");
     for (size_t i = 0; i < c.size(); ++i) {
-      auto ps = ParsePositions(c.as_array()[i], 2, where + "[" + std::to_string(i) + "]",
-                               "a LineString");
+      auto ps =
+          ParsePositions(c.as_array()[i], 2, where + "[" + std::to_string(i) + "]", "a LineString");
       if (!ps.ok()) return ps.status();
       g.lines.push_back(std::move(*ps));
     }

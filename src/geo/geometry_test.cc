@@ -33,7 +33,8 @@ TEST(GeometryTest, ParsesEveryType) {
   EXPECT_EQ(mp->box.min_lon, 1);
   EXPECT_EQ(mp->box.max_lat, 4);
 
-  auto ml = Parse(R"({"type":"MultiLineString","coordinates":[[[0,0],[1,1]],[[2,2],[3,3],[4,2]]]})");
+  auto ml =
+      Parse(R"({"type":"MultiLineString","coordinates":[[[0,0],[1,1]],[[2,2],[3,3],[4,2]]]})");
   ASSERT_TRUE(ml.ok());
   EXPECT_EQ(ml->lines.size(), 2u);
   EXPECT_EQ(ml->Dimension(), 1);

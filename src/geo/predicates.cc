@@ -281,9 +281,8 @@ bool InteriorsShare(const Geometry& a, const Geometry& b, int dim) {
   }
   if (dim == 1) {
     return AnySegment(a, true, false, [&](const Point& s, const Point& e) {
-      return AnyPieceMidpoint(s, e, b, true, false, [&](const Point& mid) {
-        return LocateInLineInterior(mid, b);
-      });
+      return AnyPieceMidpoint(s, e, b, true, false,
+                              [&](const Point& mid) { return LocateInLineInterior(mid, b); });
     });
   }
   auto ring_piece_inside = [](const Geometry& x, const Geometry& y) {
@@ -466,8 +465,8 @@ PreparedPolygons::Location PreparedPolygons::Locate(const Point& p) const {
       boundary = true;
     }
     if ((edge.a.lat > p.lat) != (edge.b.lat > p.lat)) {
-      double x = edge.a.lon + (p.lat - edge.a.lat) * (edge.b.lon - edge.a.lon) /
-                                  (edge.b.lat - edge.a.lat);
+      double x =
+          edge.a.lon + (p.lat - edge.a.lat) * (edge.b.lon - edge.a.lon) / (edge.b.lat - edge.a.lat);
       if (p.lon < x) inside[edge.ring] ^= 1;
     }
   }
@@ -487,9 +486,9 @@ PreparedPolygons::Location PreparedPolygons::Locate(const Point& p) const {
 double DistanceMeters(const Point& a, const Point& b) {
   constexpr double kRad = std::numbers::pi / 180;
   double dlat = (b.lat - a.lat) * kRad, dlon = (b.lon - a.lon) * kRad;
-  double h = std::sin(dlat / 2) * std::sin(dlat / 2) +
-             std::cos(a.lat * kRad) * std::cos(b.lat * kRad) * std::sin(dlon / 2) *
-                 std::sin(dlon / 2);
+  double h = std::sin(dlat / 2) * std::sin(dlat / 2) + std::cos(a.lat * kRad) *
+                                                           std::cos(b.lat * kRad) *
+                                                           std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusMeters * std::asin(std::min(1.0, std::sqrt(h)));
 }
 

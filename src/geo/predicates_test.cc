@@ -92,7 +92,7 @@ TEST(PredicatesTest, Lines) {
   EXPECT_FALSE(Within(touch, line));
   EXPECT_TRUE(Within(part, line));
   EXPECT_TRUE(Contains(line, part));
-  EXPECT_FALSE(Overlaps(part, line));   // one covers the other
+  EXPECT_FALSE(Overlaps(part, line));  // one covers the other
   EXPECT_TRUE(Overlaps(line, shifted));
   EXPECT_TRUE(Disjoint(line, parallel));
   // The same line with more vertices and reversed is equal.
@@ -170,8 +170,8 @@ TEST(PredicatesTest, Holes) {
 }
 
 TEST(PredicatesTest, MultiPolygons) {
-  Geometry two = G("MultiPolygon",
-                   "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[5,5],[7,5],[7,7],[5,7],[5,5]]]]");
+  Geometry two =
+      G("MultiPolygon", "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[5,5],[7,5],[7,7],[5,7],[5,5]]]]");
   EXPECT_TRUE(Within(G("Point", "[6,6]"), two));
   EXPECT_TRUE(Disjoint(G("Point", "[3,3]"), two));
   EXPECT_TRUE(Within(two, G("Polygon", "[[[-1,-1],[8,-1],[8,8],[-1,8],[-1,-1]]]")));
@@ -179,8 +179,9 @@ TEST(PredicatesTest, MultiPolygons) {
   EXPECT_FALSE(Within(G("LineString", "[[1,1],[6,6]]"), two));
   EXPECT_TRUE(Intersects(G("LineString", "[[1,1],[6,6]]"), two));
   EXPECT_TRUE(Contains(two, G("MultiPoint", "[[1,1],[6,6]]")));
-  EXPECT_TRUE(Equals(two, G("MultiPolygon", "[[[[5,5],[5,7],[7,7],[7,5],[5,5]]],"
-                                            "[[[0,0],[0,2],[2,2],[2,0],[0,0]]]]")));
+  EXPECT_TRUE(Equals(two, G("MultiPolygon",
+                            "[[[[5,5],[5,7],[7,7],[7,5],[5,5]]],"
+                            "[[[0,0],[0,2],[2,2],[2,0],[0,0]]]]")));
   EXPECT_TRUE(Overlaps(two, G("Polygon", "[[[1,1],[3,1],[3,3],[1,3],[1,1]]]")));
 }
 
@@ -234,9 +235,12 @@ TEST(PredicatesTest, Distances) {
 // on vertices and edges) against polygons with holes, multipolygons and touching parts.
 TEST(PredicatesTest, PreparedPolygonsAgreeWithThePredicates) {
   std::vector<Geometry> shapes = {
-      kSquare, kSquareCw, kHoled,
-      G("MultiPolygon", "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[2,0],[4,0],[4,2],[2,2],[2,0]]],"
-                        "[[[5,5],[9,5],[9,9],[5,9],[5,5]],[[6,6],[8,6],[8,8],[6,8],[6,6]]]]"),
+      kSquare,
+      kSquareCw,
+      kHoled,
+      G("MultiPolygon",
+        "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[2,0],[4,0],[4,2],[2,2],[2,0]]],"
+        "[[[5,5],[9,5],[9,9],[5,9],[5,5]],[[6,6],[8,6],[8,8],[6,8],[6,6]]]]"),
       G("Polygon", "[[[0,0],[10,3],[3,3],[7,8],[1,9],[0,0]]]"),  // concave
   };
   std::mt19937 rng(7);

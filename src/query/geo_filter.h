@@ -19,8 +19,8 @@ struct GeoFilter {
 };
 
 // The GeoJSON geometry values of the entity's attribute `property` (one per instance that holds
-// a valid geometry). Shared by GeoFilter and the spatial index so both read entities the same
-// way.
+// a valid geometry). The spatial index reads entities with it; GeoFilter applies the same rules
+// (with a shortcut for Point values), so both see the same geometries.
 std::vector<geo::Geometry> GeometriesOf(const ngsild::Entity& e, std::string_view property);
 
 }  // namespace civitas::query

@@ -35,9 +35,7 @@ CellRange Range(const geo::Box& b, int level) {
           Cell(b.max_lat, 90, n)};
 }
 
-uint64_t Key(int level, uint64_t x, uint64_t y) {
-  return (uint64_t(level) << 56) | (x << 28) | y;
-}
+uint64_t Key(int level, uint64_t x, uint64_t y) { return (uint64_t(level) << 56) | (x << 28) | y; }
 
 }  // namespace
 
@@ -117,8 +115,7 @@ void GeoIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& before
 }
 
 std::optional<std::vector<std::string_view>> GeoIndex::Candidates(
-    std::string_view tenant, std::string_view property,
-    const std::vector<geo::Box>& boxes) const {
+    std::string_view tenant, std::string_view property, const std::vector<geo::Box>& boxes) const {
   std::vector<std::string_view> ids;
   Tenant* t = Find(tenant);
   if (t == nullptr) return ids;

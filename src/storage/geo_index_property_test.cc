@@ -79,8 +79,8 @@ class GeoIndexPropertyTest : public ::testing::Test {
       line.Set("coordinates", Json(Json::Array{Position(lon1, lat1), Position(lon2, lat2)}));
       Add("urn:segment:" + row[0], line);
     }
-    auto districts = ParseJson(ReadFile(kDataDir + "/demo/aarhus_local_community.wgs84.geojson"),
-                               64);
+    auto districts =
+        ParseJson(ReadFile(kDataDir + "/demo/aarhus_local_community.wgs84.geojson"), 64);
     ASSERT_TRUE(districts.ok());
     int n = 0;
     for (const auto& f : districts->Find("features")->as_array()) {

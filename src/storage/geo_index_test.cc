@@ -141,9 +141,8 @@ TEST(GeoIndexTest, StoreKeepsTheIndexUpToDate) {
   run(**store, {put("urn:x", 3), put("urn:z", 3)});
   EXPECT_EQ(ids_near(**store, index, 1), Ids{});
   EXPECT_EQ(ids_near(**store, index, 3), (Ids{"urn:x", "urn:z"}));
-  run(**store, {{"t", "urn:z", [](const EntityPtr&, Micros) -> Result<Outcome> {
-                   return Outcome::Delete();
-                 }}});
+  run(**store, {{"t", "urn:z",
+                 [](const EntityPtr&, Micros) -> Result<Outcome> { return Outcome::Delete(); }}});
   EXPECT_EQ(ids_near(**store, index, 3), Ids{"urn:x"});
   EXPECT_EQ(ids_near(**store, index, 2), Ids{"urn:y"});
   (*store)->Close();

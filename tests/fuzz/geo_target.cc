@@ -93,8 +93,9 @@ void CheckGeometry(const geo::Geometry& g, const std::string& where) {
 
 void CheckQuery(const geo::GeoQuery& q, const std::string& where) {
   FUZZ_CHECK(!q.geometry.empty(), where + ": a geo-query without geometry");
-  FUZZ_CHECK(q.rel != geo::GeoRel::kNear || (q.max_distance.has_value() != q.min_distance.has_value()),
-             where + ": near needs exactly one distance");
+  FUZZ_CHECK(
+      q.rel != geo::GeoRel::kNear || (q.max_distance.has_value() != q.min_distance.has_value()),
+      where + ": near needs exactly one distance");
   CheckGeometry(q.geometry, where);
   if (Vertices(q.geometry) > kMaxVertices) return;
   auto boxes = q.SearchBoxes();
@@ -102,11 +103,20 @@ void CheckQuery(const geo::GeoQuery& q, const std::string& where) {
     // Matches may take a shortcut (prepared polygons); it must agree with the predicates.
     bool expected = true;
     switch (q.rel) {
-      case geo::GeoRel::kWithin: expected = geo::Within(f, q.geometry); break;
-      case geo::GeoRel::kIntersects: expected = geo::Intersects(f, q.geometry); break;
-      case geo::GeoRel::kDisjoint: expected = geo::Disjoint(f, q.geometry); break;
-      case geo::GeoRel::kContains: expected = geo::Contains(f, q.geometry); break;
-      default: expected = q.Matches(f);
+      case geo::GeoRel::kWithin:
+        expected = geo::Within(f, q.geometry);
+        break;
+      case geo::GeoRel::kIntersects:
+        expected = geo::Intersects(f, q.geometry);
+        break;
+      case geo::GeoRel::kDisjoint:
+        expected = geo::Disjoint(f, q.geometry);
+        break;
+      case geo::GeoRel::kContains:
+        expected = geo::Contains(f, q.geometry);
+        break;
+      default:
+        expected = q.Matches(f);
     }
     FUZZ_CHECK(q.Matches(f) == expected, where + ": Matches disagrees with the predicates");
     if (!q.Matches(f) || !boxes) continue;
