@@ -8,8 +8,11 @@
 #include <vector>
 
 #include "api/broker.h"
+#include "api/iot.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "ingest/ingestor.h"
+#include "ingest/registry.h"
 #include "jsonld/context.h"
 #include "server/config.h"
 #include "server/demo.h"
@@ -100,17 +103,38 @@ int Serve(const Config& config) {
     Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
   }
 
+  // Device ingestion: provisioning restored from the store's meta records.
+  ingest::Registry registry(ingest::RegistryPersistence{
+      [&entities](const std::string& k, const std::string& v) { return entities.PutMeta(k, v); },
+      [&entities](const std::string& k) { return entities.DeleteMeta(k); }});
+  restored = entities.ScanMeta(ingest::Registry::kMetaPrefix,
+                               [&registry](std::string_view key, std::string_view value) {
+                                 return registry.Restore(key, value);
+                               });
+  if (!restored.ok()) {
+    Log(LogLevel::kError, "cannot restore device provisioning", {{"error", restored.detail()}});
+    return 1;
+  }
+  ingest::Ingestor ingestor(registry, entities, contexts.Core());
+
   api::Broker broker(entities, contexts, {CIVITAS_VERSION, config.max_json_depth});
+  api::IotApi iot(ingestor, broker.metrics(), config.max_json_depth);
   http::ServerOptions http_options;
   http_options.bind = config.bind;
   http_options.port = static_cast<uint16_t>(config.port);
   http_options.threads = config.threads;
   http_options.max_body_bytes = config.max_body_bytes;
   http_options.max_target_bytes = config.max_target_bytes;
-  http::Server server(http_options, [&broker](http::Request&& req, http::Responder respond) {
-    broker.Handle(std::move(req), std::move(respond));
+  http::Server server(http_options, [&broker, &iot](http::Request&& req,
+                                                    http::Responder respond) {
+    if (api::IotApi::Owns(req.path)) {
+      iot.Handle(std::move(req), std::move(respond));
+    } else {
+      broker.Handle(std::move(req), std::move(respond));
+    }
   });
-  broker.SetMetricsHook([&server](std::string& out) {
+  broker.SetMetricsHook([&server, &ingestor](std::string& out) {
+    ingestor.Render(out);
     auto s = server.stats();
     out += "# TYPE civitas_http_connections_accepted_total counter\n"
            "civitas_http_connections_accepted_total " +
