@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <memory>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -12,6 +13,7 @@
 #include "common/log.h"
 #include "http/http.h"
 #include "ingest/ingestor.h"
+#include "ingest/mqtt_source.h"
 #include "ingest/registry.h"
 #include "jsonld/context.h"
 #include "server/config.h"
@@ -133,8 +135,29 @@ int Serve(const Config& config) {
       broker.Handle(std::move(req), std::move(respond));
     }
   });
-  broker.SetMetricsHook([&server, &ingestor](std::string& out) {
+  std::unique_ptr<ingest::MqttSource> mqtt;
+  if (!config.mqtt_url.empty()) {
+    auto options = ingest::ParseMqttUrl(config.mqtt_url);
+    if (!options.ok()) {
+      Log(LogLevel::kError, "bad MQTT URL", {{"error", options.status().detail()}});
+      return 1;
+    }
+    if (!config.mqtt_username.empty()) options->username = config.mqtt_username;
+    if (!config.mqtt_password.empty()) options->password = config.mqtt_password;
+    options->ca_file = config.mqtt_ca;
+    options->cert_file = config.mqtt_cert;
+    options->key_file = config.mqtt_key;
+    options->client_id = config.mqtt_client_id;
+    options->qos = config.mqtt_qos;
+    mqtt = std::make_unique<ingest::MqttSource>(ingestor, *options);
+    if (Status st = mqtt->Start(); !st.ok()) {
+      Log(LogLevel::kError, "cannot start MQTT ingestion", {{"error", st.detail()}});
+      return 1;
+    }
+  }
+  broker.SetMetricsHook([&server, &ingestor, &mqtt](std::string& out) {
     ingestor.Render(out);
+    if (mqtt) mqtt->Render(out);
     auto s = server.stats();
     out += "# TYPE civitas_http_connections_accepted_total counter\n"
            "civitas_http_connections_accepted_total " +
@@ -159,6 +182,8 @@ int Serve(const Config& config) {
   int sig = 0;
   sigwait(&signals, &sig);
   Log(LogLevel::kInfo, "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  // MQTT first: Stop waits until every message it took is durable, while the store is open.
+  if (mqtt) mqtt->Stop();
   server.Stop(5000);
   entities.Close();
   Log(LogLevel::kInfo, "stopped");

@@ -1,0 +1,304 @@
+#include "ingest/mqtt_source.h"
+
+#include <mosquitto.h>
+
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "common/log.h"
+
+namespace civitas::ingest {
+namespace {
+
+std::vector<std::string_view> SplitLevels(std::string_view topic) {
+  std::vector<std::string_view> levels;
+  while (true) {
+    size_t slash = topic.find('/');
+    levels.push_back(topic.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    topic.remove_prefix(slash + 1);
+  }
+  return levels;
+}
+
+// The subscriptions: with and without the leading '/', as the IoT Agents accept both.
+constexpr const char* kTopics[] = {"/json/+/+/attrs", "/ul/+/+/attrs", "/+/+/attrs",
+                                   "json/+/+/attrs",  "ul/+/+/attrs",  "+/+/attrs"};
+
+void InitLibrary() {
+  static const int once = [] { return mosquitto_lib_init(); }();
+  (void)once;
+}
+
+}  // namespace
+
+Result<MqttOptions> ParseMqttUrl(std::string_view url) {
+  MqttOptions o;
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidRequest("MQTT URL " + std::string(url) + ": " + std::string(why));
+  };
+  std::string_view rest;
+  if (url.substr(0, 7) == "mqtt://") {
+    rest = url.substr(7);
+  } else if (url.substr(0, 8) == "mqtts://") {
+    rest = url.substr(8);
+    o.tls = true;
+    o.port = 8883;
+  } else {
+    return bad("expected mqtt://host[:port] or mqtts://host[:port]");
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view cred = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    size_t colon = cred.find(':');
+    o.username = std::string(cred.substr(0, colon));
+    if (colon != std::string_view::npos) o.password = std::string(cred.substr(colon + 1));
+    if (o.username.empty()) return bad("empty user name");
+  }
+  std::string_view host = rest;
+  if (size_t colon = rest.rfind(':');
+      colon != std::string_view::npos && rest.find(']', colon) == std::string_view::npos) {
+    host = rest.substr(0, colon);
+    std::string_view port = rest.substr(colon + 1);
+    int p = 0;
+    if (port.empty() || port.size() > 5) return bad("bad port");
+    for (char c : port) {
+      if (c < '0' || c > '9') return bad("bad port");
+      p = p * 10 + (c - '0');
+    }
+    if (p < 1 || p > 65535) return bad("bad port");
+    o.port = p;
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host.find('/') != std::string_view::npos) return bad("missing host");
+  o.host = std::string(host);
+  return o;
+}
+
+std::optional<DeviceTopic> ParseDeviceTopic(std::string_view topic) {
+  if (!topic.empty() && topic[0] == '/') topic.remove_prefix(1);
+  auto levels = SplitLevels(topic);
+  DeviceTopic t;
+  if (levels.size() == 4 && levels[3] == "attrs" && (levels[0] == "json" || levels[0] == "ul")) {
+    t.format = levels[0] == "json" ? PayloadFormat::kJson : PayloadFormat::kUltralight;
+    t.apikey = std::string(levels[1]);
+    t.device_id = std::string(levels[2]);
+  } else if (levels.size() == 3 && levels[2] == "attrs") {
+    t.apikey = std::string(levels[0]);
+    t.device_id = std::string(levels[1]);
+  } else {
+    return std::nullopt;
+  }
+  if (t.apikey.empty() || t.device_id.empty()) return std::nullopt;
+  return t;
+}
+
+MqttSource::MqttSource(Ingestor& ingestor, MqttOptions options)
+    : ingestor_(ingestor), options_(std::move(options)) {
+  InitLibrary();
+}
+
+MqttSource::~MqttSource() {
+  Stop();
+  if (mosq_ != nullptr) mosquitto_destroy(mosq_);
+}
+
+Status MqttSource::Start() {
+  if (mosq_ != nullptr) return Status::Ok();
+  mosq_ = mosquitto_new(options_.client_id.c_str(), /*clean_session=*/false, this);
+  if (mosq_ == nullptr) return Status::Internal("cannot create the MQTT client");
+  mosquitto_connect_callback_set(mosq_, &MqttSource::OnConnect);
+  mosquitto_disconnect_callback_set(mosq_, &MqttSource::OnDisconnect);
+  mosquitto_message_callback_set(mosq_, &MqttSource::OnMessage);
+  mosquitto_subscribe_callback_set(mosq_, &MqttSource::OnSubscribe);
+  if (!options_.username.empty()) {
+    int rc = mosquitto_username_pw_set(
+        mosq_, options_.username.c_str(),
+        options_.password.empty() ? nullptr : options_.password.c_str());
+    if (rc != MOSQ_ERR_SUCCESS) {
+      return Status::InvalidRequest(std::string("MQTT credentials: ") + mosquitto_strerror(rc));
+    }
+  }
+  if (options_.tls || !options_.ca_file.empty()) {
+    int rc = mosquitto_tls_set(
+        mosq_, options_.ca_file.empty() ? nullptr : options_.ca_file.c_str(),
+        options_.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
+        options_.cert_file.empty() ? nullptr : options_.cert_file.c_str(),
+        options_.key_file.empty() ? nullptr : options_.key_file.c_str(), nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      return Status::InvalidRequest(std::string("MQTT TLS: ") + mosquitto_strerror(rc));
+    }
+  }
+  delay_ms_ = options_.reconnect_min_ms;
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void MqttSource::Stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  // Every message handed to the store completes before we return: a clean stop loses none.
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+void MqttSource::Backoff() {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(delay_ms_), [this] { return stopping_.load(); });
+  delay_ms_ = std::min(delay_ms_ * 2, options_.reconnect_max_ms);
+}
+
+void MqttSource::Run() {
+  bool need_connect = true;
+  while (!stopping_) {
+    if (need_connect) {
+      int rc = mosquitto_connect(mosq_, options_.host.c_str(), options_.port,
+                                 options_.keepalive_seconds);
+      if (rc != MOSQ_ERR_SUCCESS) {
+        connect_failures_.fetch_add(1, std::memory_order_relaxed);
+        Micros now = NowMicros();
+        if (now - last_log_.load() >= 5000000) {
+          last_log_ = now;
+          Log(LogLevel::kWarn, "cannot connect to the MQTT broker",
+              {{"host", options_.host},
+               {"port", std::to_string(options_.port)},
+               {"error", rc == MOSQ_ERR_ERRNO ? std::string(strerror(errno))
+                                              : std::string(mosquitto_strerror(rc))},
+               {"retry_ms", std::to_string(delay_ms_)}});
+        }
+        Backoff();
+        continue;
+      }
+      need_connect = false;  // CONNACK arrives through the loop (OnConnect)
+    }
+    int rc = mosquitto_loop(mosq_, 100, 1);
+    if (rc != MOSQ_ERR_SUCCESS && !stopping_) {
+      subscribed_ = false;
+      if (connected_.exchange(false)) {
+        Log(LogLevel::kWarn, "MQTT connection lost",
+            {{"error", rc == MOSQ_ERR_ERRNO ? std::string(strerror(errno))
+                                            : std::string(mosquitto_strerror(rc))}});
+      } else {
+        connect_failures_.fetch_add(1, std::memory_order_relaxed);
+      }
+      need_connect = true;
+      Backoff();
+    }
+  }
+  if (connected_.exchange(false)) {
+    mosquitto_disconnect(mosq_);
+    // Lets the DISCONNECT go out (a few loop turns at most).
+    for (int i = 0; i < 10 && mosquitto_loop(mosq_, 10, 1) == MOSQ_ERR_SUCCESS; ++i) {
+    }
+  }
+}
+
+void MqttSource::OnConnect(struct mosquitto* m, void* self_ptr, int rc) {
+  auto* self = static_cast<MqttSource*>(self_ptr);
+  if (rc != 0) {
+    self->connect_failures_.fetch_add(1, std::memory_order_relaxed);
+    Log(LogLevel::kWarn, "the MQTT broker refused the connection",
+        {{"reason", mosquitto_connack_string(rc)}});
+    return;  // the broker closes the connection; the loop reconnects with back-off
+  }
+  self->connected_ = true;
+  self->connects_.fetch_add(1, std::memory_order_relaxed);
+  self->delay_ms_ = self->options_.reconnect_min_ms;
+  // The session keeps the subscriptions, but a new or expired session has none.
+  char* topics[std::size(kTopics)];
+  for (size_t i = 0; i < std::size(kTopics); ++i) topics[i] = const_cast<char*>(kTopics[i]);
+  int sub = mosquitto_subscribe_multiple(m, nullptr, static_cast<int>(std::size(kTopics)), topics,
+                                         self->options_.qos, 0, nullptr);
+  if (sub != MOSQ_ERR_SUCCESS) {
+    Log(LogLevel::kError, "cannot subscribe to the device topics",
+        {{"error", mosquitto_strerror(sub)}});
+  }
+  Log(LogLevel::kInfo, "connected to the MQTT broker",
+      {{"host", self->options_.host},
+       {"port", std::to_string(self->options_.port)},
+       {"client_id", self->options_.client_id}});
+}
+
+void MqttSource::OnDisconnect(struct mosquitto*, void* self_ptr, int) {
+  auto* self = static_cast<MqttSource*>(self_ptr);
+  self->connected_ = false;
+  self->subscribed_ = false;
+}
+
+void MqttSource::OnSubscribe(struct mosquitto*, void* self_ptr, int, int count, const int* qos) {
+  auto* self = static_cast<MqttSource*>(self_ptr);
+  for (int i = 0; i < count; ++i) {
+    if (qos[i] > 2) {  // 0x80: the broker refused this subscription (ACL)
+      Log(LogLevel::kError, "the MQTT broker refused a device topic subscription",
+          {{"topic", kTopics[i < static_cast<int>(std::size(kTopics)) ? i : 0]}});
+    }
+  }
+  self->subscribed_ = true;
+}
+
+void MqttSource::OnMessage(struct mosquitto*, void* self_ptr, const struct mosquitto_message* msg) {
+  static_cast<MqttSource*>(self_ptr)->HandleMessage(msg);
+}
+
+void MqttSource::HandleMessage(const struct mosquitto_message* msg) {
+  const Micros received = NowMicros();
+  messages_.fetch_add(1, std::memory_order_relaxed);
+  auto topic = ParseDeviceTopic(msg->topic != nullptr ? msg->topic : "");
+  if (!topic) {
+    bad_topics_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::string_view payload(static_cast<const char*>(msg->payload),
+                           msg->payload != nullptr ? static_cast<size_t>(msg->payloadlen) : 0);
+  DeviceMessage m;
+  m.transport = Transport::kMqtt;
+  m.format = topic->format.value_or(SniffFormat(payload));
+  m.apikey = std::move(topic->apikey);
+  m.device_id = std::move(topic->device_id);
+  m.payload = payload;
+  m.received_at = received;
+  {
+    // Back-pressure: while too much is pending, stop reading (the broker queues for us).
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return in_flight_ < options_.max_in_flight; });
+    ++in_flight_;
+  }
+  ingestor_.Ingest(m, [this](IngestResult) {
+    // Outcomes are counted and logged by the Ingestor; here only the accounting.
+    std::lock_guard lock(mu_);
+    --in_flight_;
+    cv_.notify_all();
+  });
+}
+
+MqttSource::Stats MqttSource::stats() const {
+  return {connects_.load(), connect_failures_.load(), messages_.load(), bad_topics_.load()};
+}
+
+void MqttSource::Render(std::string& out) const {
+  Stats s = stats();
+  out += "# TYPE civitas_mqtt_connected gauge\ncivitas_mqtt_connected " +
+         std::string(connected() ? "1" : "0") + "\n";
+  out += "# TYPE civitas_mqtt_subscribed gauge\ncivitas_mqtt_subscribed " +
+         std::string(subscribed() ? "1" : "0") + "\n";
+  out += "# TYPE civitas_mqtt_connects_total counter\ncivitas_mqtt_connects_total " +
+         std::to_string(s.connects) + "\n";
+  out += "# TYPE civitas_mqtt_connect_failures_total counter\n"
+         "civitas_mqtt_connect_failures_total " +
+         std::to_string(s.connect_failures) + "\n";
+  out += "# TYPE civitas_mqtt_messages_total counter\ncivitas_mqtt_messages_total " +
+         std::to_string(s.messages) + "\n";
+  out += "# TYPE civitas_mqtt_bad_topics_total counter\ncivitas_mqtt_bad_topics_total " +
+         std::to_string(s.bad_topics) + "\n";
+}
+
+}  // namespace civitas::ingest
