@@ -1,6 +1,7 @@
 #include "ingest/mqtt_source.h"
 
 #include <mosquitto.h>
+#include <poll.h>
 
 #include <chrono>
 #include <cstring>
@@ -115,6 +116,9 @@ Status MqttSource::Start() {
   mosquitto_disconnect_callback_set(mosq_, &MqttSource::OnDisconnect);
   mosquitto_message_callback_set(mosq_, &MqttSource::OnMessage);
   mosquitto_subscribe_callback_set(mosq_, &MqttSource::OnSubscribe);
+  // Queue outgoing packets (PUBACKs included) for mosquitto_loop_write instead of writing them
+  // at once: Run() writes them only after the messages are durable.
+  mosquitto_threaded_set(mosq_, true);
   if (!options_.username.empty()) {
     int rc = mosquitto_username_pw_set(
         mosq_, options_.username.c_str(),
@@ -157,7 +161,29 @@ void MqttSource::Backoff() {
   delay_ms_ = std::min(delay_ms_ * 2, options_.reconnect_max_ms);
 }
 
+namespace {
+
+std::string ErrorText(int rc) {
+  return rc == MOSQ_ERR_ERRNO ? std::string(strerror(errno)) : std::string(mosquitto_strerror(rc));
+}
+
+}  // namespace
+
+void MqttSource::WaitUntilDurable() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+// The client loop, written out instead of mosquitto_loop() so that acknowledgements wait for
+// durability. With mosquitto_threaded_set(true), libmosquitto only queues the PUBACK of a QoS 1
+// message (it sends it before the callback, but into its output queue); the queue is written by
+// mosquitto_loop_write alone. Each turn therefore reads what has arrived (each message goes to
+// the store from the callback), waits until every message read is durable, and only then writes
+// the queued PUBACKs. A crash before that leaves the messages unacknowledged, and the broker
+// sends them again to our persistent session. Reading everything available first lets all of
+// it share one group commit.
 void MqttSource::Run() {
+  constexpr int kMaxReadsPerTurn = 4096;
   bool need_connect = true;
   while (!stopping_) {
     if (need_connect) {
@@ -171,22 +197,39 @@ void MqttSource::Run() {
           Log(LogLevel::kWarn, "cannot connect to the MQTT broker",
               {{"host", options_.host},
                {"port", std::to_string(options_.port)},
-               {"error", rc == MOSQ_ERR_ERRNO ? std::string(strerror(errno))
-                                              : std::string(mosquitto_strerror(rc))},
+               {"error", ErrorText(rc)},
                {"retry_ms", std::to_string(delay_ms_)}});
         }
         Backoff();
         continue;
       }
-      need_connect = false;  // CONNACK arrives through the loop (OnConnect)
+      need_connect = false;  // CONNECT is queued; CONNACK arrives through the loop (OnConnect)
     }
-    int rc = mosquitto_loop(mosq_, 100, 1);
+    int rc = MOSQ_ERR_SUCCESS;
+    int fd = mosquitto_socket(mosq_);
+    if (fd < 0) {
+      rc = MOSQ_ERR_NO_CONN;
+    } else {
+      pollfd p{fd, static_cast<short>(POLLIN | (mosquitto_want_write(mosq_) ? POLLOUT : 0)), 0};
+      int ready = ::poll(&p, 1, 100);
+      // Read at least once per turn: TLS may hold decrypted bytes that poll cannot see.
+      bool more = true;
+      for (int i = 0; i < kMaxReadsPerTurn && more && rc == MOSQ_ERR_SUCCESS; ++i) {
+        rc = mosquitto_loop_read(mosq_, 1);
+        if (ready <= 0) break;
+        pollfd q{fd, POLLIN, 0};
+        more = ::poll(&q, 1, 0) > 0;
+      }
+      WaitUntilDurable();
+      if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(mosq_)) {
+        rc = mosquitto_loop_write(mosq_, 1);
+      }
+      if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop_misc(mosq_);
+    }
     if (rc != MOSQ_ERR_SUCCESS && !stopping_) {
       subscribed_ = false;
       if (connected_.exchange(false)) {
-        Log(LogLevel::kWarn, "MQTT connection lost",
-            {{"error", rc == MOSQ_ERR_ERRNO ? std::string(strerror(errno))
-                                            : std::string(mosquitto_strerror(rc))}});
+        Log(LogLevel::kWarn, "MQTT connection lost", {{"error", ErrorText(rc)}});
       } else {
         connect_failures_.fetch_add(1, std::memory_order_relaxed);
       }
@@ -194,10 +237,12 @@ void MqttSource::Run() {
       Backoff();
     }
   }
+  WaitUntilDurable();
   if (connected_.exchange(false)) {
+    // Sends the last PUBACKs (everything read is durable now) and DISCONNECT.
     mosquitto_disconnect(mosq_);
-    // Lets the DISCONNECT go out (a few loop turns at most).
-    for (int i = 0; i < 10 && mosquitto_loop(mosq_, 10, 1) == MOSQ_ERR_SUCCESS; ++i) {
+    for (int i = 0; i < 10 && mosquitto_want_write(mosq_); ++i) {
+      if (mosquitto_loop_write(mosq_, 1) != MOSQ_ERR_SUCCESS) break;
     }
   }
 }

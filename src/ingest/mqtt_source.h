@@ -55,15 +55,16 @@ std::optional<DeviceTopic> ParseDeviceTopic(std::string_view topic);
 // reconnection. Connection: one thread runs the client loop and reconnects after any failure
 // (refused, broker restarted, DNS, TLS) with exponential back-off, forever, until Stop.
 //
-// Acknowledgement and durability: libmosquitto 2.0 (Debian 12) sends PUBACK for a QoS 1
-// message *before* calling the message callback, and has no manual acknowledgement, so Civitas
-// cannot hold the PUBACK until the write is durable. What it does instead: a message is handed
-// to the store at once, completes after its group commit (milliseconds), and Stop waits for
-// every message in flight to be durable before returning, so a clean stop or a broker restart
-// loses nothing. Only a crash of Civitas (SIGKILL, power loss) inside that window can lose the
-// QoS 1 messages of the last group commit. A store rejection is never silent: it is logged
-// (rate-limited) and counted by the Ingestor as store_error. With at most max_in_flight
-// messages pending, the loop waits, which pushes back on the broker (it queues for us).
+// Acknowledgement and durability: a QoS 1 message is acknowledged (PUBACK) only once its
+// measures are durable in the store. libmosquitto 2.0 (Debian 12) prepares the PUBACK before
+// calling the message callback and has no manual acknowledgement, but in threaded mode it only
+// queues it, and the queue is written by our loop (see Run) after a durability barrier. So a
+// crash of Civitas at any moment loses no acknowledged message: the broker redelivers the
+// unacknowledged ones to the persistent session (at least once: a measure may be applied twice,
+// which an upsert with the same value and observedAt makes harmless). A store rejection is
+// never silent: it is logged (rate-limited) and counted by the Ingestor as store_error, and the
+// message is acknowledged (redelivering a message the store refuses would loop forever). With
+// max_in_flight messages pending, reading pauses, which pushes back on the broker.
 class MqttSource {
  public:
   MqttSource(Ingestor& ingestor, MqttOptions options);
@@ -95,6 +96,7 @@ class MqttSource {
  private:
   void Run();
   void Backoff();
+  void WaitUntilDurable();
   static void OnConnect(struct mosquitto* m, void* self, int rc);
   static void OnDisconnect(struct mosquitto* m, void* self, int rc);
   static void OnSubscribe(struct mosquitto* m, void* self, int mid, int count, const int* qos);
