@@ -23,6 +23,17 @@ Result<Micros> ParseTimeInstant(std::string_view s) {
   return *t;
 }
 
+std::vector<std::string_view> SplitLevels(std::string_view topic) {
+  std::vector<std::string_view> levels;
+  while (true) {
+    size_t slash = topic.find('/');
+    levels.push_back(topic.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    topic.remove_prefix(slash + 1);
+  }
+  return levels;
+}
+
 Result<MeasureGroup> JsonGroup(const Json& object, const DecodeLimits& limits) {
   if (!object.is_object()) return Bad("a JSON measure group must be an object");
   if (object.size() > limits.max_values) return Bad("too many measures in one group");
@@ -119,6 +130,24 @@ PayloadFormat SniffFormat(std::string_view payload) {
   payload = Trim(payload);
   if (!payload.empty() && (payload[0] == '{' || payload[0] == '[')) return PayloadFormat::kJson;
   return PayloadFormat::kUltralight;
+}
+
+std::optional<DeviceTopic> ParseDeviceTopic(std::string_view topic) {
+  if (!topic.empty() && topic[0] == '/') topic.remove_prefix(1);
+  auto levels = SplitLevels(topic);
+  DeviceTopic t;
+  if (levels.size() == 4 && levels[3] == "attrs" && (levels[0] == "json" || levels[0] == "ul")) {
+    t.format = levels[0] == "json" ? PayloadFormat::kJson : PayloadFormat::kUltralight;
+    t.apikey = std::string(levels[1]);
+    t.device_id = std::string(levels[2]);
+  } else if (levels.size() == 3 && levels[2] == "attrs") {
+    t.apikey = std::string(levels[0]);
+    t.device_id = std::string(levels[1]);
+  } else {
+    return std::nullopt;
+  }
+  if (t.apikey.empty() || t.device_id.empty()) return std::nullopt;
+  return t;
 }
 
 }  // namespace civitas::ingest

@@ -53,4 +53,13 @@ Result<std::vector<MeasureGroup>> DecodeMeasures(PayloadFormat format, std::stri
 // JSON if it starts with '{' or '[', else Ultralight.
 PayloadFormat SniffFormat(std::string_view payload);
 
+// The topic of a device message: "/json/<apikey>/<device>/attrs" (JSON),
+// "/ul/<apikey>/<device>/attrs" (Ultralight), "/<apikey>/<device>/attrs" (legacy: the payload
+// says which), each also without the leading '/'. nullopt for anything else.
+struct DeviceTopic {
+  std::optional<PayloadFormat> format;  // nullopt: sniff the payload
+  std::string apikey, device_id;
+};
+std::optional<DeviceTopic> ParseDeviceTopic(std::string_view topic);
+
 }  // namespace civitas::ingest

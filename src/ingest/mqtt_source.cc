@@ -12,17 +12,6 @@
 namespace civitas::ingest {
 namespace {
 
-std::vector<std::string_view> SplitLevels(std::string_view topic) {
-  std::vector<std::string_view> levels;
-  while (true) {
-    size_t slash = topic.find('/');
-    levels.push_back(topic.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    topic.remove_prefix(slash + 1);
-  }
-  return levels;
-}
-
 // The subscriptions: with and without the leading '/', as the IoT Agents accept both.
 constexpr const char* kTopics[] = {"/json/+/+/attrs", "/ul/+/+/attrs", "/+/+/attrs",
                                    "json/+/+/attrs",  "ul/+/+/attrs",  "+/+/attrs"};
@@ -78,24 +67,6 @@ Result<MqttOptions> ParseMqttUrl(std::string_view url) {
   if (host.empty() || host.find('/') != std::string_view::npos) return bad("missing host");
   o.host = std::string(host);
   return o;
-}
-
-std::optional<DeviceTopic> ParseDeviceTopic(std::string_view topic) {
-  if (!topic.empty() && topic[0] == '/') topic.remove_prefix(1);
-  auto levels = SplitLevels(topic);
-  DeviceTopic t;
-  if (levels.size() == 4 && levels[3] == "attrs" && (levels[0] == "json" || levels[0] == "ul")) {
-    t.format = levels[0] == "json" ? PayloadFormat::kJson : PayloadFormat::kUltralight;
-    t.apikey = std::string(levels[1]);
-    t.device_id = std::string(levels[2]);
-  } else if (levels.size() == 3 && levels[2] == "attrs") {
-    t.apikey = std::string(levels[0]);
-    t.device_id = std::string(levels[1]);
-  } else {
-    return std::nullopt;
-  }
-  if (t.apikey.empty() || t.device_id.empty()) return std::nullopt;
-  return t;
 }
 
 MqttSource::MqttSource(Ingestor& ingestor, MqttOptions options)

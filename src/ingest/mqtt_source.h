@@ -38,15 +38,6 @@ struct MqttOptions {
 // options (other members keep their defaults). InvalidRequest with a reason otherwise.
 Result<MqttOptions> ParseMqttUrl(std::string_view url);
 
-// The topic of a device message: "/json/<apikey>/<device>/attrs" (JSON),
-// "/ul/<apikey>/<device>/attrs" (Ultralight), "/<apikey>/<device>/attrs" (legacy: the payload
-// says which), each also without the leading '/'. nullopt for anything else.
-struct DeviceTopic {
-  std::optional<PayloadFormat> format;  // nullopt: sniff the payload
-  std::string apikey, device_id;
-};
-std::optional<DeviceTopic> ParseDeviceTopic(std::string_view topic);
-
 // Civitas as an MQTT client of a real broker (mosquitto): subscribes to the device topics and
 // hands every message to the Ingestor.
 //

@@ -51,6 +51,7 @@ constexpr Target kTargets[] = {
     {"fuzz_projection", FuzzProjection},
     {"fuzz_context", FuzzContext},
     {"fuzz_time", FuzzTime},
+    {"fuzz_measures", FuzzMeasures},
 };
 
 const fs::path kFuzzDir = CIVITAS_FUZZ_DIR;

@@ -21,5 +21,8 @@ void FuzzProjection(std::string_view data);
 void FuzzContext(std::string_view data);
 // fuzz_time: ParseDateTime / FormatDateTime round trips.
 void FuzzTime(std::string_view data);
+// fuzz_measures: JSON / Ultralight device measures and MQTT topics → ingest decoding and mapping;
+// every mapped update is a valid entity fragment.
+void FuzzMeasures(std::string_view data);
 
 }  // namespace civitas::fuzz
