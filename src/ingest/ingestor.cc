@@ -69,18 +69,19 @@ void Ingestor::Finish(const DeviceMessage& m, IngestResult result,
   done(std::move(result));
 }
 
-void Ingestor::Ingest(const DeviceMessage& m, std::function<void(IngestResult)> done) {
+bool Ingestor::Prepare(const DeviceMessage& m, const std::function<void(IngestResult)>& done,
+                       std::vector<storage::WriteOp>* ops) {
   auto groups = DecodeMeasures(m.format, m.payload, limits_);
   if (!groups.ok()) {
     Finish(m, {IngestOutcome::kMalformed, groups.status(), 0}, done);
-    return;
+    return false;
   }
   Registry::Resolution res = registry_.Resolve(m.apikey, m.device_id);
   if (res.miss != Registry::Miss::kNone) {
     Status st = res.miss == Registry::Miss::kStoreError ? Status::Internal(res.detail)
                                                         : Status::NotFound(res.detail);
     Finish(m, {FromMiss(res.miss), st, 0}, done);
-    return;
+    return false;
   }
   if (res.provisioned) {
     provisioned_.fetch_add(1, std::memory_order_relaxed);
@@ -92,18 +93,18 @@ void Ingestor::Ingest(const DeviceMessage& m, std::function<void(IngestResult)> 
 
   std::vector<EntityUpdate> updates = MapMeasures(res.device, *groups, m.received_at);
   const std::string& tenant = res.device.device->scope.service;
-  std::vector<storage::WriteOp> ops;
-  ops.reserve(updates.size());
   ngsild::ParseOptions parse_options;
   parse_options.require_id_and_type = true;
+  const size_t first = ops->size();
   for (EntityUpdate& u : updates) {
     dropped_attributes_.fetch_add(u.dropped, std::memory_order_relaxed);
     auto fragment = ngsild::ParseEntityBody(u.fragment, *core_, parse_options);
     if (!fragment.ok()) {
-      // MapMeasures only builds valid fragments; reaching here means a mapping bug or an
-      // unexpected value, which must be visible, not written half.
+      // MapMeasures only builds valid fragments (fuzz_measures checks it); reaching here means
+      // a mapping bug, which must be visible, not written half.
+      ops->resize(first);
       Finish(m, {IngestOutcome::kMalformed, fragment.status(), 0}, done);
-      return;
+      return false;
     }
     auto shared = std::make_shared<const ngsild::EntityFragment>(std::move(*fragment));
     storage::WriteOp op;
@@ -115,25 +116,52 @@ void Ingestor::Ingest(const DeviceMessage& m, std::function<void(IngestResult)> 
       ngsild::AppendAttributes(e, *shared, /*no_overwrite=*/false, now);
       return storage::Outcome::Put(std::move(e));
     };
-    ops.push_back(std::move(op));
+    ops->push_back(std::move(op));
   }
-  if (ops.empty()) {
-    Finish(m, {IngestOutcome::kOk, Status::Ok(), 0}, done);
-    return;
-  }
-  const size_t n = ops.size();
-  // The message is copied for the completion: the payload view is not needed any more.
-  DeviceMessage copy = m;
-  copy.payload = {};
-  store_.Submit(std::move(ops), [this, copy = std::move(copy), n,
-                                 done = std::move(done)](std::vector<Status> statuses) {
-    for (const Status& st : statuses) {
-      if (!st.ok()) {
-        Finish(copy, {IngestOutcome::kStoreError, st, 0}, done);
-        return;
-      }
+  return true;
+}
+
+void Ingestor::Ingest(const DeviceMessage& m, std::function<void(IngestResult)> done) {
+  std::vector<Pending> batch;
+  batch.push_back({m, std::move(done)});
+  IngestBatch(std::move(batch));
+}
+
+void Ingestor::IngestBatch(std::vector<Pending> batch) {
+  // The messages that produced writes, with how many ops each, in op order.
+  struct Accepted {
+    DeviceMessage message;  // without its payload
+    std::function<void(IngestResult)> done;
+    size_t ops = 0;
+  };
+  std::vector<Accepted> accepted;
+  std::vector<storage::WriteOp> ops;
+  for (Pending& p : batch) {
+    const size_t before = ops.size();
+    if (!Prepare(p.message, p.done, &ops)) continue;
+    const size_t n = ops.size() - before;
+    p.message.payload = {};
+    if (n == 0) {  // nothing to write (e.g. an empty array of measures)
+      Finish(p.message, {IngestOutcome::kOk, Status::Ok(), 0}, p.done);
+      continue;
     }
-    Finish(copy, {IngestOutcome::kOk, Status::Ok(), n}, done);
+    accepted.push_back({std::move(p.message), std::move(p.done), n});
+  }
+  if (ops.empty()) return;
+  // One Submit for the whole batch, so one group commit carries it.
+  store_.Submit(std::move(ops), [this, accepted = std::move(accepted)](std::vector<Status> statuses) {
+    size_t at = 0;
+    for (const Accepted& a : accepted) {
+      IngestResult result{IngestOutcome::kOk, Status::Ok(), a.ops};
+      for (size_t i = at; i < at + a.ops && i < statuses.size(); ++i) {
+        if (!statuses[i].ok()) {
+          result = {IngestOutcome::kStoreError, statuses[i], 0};
+          break;
+        }
+      }
+      at += a.ops;
+      Finish(a.message, std::move(result), a.done);
+    }
   });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "common/time.h"
@@ -64,6 +65,15 @@ class Ingestor {
   // store's commit thread once the writes are durable (it must not block).
   void Ingest(const DeviceMessage& message, std::function<void(IngestResult)> done);
 
+  // Several messages at once (what the MQTT loop read in one turn): their writes go in one
+  // Submit, so that one group commit carries them all. Each done runs once, as for Ingest.
+  // The payloads are only read during the call.
+  struct Pending {
+    DeviceMessage message;
+    std::function<void(IngestResult)> done;
+  };
+  void IngestBatch(std::vector<Pending> batch);
+
   // Counters in Prometheus text format.
   void Render(std::string& out) const;
   uint64_t count(Transport t, IngestOutcome o) const {
@@ -75,6 +85,10 @@ class Ingestor {
  private:
   void Finish(const DeviceMessage& m, IngestResult result,
               const std::function<void(IngestResult)>& done);
+  // Decodes, resolves and maps one message, appending its writes to ops. A rejected message is
+  // finished here (done called) and false returned.
+  bool Prepare(const DeviceMessage& m, const std::function<void(IngestResult)>& done,
+               std::vector<storage::WriteOp>* ops);
 
   Registry& registry_;
   storage::EntityStore& store_;

@@ -2,6 +2,8 @@
 
 #include <mosquitto.h>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -77,6 +79,7 @@ MqttSource::MqttSource(Ingestor& ingestor, MqttOptions options)
 MqttSource::~MqttSource() {
   Stop();
   if (mosq_ != nullptr) mosquitto_destroy(mosq_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 Status MqttSource::Start() {
@@ -108,6 +111,8 @@ Status MqttSource::Start() {
       return Status::InvalidRequest(std::string("MQTT TLS: ") + mosquitto_strerror(rc));
     }
   }
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Status::Internal("eventfd failed");
   delay_ms_ = options_.reconnect_min_ms;
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
@@ -120,6 +125,8 @@ void MqttSource::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
   thread_.join();
   // Every message handed to the store completes before we return: a clean stop loses none.
   std::unique_lock lock(mu_);
@@ -140,6 +147,11 @@ std::string ErrorText(int rc) {
 
 }  // namespace
 
+size_t MqttSource::InFlight() {
+  std::lock_guard lock(mu_);
+  return in_flight_;
+}
+
 void MqttSource::WaitUntilDurable() {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [this] { return in_flight_ == 0; });
@@ -147,12 +159,13 @@ void MqttSource::WaitUntilDurable() {
 
 // The client loop, written out instead of mosquitto_loop() so that acknowledgements wait for
 // durability. With mosquitto_threaded_set(true), libmosquitto only queues the PUBACK of a QoS 1
-// message (it sends it before the callback, but into its output queue); the queue is written by
-// mosquitto_loop_write alone. Each turn therefore reads what has arrived (each message goes to
-// the store from the callback), waits until every message read is durable, and only then writes
-// the queued PUBACKs. A crash before that leaves the messages unacknowledged, and the broker
-// sends them again to our persistent session. Reading everything available first lets all of
-// it share one group commit.
+// message (it prepares it before the callback, but into its output queue); the queue is written
+// by mosquitto_loop_write alone. Each turn reads what has arrived and hands it to the store in
+// one batch (one group commit); the output queue is written only in a turn where every message
+// read so far is durable. Reading goes on meanwhile, so the next batch is decoded while the
+// previous one commits; the broker's in-flight window bounds how far reading runs ahead. A
+// crash before the write leaves the messages unacknowledged, and the broker sends them again
+// to our persistent session.
 void MqttSource::Run() {
   constexpr int kMaxReadsPerTurn = 4096;
   bool need_connect = true;
@@ -181,18 +194,27 @@ void MqttSource::Run() {
     if (fd < 0) {
       rc = MOSQ_ERR_NO_CONN;
     } else {
-      pollfd p{fd, static_cast<short>(POLLIN | (mosquitto_want_write(mosq_) ? POLLOUT : 0)), 0};
-      int ready = ::poll(&p, 1, 100);
+      // Acknowledgements (and anything else queued) go out only when every message read so
+      // far is durable; until then only reading continues, so the next batch is decoded while
+      // the previous one commits. The wake fd fires when the last pending message is durable.
+      const bool can_write = InFlight() == 0 && mosquitto_want_write(mosq_);
+      pollfd p[2] = {{fd, static_cast<short>(POLLIN | (can_write ? POLLOUT : 0)), 0},
+                     {wake_fd_, POLLIN, 0}};
+      ::poll(p, 2, 100);
+      if (p[1].revents & POLLIN) {
+        uint64_t drained;
+        (void)!::read(wake_fd_, &drained, sizeof drained);
+      }
       // Read at least once per turn: TLS may hold decrypted bytes that poll cannot see.
-      bool more = true;
-      for (int i = 0; i < kMaxReadsPerTurn && more && rc == MOSQ_ERR_SUCCESS; ++i) {
-        rc = mosquitto_loop_read(mosq_, 1);
-        if (ready <= 0) break;
+      bool more = (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+      rc = mosquitto_loop_read(mosq_, 1);
+      for (int i = 1; i < kMaxReadsPerTurn && more && rc == MOSQ_ERR_SUCCESS; ++i) {
         pollfd q{fd, POLLIN, 0};
         more = ::poll(&q, 1, 0) > 0;
+        if (more) rc = mosquitto_loop_read(mosq_, 1);
       }
-      WaitUntilDurable();
-      if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(mosq_)) {
+      FlushTurn();  // everything read goes to the store in one Submit
+      if (rc == MOSQ_ERR_SUCCESS && InFlight() == 0 && mosquitto_want_write(mosq_)) {
         rc = mosquitto_loop_write(mosq_, 1);
       }
       if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop_misc(mosq_);
@@ -208,6 +230,7 @@ void MqttSource::Run() {
       Backoff();
     }
   }
+  FlushTurn();
   WaitUntilDurable();
   if (connected_.exchange(false)) {
     // Sends the last PUBACKs (everything read is durable now) and DISCONNECT.
@@ -275,25 +298,39 @@ void MqttSource::HandleMessage(const struct mosquitto_message* msg) {
   }
   std::string_view payload(static_cast<const char*>(msg->payload),
                            msg->payload != nullptr ? static_cast<size_t>(msg->payloadlen) : 0);
-  DeviceMessage m;
-  m.transport = Transport::kMqtt;
-  m.format = topic->format.value_or(SniffFormat(payload));
-  m.apikey = std::move(topic->apikey);
-  m.device_id = std::move(topic->device_id);
-  m.payload = payload;
-  m.received_at = received;
-  {
-    // Back-pressure: while too much is pending, stop reading (the broker queues for us).
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return in_flight_ < options_.max_in_flight; });
-    ++in_flight_;
+  // Collected for the end of the read phase (FlushTurn); libmosquitto frees msg after this.
+  TurnMessage t;
+  t.message.transport = Transport::kMqtt;
+  t.message.format = topic->format.value_or(SniffFormat(payload));
+  t.message.apikey = std::move(topic->apikey);
+  t.message.device_id = std::move(topic->device_id);
+  t.message.received_at = received;
+  t.payload.assign(payload);
+  turn_.push_back(std::move(t));
+}
+
+void MqttSource::FlushTurn() {
+  if (turn_.empty()) return;
+  std::vector<Ingestor::Pending> batch;
+  batch.reserve(turn_.size());
+  for (TurnMessage& t : turn_) {
+    t.message.payload = t.payload;  // turn_ no longer grows: the views stay valid
+    batch.push_back({t.message, [this](IngestResult) {
+                       // Outcomes are counted and logged by the Ingestor; here the accounting.
+                       std::lock_guard lock(mu_);
+                       if (--in_flight_ == 0) {
+                         cv_.notify_all();
+                         uint64_t one = 1;
+                         (void)!::write(wake_fd_, &one, sizeof one);
+                       }
+                     }});
   }
-  ingestor_.Ingest(m, [this](IngestResult) {
-    // Outcomes are counted and logged by the Ingestor; here only the accounting.
+  {
     std::lock_guard lock(mu_);
-    --in_flight_;
-    cv_.notify_all();
-  });
+    in_flight_ += batch.size();
+  }
+  ingestor_.IngestBatch(std::move(batch));
+  turn_.clear();
 }
 
 MqttSource::Stats MqttSource::stats() const {
