@@ -27,8 +27,14 @@ void InitLibrary() {
 
 Result<MqttOptions> ParseMqttUrl(std::string_view url) {
   MqttOptions o;
+  // Errors go to the log: never show a password that the URL may carry.
+  std::string shown(url);
+  if (size_t at = shown.rfind('@'), scheme = shown.find("://");
+      at != std::string::npos && scheme != std::string::npos && at > scheme) {
+    shown.replace(scheme + 3, at - scheme - 3, "***");
+  }
   auto bad = [&](std::string_view why) {
-    return Status::InvalidRequest("MQTT URL " + std::string(url) + ": " + std::string(why));
+    return Status::InvalidRequest("MQTT URL " + shown + ": " + std::string(why));
   };
   std::string_view rest;
   if (url.substr(0, 7) == "mqtt://") {

@@ -33,6 +33,9 @@ TEST(MqttUrl, Rejects) {
   EXPECT_FALSE(ParseMqttUrl("mqtt://x:99999").ok());
   EXPECT_FALSE(ParseMqttUrl("mqtt://x:port").ok());
   EXPECT_FALSE(ParseMqttUrl("mqtt://:pw@x").ok());
+  auto bad = ParseMqttUrl("mqtt://user:s3cret@host:notaport");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().detail().find("s3cret"), std::string::npos) << bad.status().detail();
 }
 
 TEST(DeviceTopic, TheIotAgentForms) {

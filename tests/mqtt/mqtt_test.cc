@@ -222,5 +222,50 @@ TEST_F(MqttTest, KeepsRetryingWhileTheBrokerIsDown) {
   ASSERT_TRUE(WaitFor([&] { return Count(IngestOutcome::kOk) == 1; }));
 }
 
+// TLS: Civitas connects with mqtts:// and a CA file to a listener whose certificate that CA
+// signed; the device publishes on the plain listener of the same broker.
+class MqttTlsTest : public MqttTest {
+ protected:
+  void SetUp() override {
+    if (!MosquittoProcess::Available()) GTEST_SKIP() << "mosquitto is not installed";
+    if (!tls_broker_.AddTlsListener()) GTEST_SKIP() << "openssl could not make certificates";
+    MqttTest::SetUp();
+  }
+  MosquittoProcess tls_broker_;
+};
+
+TEST_F(MqttTlsTest, MeasuresArriveOverTls) {
+  tls_broker_.Start();
+  auto options = ingest::ParseMqttUrl("mqtts://127.0.0.1:" + std::to_string(tls_broker_.tls_port()));
+  ASSERT_TRUE(options.ok());
+  options->ca_file = tls_broker_.ca_file();
+  options->client_id = "civitas-tls";
+  source_ = std::make_unique<ingest::MqttSource>(*ingestor_, *options);
+  ASSERT_TRUE(source_->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return source_->subscribed(); })) << "no TLS session";
+  Publisher pub(tls_broker_.port());
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 30; ++i) pub.Publish("/ul/k1/d1/attrs", "t|" + std::to_string(i));
+  ASSERT_TRUE(WaitFor([&] { return Count(IngestOutcome::kOk) == 30; }, 5s))
+      << "ok=" << Count(IngestOutcome::kOk);
+  // Reading must not stall on bytes TLS has decrypted but poll cannot see.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(Value("d1", "temperature"), Json(30));
+}
+
+TEST_F(MqttTlsTest, AnUntrustedBrokerIsRefused) {
+  tls_broker_.Start();
+  auto options = ingest::ParseMqttUrl("mqtts://127.0.0.1:" + std::to_string(tls_broker_.tls_port()));
+  ASSERT_TRUE(options.ok());
+  options->ca_file = "/etc/ssl/certs/ca-certificates.crt";  // does not know the test CA
+  options->client_id = "civitas-tls-untrusted";
+  options->reconnect_min_ms = 20;
+  options->reconnect_max_ms = 50;
+  source_ = std::make_unique<ingest::MqttSource>(*ingestor_, *options);
+  ASSERT_TRUE(source_->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return source_->stats().connect_failures >= 2; }));
+  EXPECT_FALSE(source_->connected());
+}
+
 }  // namespace
 }  // namespace civitas::testing

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -42,7 +43,10 @@ MosquittoProcess::MosquittoProcess() {
   std::filesystem::create_directories(dir_);
   port_ = FreePort();
   std::ofstream conf(dir_ / "mosquitto.conf");
-  conf << "listener " << port_ << " 127.0.0.1\n"
+  // `user root`: when the tests run as root, mosquitto would otherwise switch to the mosquitto
+  // user and could not read the keys or write persistence in our directory (ignored otherwise).
+  conf << "user root\n"
+       << "listener " << port_ << " 127.0.0.1\n"
        << "allow_anonymous true\n"
        << "persistence true\n"
        << "persistence_location " << dir_.string() << "/\n"
@@ -54,6 +58,27 @@ MosquittoProcess::~MosquittoProcess() {
   if (pid_ > 0) Kill();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+}
+
+bool MosquittoProcess::AddTlsListener() {
+  const std::string d = dir_.string();
+  std::ofstream(dir_ / "san.ext") << "subjectAltName=IP:127.0.0.1\n";
+  const std::string script =
+      "cd '" + d + "' && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 "
+      "-subj /CN=civitas-test-ca && "
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+      "-subj /CN=127.0.0.1 && "
+      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+      "-out server.crt -days 2 -extfile san.ext";
+  if (std::system(("(" + script + ") > /dev/null 2>&1").c_str()) != 0) return false;
+  tls_port_ = FreePort();
+  std::ofstream conf(dir_ / "mosquitto.conf", std::ios::app);
+  conf << "listener " << tls_port_ << " 127.0.0.1\n"
+       << "cafile " << d << "/ca.crt\n"
+       << "certfile " << d << "/server.crt\n"
+       << "keyfile " << d << "/server.key\n";
+  return static_cast<bool>(conf);
 }
 
 void MosquittoProcess::Start() {

@@ -19,6 +19,13 @@ class MosquittoProcess {
   MosquittoProcess();
   ~MosquittoProcess();  // kills it, removes the directory
 
+  // Adds a TLS listener on another free port with a fresh CA and server certificate for
+  // 127.0.0.1 (made with the openssl command). Call before Start. Returns false if openssl is
+  // missing or fails.
+  bool AddTlsListener();
+  uint16_t tls_port() const { return tls_port_; }
+  std::string ca_file() const { return (dir_ / "ca.crt").string(); }
+
   // Starts (or starts again, on the same port and persistence) and waits until it accepts
   // connections.
   void Start();
@@ -36,6 +43,7 @@ class MosquittoProcess {
 
   std::filesystem::path dir_;
   uint16_t port_ = 0;
+  uint16_t tls_port_ = 0;
   pid_t pid_ = -1;
 };
 
