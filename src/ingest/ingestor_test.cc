@@ -35,7 +35,10 @@ class IngestorTest : public ::testing::Test {
         [](const std::string& url) -> Result<std::string> { return Status::NotFound(url); });
     registry_ = std::make_unique<Registry>(RegistryPersistence{
         [this](const std::string& k, const std::string& v) { return store_->PutMeta(k, v); },
-        [this](const std::string& k) { return store_->DeleteMeta(k); }});
+        [this](const std::string& k) { return store_->DeleteMeta(k); },
+        [this](const std::vector<std::pair<std::string, std::string>>& records) {
+          return store_->PutMetas(records);
+        }});
     ingestor_ = std::make_unique<Ingestor>(*registry_, *store_, contexts_->Core());
   }
   void TearDown() override {

@@ -70,12 +70,17 @@ Status Registry::AddGroups(std::vector<ServiceGroup> groups) {
                                    " already exists in this service");
     }
   }
+  // Durable first (all of them in one write), then visible.
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const auto& g : groups) {
+    records.emplace_back(std::string(kMetaPrefix) + std::string(kGroupRecord) +
+                             GroupKey(g.scope, g.resource, g.apikey),
+                         ToJsonString(ToJson(g)));
+  }
+  CIVITAS_RETURN_IF_ERROR(PutAll(records));
   for (auto& g : groups) {
     auto ptr = std::make_shared<const ServiceGroup>(std::move(g));
-    std::string k = GroupKey(ptr->scope, ptr->resource, ptr->apikey);
-    CIVITAS_RETURN_IF_ERROR(persistence_.put(std::string(kMetaPrefix) + std::string(kGroupRecord) +
-                                                 k, ToJsonString(ToJson(*ptr))));
-    groups_[k] = std::move(ptr);
+    groups_[GroupKey(ptr->scope, ptr->resource, ptr->apikey)] = std::move(ptr);
   }
   return Status::Ok();
 }
@@ -128,6 +133,12 @@ Status Registry::DeleteGroup(const Scope& scope, std::string_view resource,
   return Status::Ok();
 }
 
+Status Registry::PutAll(const std::vector<std::pair<std::string, std::string>>& records) {
+  if (persistence_.put_many) return persistence_.put_many(records);
+  for (const auto& [key, value] : records) CIVITAS_RETURN_IF_ERROR(persistence_.put(key, value));
+  return Status::Ok();
+}
+
 void Registry::IndexDeviceLocked(const DevicePtr& d) { by_device_id_[d->device_id].push_back(d); }
 
 void Registry::UnindexDeviceLocked(const Device& d) {
@@ -149,12 +160,16 @@ Status Registry::AddDevices(std::vector<Device> devices) {
                                    " already exists in this service and service path");
     }
   }
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const auto& d : devices) {
+    records.emplace_back(
+        std::string(kMetaPrefix) + std::string(kDeviceRecord) + DeviceKey(d.scope, d.device_id),
+        ToJsonString(ToJson(d)));
+  }
+  CIVITAS_RETURN_IF_ERROR(PutAll(records));
   for (auto& d : devices) {
     auto ptr = std::make_shared<const Device>(std::move(d));
-    std::string k = DeviceKey(ptr->scope, ptr->device_id);
-    CIVITAS_RETURN_IF_ERROR(persistence_.put(
-        std::string(kMetaPrefix) + std::string(kDeviceRecord) + k, ToJsonString(ToJson(*ptr))));
-    devices_[k] = ptr;
+    devices_[DeviceKey(ptr->scope, ptr->device_id)] = ptr;
     IndexDeviceLocked(ptr);
   }
   return Status::Ok();

@@ -21,6 +21,9 @@ namespace civitas::ingest {
 struct RegistryPersistence {
   std::function<Status(const std::string& key, const std::string& value)> put;
   std::function<Status(const std::string& key)> remove;
+  // Several records atomically (one fsync for a whole POST of devices); optional: without it,
+  // records are put one by one.
+  std::function<Status(const std::vector<std::pair<std::string, std::string>>& records)> put_many;
 };
 
 // Every provisioned service group and device, in memory, written through to durable records
@@ -79,6 +82,7 @@ class Registry {
   GroupPtr GroupForDeviceLocked(const Device& d, std::string_view apikey) const;
   void IndexDeviceLocked(const DevicePtr& d);
   void UnindexDeviceLocked(const Device& d);
+  Status PutAll(const std::vector<std::pair<std::string, std::string>>& records);
 
   RegistryPersistence persistence_;
   mutable std::shared_mutex mu_;

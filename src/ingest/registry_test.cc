@@ -17,6 +17,7 @@ Json J(std::string_view text) {
 struct FakeMeta {
   std::map<std::string, std::string> records;
   bool fail = false;
+  int batches = 0;
   RegistryPersistence persistence() {
     return {[this](const std::string& k, const std::string& v) {
               if (fail) return Status::Internal("disk full");
@@ -25,6 +26,12 @@ struct FakeMeta {
             },
             [this](const std::string& k) {
               records.erase(k);
+              return Status::Ok();
+            },
+            [this](const std::vector<std::pair<std::string, std::string>>& rs) {
+              if (fail) return Status::Internal("disk full");
+              ++batches;
+              for (const auto& [k, v] : rs) records[k] = v;
               return Status::Ok();
             }};
   }
@@ -68,6 +75,21 @@ TEST(Registry, CrudAndDuplicates) {
   EXPECT_EQ(r.DeleteDevice({"city", "/"}, "d2").code(), ErrorCode::kResourceNotFound);
   EXPECT_TRUE(r.DeleteGroup({"other", "/"}, "/iot/json", "k1").ok());
   EXPECT_EQ(meta.records.size(), 2u);  // one group, one device
+}
+
+TEST(Registry, ABatchOfDevicesIsOneDurableWriteAndNothingOnFailure) {
+  FakeMeta meta;
+  Registry r(meta.persistence());
+  std::vector<Device> many;
+  for (int i = 0; i < 50; ++i) many.push_back(Dev("{\"device_id\": \"d" + std::to_string(i) + "\"}"));
+  ASSERT_TRUE(r.AddDevices(many).ok());
+  EXPECT_EQ(meta.batches, 1);
+  EXPECT_EQ(meta.records.size(), 50u);
+  meta.fail = true;
+  EXPECT_EQ(r.AddDevices({Dev(R"({"device_id": "x1"})"), Dev(R"({"device_id": "x2"})")}).code(),
+            ErrorCode::kInternalError);
+  EXPECT_EQ(r.GetDevice({"city", "/"}, "x1"), nullptr);  // not visible when not durable
+  EXPECT_EQ(r.ListDevices({"city", "/"}).size(), 50u);
 }
 
 TEST(Registry, RestoresFromItsRecords) {

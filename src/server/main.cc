@@ -108,7 +108,10 @@ int Serve(const Config& config) {
   // Device ingestion: provisioning restored from the store's meta records.
   ingest::Registry registry(ingest::RegistryPersistence{
       [&entities](const std::string& k, const std::string& v) { return entities.PutMeta(k, v); },
-      [&entities](const std::string& k) { return entities.DeleteMeta(k); }});
+      [&entities](const std::string& k) { return entities.DeleteMeta(k); },
+      [&entities](const std::vector<std::pair<std::string, std::string>>& records) {
+        return entities.PutMetas(records);
+      }});
   restored = entities.ScanMeta(ingest::Registry::kMetaPrefix,
                                [&registry](std::string_view key, std::string_view value) {
                                  return registry.Restore(key, value);

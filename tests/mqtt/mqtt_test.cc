@@ -84,7 +84,10 @@ class MqttTest : public ::testing::Test {
         [](const std::string& url) -> Result<std::string> { return Status::NotFound(url); });
     registry_ = std::make_unique<ingest::Registry>(ingest::RegistryPersistence{
         [this](const std::string& k, const std::string& v) { return store_->PutMeta(k, v); },
-        [this](const std::string& k) { return store_->DeleteMeta(k); }});
+        [this](const std::string& k) { return store_->DeleteMeta(k); },
+        [this](const std::vector<std::pair<std::string, std::string>>& records) {
+          return store_->PutMetas(records);
+        }});
     ingestor_ = std::make_unique<ingest::Ingestor>(*registry_, *store_, contexts_->Core());
     auto g = ingest::ParseServiceGroup(
         *ParseJson(R"({"apikey": "k1", "entity_type": "AirQualityObserved",

@@ -76,7 +76,10 @@ void BrokerFixture::Start() {
   broker_ = std::make_unique<api::Broker>(*store_, *contexts_, api::Broker::Options{});
   registry_ = std::make_unique<ingest::Registry>(ingest::RegistryPersistence{
       [s](const std::string& k, const std::string& v) { return s->PutMeta(k, v); },
-      [s](const std::string& k) { return s->DeleteMeta(k); }});
+      [s](const std::string& k) { return s->DeleteMeta(k); },
+      [s](const std::vector<std::pair<std::string, std::string>>& records) {
+        return s->PutMetas(records);
+      }});
   st = store_->ScanMeta(ingest::Registry::kMetaPrefix, [&](std::string_view k, std::string_view v) {
     return registry_->Restore(k, v);
   });
