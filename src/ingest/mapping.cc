@@ -108,6 +108,19 @@ std::optional<Json> MakeAttribute(std::string_view type, const Json& value) {
   return attr;
 }
 
+// The IoT Agents' attribute metadata {"unitCode": {"type": "Text", "value": "CEL"}} becomes the
+// NGSI-LD unitCode member. Other metadata are kept in provisioning but not written.
+void ApplyMetadata(const Json& extra, Json& attr) {
+  const Json* metadata = extra.Find("metadata");
+  if (metadata == nullptr || !metadata->is_object()) return;
+  const Json* unit = metadata->Find("unitCode");
+  if (unit == nullptr) return;
+  const Json* value = unit->is_object() ? unit->Find("value") : unit;
+  if (value != nullptr && value->is_string() && !value->as_string().empty()) {
+    attr.Set("unitCode", *value);
+  }
+}
+
 bool UsableName(std::string_view name) {
   return !name.empty() && ngsild::IsValidName(name) && name != "id" && name != "type" &&
          name != "scope" && name[0] != '@';
@@ -149,12 +162,16 @@ std::vector<EntityUpdate> MapMeasures(const ResolvedDevice& rd,
         continue;
       }
       attr->Set("observedAt", observed);
+      if (m != nullptr) ApplyMetadata(m->extra, *attr);
       u.fragment.Set(name, std::move(*attr));
     }
     // Static attributes: the group's first, the device's override them by name.
     auto add_statics = [&](const std::vector<StaticAttribute>& statics) {
       for (const auto& s : statics) {
-        if (auto attr = MakeAttribute(s.type, s.value)) u.fragment.Set(s.name, std::move(*attr));
+        if (auto attr = MakeAttribute(s.type, s.value)) {
+          ApplyMetadata(s.extra, *attr);
+          u.fragment.Set(s.name, std::move(*attr));
+        }
       }
     };
     if (g != nullptr) add_statics(g->static_attributes);

@@ -91,6 +91,16 @@ TEST(Mapping, GeoRelationshipAndStatics) {
   EXPECT_EQ(*f.Find("owner")->Find("value"), Json("city"));
 }
 
+TEST(Mapping, UnitCodeMetadataBecomesUnitCode) {
+  auto rd = Make(R"({"device_id": "s1", "attributes": [{"object_id": "t", "name": "temperature", "type": "Number",
+                     "metadata": {"unitCode": {"type": "Text", "value": "CEL"}}}],
+                     "static_attributes": [{"name": "height", "type": "Number", "value": 3,
+                                            "metadata": {"unitCode": {"type": "Text", "value": "MTR"}}}]})");
+  auto ups = MapMeasures(rd, Ul("t|21.5"), kReceived);
+  EXPECT_EQ(ups[0].fragment.Find("temperature")->GetString("unitCode"), "CEL");
+  EXPECT_EQ(ups[0].fragment.Find("height")->GetString("unitCode"), "MTR");
+}
+
 TEST(Mapping, GroupsComeBackInTimeOrderWithObservedAt) {
   auto rd = Make(R"({"device_id": "s1"})");
   auto g = DecodeJsonMeasures(R"([{"t": 3, "TimeInstant": "2024-05-01T12:00:00Z"},

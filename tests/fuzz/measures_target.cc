@@ -37,7 +37,8 @@ const ingest::ResolvedDevice& Device() {
     ingest::ResolvedDevice d;
     auto dev = ingest::ParseDevice(
         *ParseJson(R"({"device_id": "d1", "attributes": [
-            {"object_id": "t", "name": "temperature", "type": "Number"},
+            {"object_id": "t", "name": "temperature", "type": "Number",
+             "metadata": {"unitCode": {"type": "Text", "value": "CEL"}}},
             {"object_id": "b", "name": "on", "type": "Boolean"},
             {"object_id": "p", "name": "location", "type": "geo:point"},
             {"object_id": "g", "name": "shape", "type": "geo:json"},
