@@ -122,6 +122,8 @@ std::string Usage() {
 
 Usage:
   civitas serve [options]     run the broker
+  civitas simulate [options]  feed a running Civitas with a simulated sensor fleet
+                              (civitas simulate --help)
   civitas version             print the version
   civitas --help              this text
 

@@ -18,6 +18,7 @@
 #include "jsonld/context.h"
 #include "server/config.h"
 #include "server/demo.h"
+#include "sim/simulate.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
 
@@ -221,6 +222,22 @@ int main(int argc, char** argv) {
       return 2;
     }
     return civitas::server::Serve(*config);
+  }
+  if (args[0] == "simulate") {
+    args.erase(args.begin());
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << civitas::sim::SimUsage();
+        return 0;
+      }
+    }
+    auto options = civitas::sim::ParseSimOptions(args);
+    if (!options.ok()) {
+      std::cerr << "civitas simulate: " << options.status().detail() << "\n\n"
+                << civitas::sim::SimUsage();
+      return 2;
+    }
+    return civitas::sim::RunSimulation(*options);
   }
   std::cerr << "civitas: unknown command '" << args[0] << "'\n\n" << Usage();
   return 2;
