@@ -8,7 +8,8 @@
 # free loopback ports, provisions one service group and D devices, then runs K rounds, each:
 #   - mosquitto alone: P publishers send N QoS 1 messages, a plain subscriber counts them;
 #   - Civitas over MQTT: the same through Civitas, counted when durable (/metrics);
-#   - Civitas over HTTP: civitas_loadgen POSTs /iot/json for S seconds, 64 connections.
+#   - Civitas over HTTP: civitas_loadgen POSTs /iot/json for S seconds, 64 connections;
+# then one run at half Civitas' median MQTT rate that samples the publish-to-queryable lag.
 # Prints one JSON line per run and the medians. Everything started here is stopped on exit.
 set -euo pipefail
 
@@ -75,6 +76,12 @@ python3 -c "import json,sys; print(json.dumps({'devices': [{'device_id': 'd%d' %
 curl -sf -X POST "http://127.0.0.1:$http_port/iot/devices" -H 'fiware-service: bench' \
   -H 'Content-Type: application/json' --data-binary "@$tmp/devices.json"
 
+# The lag probe: its own group and device in the default tenant (read back without headers).
+curl -sf -X POST "http://127.0.0.1:$http_port/iot/services" -H 'Content-Type: application/json' \
+  -d '{"services": [{"apikey": "probe", "entity_type": "Probe"}]}'
+curl -sf -X POST "http://127.0.0.1:$http_port/iot/devices" -H 'Content-Type: application/json' \
+  -d '{"devices": [{"device_id": "probe"}]}'
+
 results=$tmp/results.jsonl
 for round in $(seq "$rounds"); do
   "$bench" --port "$mqtt_port" --messages "$messages" --publishers "$publishers" \
@@ -89,6 +96,13 @@ for round in $(seq "$rounds"); do
     tee -a "$results"
 done
 
+# Publish-to-queryable lag at half the median rate Civitas reached, for about 5 seconds.
+half=$(python3 -c "import json,statistics,sys; v=[json.loads(l)['messages_per_second'] for l in open('$results') if '\"civitas\"' in l]; print(int(statistics.median(v)/2))")
+"$bench" --port "$mqtt_port" --messages $((half * 5 > publishers ? half * 5 : publishers)) \
+  --publishers "$publishers" --devices "$devices" --prefix /json --rate "$half" \
+  --probe "http://127.0.0.1:$http_port" --metrics "http://127.0.0.1:$http_port/metrics" |
+  tee -a "$results"
+
 python3 - "$results" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -98,7 +112,11 @@ def med(mode, key):
 alone = med("subscriber", "messages_per_second")
 mqtt = med("civitas", "messages_per_second")
 http = med("http", "requests_per_second")
+lag = [r for r in runs if r.get("mode") == "civitas-lag"]
 print(json.dumps({"mosquitto_alone_msgs_per_s": alone, "civitas_mqtt_msgs_per_s": mqtt,
+                  "lag_rate": lag[-1]["rate"] if lag else None,
+                  "lag_p50_ms": lag[-1]["lag_p50_ms"] if lag else None,
+                  "lag_p99_ms": lag[-1]["lag_p99_ms"] if lag else None,
                   "civitas_mqtt_vs_mosquitto": round(mqtt / alone, 2) if alone and mqtt else None,
                   "civitas_http_measures_per_s": http}))
 PY

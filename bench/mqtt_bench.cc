@@ -4,14 +4,21 @@
 //                        ceiling), on the topic prefix given with --prefix;
 //   --metrics URL        Civitas' /metrics is polled until civitas_ingest_messages_total for MQTT
 //                        and outcome ok has grown by the number published (durable state).
-// Prints one JSON line: messages, publish and end-to-end seconds, end-to-end rate.
+// With --rate the publishers are paced to R messages per second in total, and with --probe the
+// publish-to-queryable lag is sampled meanwhile: a probe device (apikey "probe", device "probe",
+// provisioned in the default tenant with entity type Probe) publishes a sequence number, and the
+// entity is read back over HTTP until it shows it.
+// Prints one JSON line: messages, publish and end-to-end seconds, end-to-end rate, lag.
 //
 //   civitas_mqtt_bench --port P [--host H] [--messages N] [--publishers K] [--devices D]
-//                      [--apikey A] [--qos 0|1] [--prefix /json] (--subscribe | --metrics URL)
+//                      [--apikey A] [--qos 0|1] [--prefix /json] [--rate R] [--probe URL]
+//                      (--subscribe | --metrics URL)
 
 #include <mosquitto.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +45,8 @@ struct Options {
   bool subscribe = false;
   std::string metrics_url;
   int window = 1000;  // unacknowledged QoS 1 messages per publisher
+  double rate = 0;    // messages per second in total; 0: as fast as the broker takes them
+  std::string probe;  // Civitas base URL for lag probes; empty: none
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -65,7 +74,14 @@ void Publish(const Options& o, int index, long count, std::atomic<long>* acked) 
   if (mosquitto_connect(m, o.host.c_str(), o.port, 60) != MOSQ_ERR_SUCCESS) Die("cannot connect");
   long sent = 0;
   char payload[96];
+  const auto start = Clock::now();
+  const double per_second = o.rate / o.publishers;
   for (long i = 0; i < count; ++i) {
+    if (per_second > 0) {  // paced: message i is due at i / per_second
+      auto due = start + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(static_cast<double>(i) / per_second));
+      while (Clock::now() < due) mosquitto_loop(m, 1, 1);
+    }
     int device = static_cast<int>((index * count + i) % o.devices);
     std::string topic = o.prefix + "/" + o.apikey + "/d" + std::to_string(device) + "/attrs";
     int n = std::snprintf(payload, sizeof payload, "{\"t\": %ld.5, \"no2\": %ld}", i % 40, i % 200);
@@ -89,6 +105,48 @@ void Publish(const Options& o, int index, long count, std::atomic<long>* acked) 
   mosquitto_destroy(m);
 }
 
+// Samples publish-to-queryable lag until *stop: publish a sequence number, poll the entity.
+std::vector<double> Probe(const Options& o, const std::atomic<bool>* stop) {
+  std::vector<double> lags_ms;
+  struct mosquitto* m = mosquitto_new(nullptr, true, nullptr);
+  if (mosquitto_connect(m, o.host.c_str(), o.port, 60) != MOSQ_ERR_SUCCESS) Die("probe connect");
+  mosquitto_loop_start(m);
+  const std::string url =
+      o.probe + "/ngsi-ld/v1/entities/urn:ngsi-ld:Probe:probe?options=keyValues&attrs=seq";
+  for (long n = 1; !stop->load(); ++n) {
+    std::string payload = "{\"seq\": " + std::to_string(n) + "}";
+    std::string want = "\"seq\":" + std::to_string(n);
+    auto t0 = Clock::now();
+    mosquitto_publish(m, nullptr, "/json/probe/probe/attrs", static_cast<int>(payload.size()),
+                      payload.data(), 1, false);
+    while (true) {
+      std::string body, error;
+      civitas::http::FetchUrl(url, 2000, 1 << 16, &body, &error);
+      size_t at = body.find(want);
+      if (at != std::string::npos &&
+          (at + want.size() >= body.size() || !std::isdigit(body[at + want.size()]))) {
+        break;
+      }
+      if (Clock::now() - t0 > std::chrono::seconds(10)) {
+        Die("probe " + std::to_string(n) + " not seen; last answer: " + body + error);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    lags_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  mosquitto_disconnect(m);
+  mosquitto_loop_stop(m, false);
+  mosquitto_destroy(m);
+  return lags_ms;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +167,8 @@ int main(int argc, char** argv) {
     else if (a == "--prefix") o.prefix = value();
     else if (a == "--window") o.window = std::atoi(value().c_str());
     else if (a == "--subscribe") o.subscribe = true;
+    else if (a == "--rate") o.rate = std::atof(value().c_str());
+    else if (a == "--probe") o.probe = value();
     else if (a == "--metrics") o.metrics_url = value();
     else Die("unknown option " + a);
   }
@@ -145,7 +205,13 @@ int main(int argc, char** argv) {
   for (int p = 0; p < o.publishers; ++p) {
     threads.emplace_back(Publish, std::cref(o), p, per, &acked);
   }
+  std::atomic<bool> publishing_done{false};
+  std::vector<double> lags;
+  std::thread prober;
+  if (!o.probe.empty()) prober = std::thread([&] { lags = Probe(o, &publishing_done); });
   for (auto& t : threads) t.join();
+  publishing_done = true;
+  if (prober.joinable()) prober.join();
   double publish_s = std::chrono::duration<double>(Clock::now() - start).count();
 
   auto deadline = Clock::now() + std::chrono::seconds(300);
@@ -163,8 +229,11 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "{\"mode\": \"%s\", \"qos\": %d, \"messages\": %ld, \"delivered\": %ld, "
-      "\"publish_seconds\": %.3f, \"end_to_end_seconds\": %.3f, \"messages_per_second\": %.0f}\n",
-      o.subscribe ? "subscriber" : "civitas", o.qos, total, got, publish_s, e2e_s,
-      static_cast<double>(got) / e2e_s);
+      "\"publish_seconds\": %.3f, \"end_to_end_seconds\": %.3f, \"messages_per_second\": %.0f, "
+      "\"rate\": %.0f, \"lag_samples\": %zu, \"lag_p50_ms\": %.2f, \"lag_p99_ms\": %.2f, "
+      "\"lag_max_ms\": %.2f}\n",
+      o.subscribe ? "subscriber" : (o.probe.empty() ? "civitas" : "civitas-lag"), o.qos, total, got,
+      publish_s, e2e_s, static_cast<double>(got) / e2e_s, o.rate, lags.size(),
+      Percentile(lags, 0.5), Percentile(lags, 0.99), Percentile(lags, 1.0));
   return got >= total ? 0 : 1;
 }
