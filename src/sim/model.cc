@@ -68,16 +68,92 @@ std::string ApiKeyOf(Kind k) {
   return "sim";
 }
 
-std::vector<SimDevice> MakeFleet(int n, uint64_t seed) {
+bool District::Contains(double lon, double lat) const {
+  bool inside = false;
+  for (const auto& ring : rings) {  // even-odd over all rings: holes would count too
+    for (size_t i = 0, j = ring.size() - 1; i < ring.size(); j = i++) {
+      const auto& [xi, yi] = ring[i];
+      const auto& [xj, yj] = ring[j];
+      if ((yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi) {
+        inside = !inside;
+      }
+    }
+  }
+  return inside;
+}
+
+Result<std::vector<District>> ParseDistricts(std::string_view geojson) {
+  auto doc = ParseJson(geojson, 64);
+  if (!doc.ok()) return doc.status();
+  const Json* features = doc->Find("features");
+  if (features == nullptr || !features->is_array()) {
+    return Status::BadRequest("districts: not a GeoJSON FeatureCollection");
+  }
+  std::vector<District> out;
+  for (const Json& f : features->as_array()) {
+    const Json* props = f.Find("properties");
+    const Json* geometry = f.Find("geometry");
+    const Json* coords = geometry != nullptr ? geometry->Find("coordinates") : nullptr;
+    if (props == nullptr || coords == nullptr || !coords->is_array()) continue;
+    District d;
+    d.id = "urn:ngsi-ld:AdministrativeArea:aarhus:district:" +
+           std::string(props->GetString("lokalsamfund"));
+    std::vector<const Json*> polygons;
+    if (geometry->GetString("type") == "Polygon") {
+      polygons.push_back(coords);
+    } else if (geometry->GetString("type") == "MultiPolygon") {
+      for (const Json& p : coords->as_array()) polygons.push_back(&p);
+    }
+    for (const Json* polygon : polygons) {
+      if (!polygon->is_array() || polygon->as_array().empty()) continue;
+      const Json& outer = polygon->as_array()[0];
+      if (!outer.is_array()) continue;
+      std::vector<std::pair<double, double>> ring;
+      for (const Json& pos : outer.as_array()) {
+        if (!pos.is_array() || pos.size() < 2 || !pos.as_array()[0].is_number() ||
+            !pos.as_array()[1].is_number()) {
+          continue;
+        }
+        double lon = pos.as_array()[0].as_double(), lat = pos.as_array()[1].as_double();
+        d.min_lon = std::min(d.min_lon, lon);
+        d.max_lon = std::max(d.max_lon, lon);
+        d.min_lat = std::min(d.min_lat, lat);
+        d.max_lat = std::max(d.max_lat, lat);
+        ring.emplace_back(lon, lat);
+      }
+      if (ring.size() >= 4) d.rings.push_back(std::move(ring));
+    }
+    if (!d.rings.empty() && !props->GetString("lokalsamfund").empty()) out.push_back(std::move(d));
+  }
+  if (out.empty()) return Status::BadRequest("districts: no (Multi)Polygon with lokalsamfund");
+  return out;
+}
+
+std::vector<SimDevice> MakeFleet(int n, uint64_t seed, const std::vector<District>& districts) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> lat(56.10, 56.20), lon(10.10, 10.25);
+  std::uniform_real_distribution<double> lat(56.10, 56.20), lon(10.10, 10.25), unit(0, 1);
   std::vector<SimDevice> fleet;
   int per_kind[std::size(kKinds)] = {};
   for (int i = 0; i < n; ++i) {
     size_t k = static_cast<size_t>(i) % std::size(kKinds);
     char id[32];
     std::snprintf(id, sizeof id, "%s-%04d", Prefix(kKinds[k]), per_kind[k]++);
-    fleet.push_back({kKinds[k], id, lat(rng), lon(rng)});
+    SimDevice d{kKinds[k], id, lat(rng), lon(rng), ""};
+    if (!districts.empty()) {
+      const District& area = districts[rng() % districts.size()];
+      // Rejection sampling in the bounding box; districts are compact, so this ends quickly.
+      for (int tries = 0; tries < 1000; ++tries) {
+        double x = area.min_lon + unit(rng) * (area.max_lon - area.min_lon);
+        double y = area.min_lat + unit(rng) * (area.max_lat - area.min_lat);
+        if (area.Contains(x, y)) {
+          d.lon = x;
+          d.lat = y;
+          d.district = area.id;
+          break;
+        }
+      }
+    }
+    fleet.push_back(std::move(d));
   }
   return fleet;
 }
@@ -183,6 +259,13 @@ Json DevicesBody(const std::vector<SimDevice>& devices, size_t from, size_t coun
     location.Set("value", std::move(point));
     Json statics = Json::MakeArray();
     statics.Push(std::move(location));
+    if (!d.district.empty()) {
+      Json ref = Json::MakeObject();
+      ref.Set("name", "refDistrict");
+      ref.Set("type", "Relationship");
+      ref.Set("value", d.district);
+      statics.Push(std::move(ref));
+    }
     dev.Set("static_attributes", std::move(statics));
     list.Push(std::move(dev));
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/status.h"
 #include "common/time.h"
 
 namespace civitas::sim {
@@ -25,11 +26,24 @@ struct SimDevice {
   Kind kind;
   std::string id;  // "aq-0007"
   double lat = 0, lon = 0;
+  std::string district;  // entity id of the district it stands in, "" when not placed in one
 };
 
-// n devices, kinds in turn, placed at random (seeded) over Aarhus (the city's extent, roughly
-// 56.10-56.20 N, 10.10-10.25 E).
-std::vector<SimDevice> MakeFleet(int n, uint64_t seed);
+// An area devices are placed in: the outer rings of a (Multi)Polygon, lon/lat.
+struct District {
+  std::string id;  // urn:ngsi-ld:AdministrativeArea:aarhus:district:<n>, as the demo city loads it
+  std::vector<std::vector<std::pair<double, double>>> rings;
+  double min_lon = 180, max_lon = -180, min_lat = 90, max_lat = -90;
+  bool Contains(double lon, double lat) const;
+};
+
+// The districts of the demo city's GeoJSON (data/demo/aarhus_local_community.wgs84.geojson).
+// BadRequestData if it is not a FeatureCollection of (Multi)Polygons with "lokalsamfund".
+Result<std::vector<District>> ParseDistricts(std::string_view geojson);
+
+// n devices, kinds in turn, placed at random (seeded): inside a random district when districts
+// are given, else over Aarhus' extent (roughly 56.10-56.20 N, 10.10-10.25 E).
+std::vector<SimDevice> MakeFleet(int n, uint64_t seed, const std::vector<District>& districts = {});
 
 // 0..1: how busy the city is at this hour of the day (two rush hours, quiet nights).
 double Busyness(double hour_of_day);

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "ingest/mapping.h"
 #include "jsonld/context.h"
@@ -28,6 +31,36 @@ TEST(Fleet, DeterministicKindsInTurnOverAarhus) {
   EXPECT_EQ(ids.size(), 12u);
   EXPECT_EQ(a[0].id, "aq-0000");
   EXPECT_EQ(a[5].id, "aq-0001");
+}
+
+TEST(Fleet, PlacedInsideTheDistrictsOfTheDemoCity) {
+  std::ifstream in(std::string(CIVITAS_SOURCE_DIR) + "/data/demo/aarhus_local_community.wgs84.geojson");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto districts = ParseDistricts(text.str());
+  ASSERT_TRUE(districts.ok()) << districts.status().detail();
+  EXPECT_EQ(districts->size(), 24u);
+  auto fleet = MakeFleet(50, 3, *districts);
+  for (const auto& d : fleet) {
+    ASSERT_FALSE(d.district.empty()) << d.id;
+    auto it = std::find_if(districts->begin(), districts->end(),
+                           [&](const District& x) { return x.id == d.district; });
+    ASSERT_NE(it, districts->end());
+    EXPECT_TRUE(it->Contains(d.lon, d.lat)) << d.id;
+  }
+  Json body = DevicesBody(fleet, 0, 1);
+  const Json& statics = *body.Find("devices")->as_array()[0].Find("static_attributes");
+  EXPECT_EQ(statics.as_array()[1].GetString("name"), "refDistrict");
+  EXPECT_FALSE(ParseDistricts("{}").ok());
+  EXPECT_FALSE(ParseDistricts("[").ok());
+}
+
+TEST(District, ContainsBySquare) {
+  District sq;
+  sq.rings = {{{0, 0}, {1, 0}, {1, 1}, {0, 1}, {0, 0}}};
+  EXPECT_TRUE(sq.Contains(0.5, 0.5));
+  EXPECT_FALSE(sq.Contains(1.5, 0.5));
+  EXPECT_FALSE(sq.Contains(0.5, -0.1));
 }
 
 TEST(Patterns, RushHoursAreBusierThanTheNight) {

@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "ingest/mqtt_source.h"
@@ -142,6 +144,9 @@ devices through Civitas' IoT Agent API first.
   --speedup X       simulated seconds per second, default 60
   --duration SEC    stop after SEC seconds (default: until Ctrl-C)
   --seed N          placement and noise seed, default 1
+  --districts FILE  place the devices inside these districts (GeoJSON FeatureCollection, e.g.
+                    data/demo/aarhus_local_community.wgs84.geojson) and give each a
+                    refDistrict relationship; default: anywhere over Aarhus
   --quiet           no progress line
 )";
 }
@@ -163,6 +168,8 @@ Result<SimOptions> ParseSimOptions(const std::vector<std::string>& args) {
     } else if (a == "--mqtt") {
       if (auto u = ingest::ParseMqttUrl(v); !u.ok()) return u.status();
       o.mqtt = v;
+    } else if (a == "--districts") {
+      o.districts = v;
     } else if (a == "--service") {
       o.service = v;
     } else if (a == "--devices" && ParseNumber(v, 1, 1000000, &n)) {
@@ -186,7 +193,21 @@ int RunSimulation(const SimOptions& o) {
   signal(SIGINT, [](int) { g_stop = true; });
   signal(SIGTERM, [](int) { g_stop = true; });
   signal(SIGPIPE, SIG_IGN);
-  const std::vector<SimDevice> fleet = MakeFleet(o.devices, o.seed);
+  std::vector<District> districts;
+  if (!o.districts.empty()) {
+    std::ifstream in(o.districts, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = in ? ParseDistricts(text.str()) : Result<std::vector<District>>(
+                                                        Status::NotFound("cannot read file"));
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "civitas simulate: %s: %s\n", o.districts.c_str(),
+                   parsed.status().detail().c_str());
+      return 1;
+    }
+    districts = std::move(*parsed);
+  }
+  const std::vector<SimDevice> fleet = MakeFleet(o.devices, o.seed, districts);
 
   // Provisioning: 409 (already there from an earlier run) is fine.
   Http http(o.civitas);
@@ -237,7 +258,8 @@ int RunSimulation(const SimOptions& o) {
   const Micros sim_start = NowMicros();
   uint64_t sent = 0, failed = 0, last_sent = 0;
   auto last_report = start;
-  for (size_t next = 0; !g_stop; ++next) {
+  size_t next = 0;  // the device whose turn it is
+  while (!g_stop) {
     double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     if (o.duration > 0 && elapsed >= o.duration) break;
     // Pacing: measure number `sent` is due at sent / rate seconds.
@@ -246,7 +268,7 @@ int RunSimulation(const SimOptions& o) {
       std::this_thread::sleep_for(std::chrono::duration<double>(std::min(due - elapsed, 0.2)));
       continue;
     }
-    const SimDevice& d = fleet[next % fleet.size()];
+    const SimDevice& d = fleet[next++ % fleet.size()];
     const Micros sim_now = sim_start + static_cast<Micros>(elapsed * o.speedup * 1e6);
     std::string payload = ToJsonString(MakeMeasure(d, sim_now, rng));
     bool ok;

@@ -17,6 +17,7 @@ struct SimOptions {
   double speedup = 60;     // simulated seconds per wall-clock second
   double duration = 0;     // wall-clock seconds; 0 runs until interrupted
   uint64_t seed = 1;
+  std::string districts;   // GeoJSON of districts to place the devices in; "" for Aarhus' extent
   bool quiet = false;      // no progress line
 };
 
