@@ -304,6 +304,17 @@ void MqttSource::HandleMessage(const struct mosquitto_message* msg) {
   }
   std::string_view payload(static_cast<const char*>(msg->payload),
                            msg->payload != nullptr ? static_cast<size_t>(msg->payloadlen) : 0);
+  if (payload.size() > options_.max_payload_bytes) {
+    oversized_.fetch_add(1, std::memory_order_relaxed);
+    Micros now = NowMicros();
+    if (now - last_log_.load() >= 1000000) {
+      last_log_ = now;
+      Log(LogLevel::kWarn, "MQTT message dropped: payload too large",
+          {{"topic", msg->topic != nullptr ? msg->topic : ""},
+           {"bytes", std::to_string(payload.size())}});
+    }
+    return;
+  }
   // Collected for the end of the read phase (FlushTurn); libmosquitto frees msg after this.
   TurnMessage t;
   t.message.transport = Transport::kMqtt;
@@ -340,7 +351,8 @@ void MqttSource::FlushTurn() {
 }
 
 MqttSource::Stats MqttSource::stats() const {
-  return {connects_.load(), connect_failures_.load(), messages_.load(), bad_topics_.load()};
+  return {connects_.load(), connect_failures_.load(), messages_.load(), bad_topics_.load(),
+          oversized_.load()};
 }
 
 void MqttSource::Render(std::string& out) const {
@@ -358,6 +370,8 @@ void MqttSource::Render(std::string& out) const {
          std::to_string(s.messages) + "\n";
   out += "# TYPE civitas_mqtt_bad_topics_total counter\ncivitas_mqtt_bad_topics_total " +
          std::to_string(s.bad_topics) + "\n";
+  out += "# TYPE civitas_mqtt_oversized_total counter\ncivitas_mqtt_oversized_total " +
+         std::to_string(s.oversized) + "\n";
 }
 
 }  // namespace civitas::ingest

@@ -32,6 +32,9 @@ struct MqttOptions {
   int keepalive_seconds = 30;
   int reconnect_min_ms = 500;   // back-off after a failed connection, doubled up to max
   int reconnect_max_ms = 30000;
+  // Larger payloads are dropped and counted (as the HTTP side refuses bodies over --max-body);
+  // the broker's own limit (message_size_limit) is 256 MiB by default.
+  size_t max_payload_bytes = 1 << 20;
 };
 
 // "mqtt://[user[:password]@]host[:port]" (port 1883) or "mqtts://..." (TLS, port 8883) into
@@ -83,6 +86,7 @@ class MqttSource {
     uint64_t connect_failures = 0;
     uint64_t messages = 0;        // received on any subscribed topic
     uint64_t bad_topics = 0;      // matched a subscription but not a device topic
+    uint64_t oversized = 0;       // payload over max_payload_bytes
   };
   Stats stats() const;
   // Prometheus text: connection state and the counters above.
@@ -120,7 +124,8 @@ class MqttSource {
   size_t in_flight_ = 0;        // guarded by mu_
   int wake_fd_ = -1;            // eventfd: the last message in flight became durable, or Stop
 
-  std::atomic<uint64_t> connects_{0}, connect_failures_{0}, messages_{0}, bad_topics_{0};
+  std::atomic<uint64_t> connects_{0}, connect_failures_{0}, messages_{0}, bad_topics_{0},
+      oversized_{0};
   std::atomic<Micros> last_log_{0};
 };
 

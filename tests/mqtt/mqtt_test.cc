@@ -169,8 +169,10 @@ TEST_F(MqttTest, BadMessagesAreCountedAndDoNotStopOthers) {
   pub.Publish("/json/nokey/d1/attrs", R"({"t": 1})");  // d1 exists, with k1
   pub.Publish("/json/k1/stranger/attrs", R"({"t": 1})");
   pub.Publish("/ul/k1/d1/attrs", "|||");
+  pub.Publish("/json/k1/d1/attrs", "{\"big\": \"" + std::string(2 << 20, 'x') + "\"}");
   pub.Publish("/json/k1/d1/attrs", R"({"t": 30})");
   ASSERT_TRUE(WaitFor([&] { return Count(IngestOutcome::kOk) == 1; }));
+  EXPECT_EQ(source_->stats().oversized, 1u);
   EXPECT_EQ(Count(IngestOutcome::kMalformed), 2u);
   EXPECT_EQ(Count(IngestOutcome::kUnknownApikey), 1u);
   EXPECT_EQ(Count(IngestOutcome::kWrongApikey), 1u);
