@@ -91,7 +91,7 @@ bool Ingestor::Prepare(const DeviceMessage& m, const std::function<void(IngestRe
          {"device", m.device_id}});
   }
 
-  std::vector<EntityUpdate> updates = MapMeasures(res.device, *groups, m.received_at);
+  std::vector<EntityUpdate> updates = MapMeasures(res.device, *groups, m.received_at, *core_);
   const std::string& tenant = res.device.device->scope.service;
   ngsild::ParseOptions parse_options;
   parse_options.require_id_and_type = true;

@@ -81,7 +81,8 @@ std::optional<Json> MakeAttribute(std::string_view type, const Json& value) {
   }
   if (type == "geo:point") {
     auto p = GeoPoint(value);
-    if (!p) return std::nullopt;
+    std::string why;
+    if (!p || !ngsild::IsGeoJsonGeometry(*p, &why)) return std::nullopt;  // e.g. latitude 561
     attr.Set("type", "GeoProperty");
     attr.Set("value", std::move(*p));
     return attr;
@@ -121,16 +122,37 @@ void ApplyMetadata(const Json& extra, Json& attr) {
   }
 }
 
-bool UsableName(std::string_view name) {
-  return !name.empty() && ngsild::IsValidName(name) && name != "id" && name != "type" &&
-         name != "scope" && name[0] != '@';
+// The attribute's expanded name, or nullopt when ctx does not accept it as one.
+std::optional<std::string> ExpandedName(std::string_view name, const jsonld::Context& ctx) {
+  if (name.empty() || name == "id" || name == "type") return std::nullopt;
+  auto iri = ngsild::ExpandAttributeName(name, ctx);
+  if (!iri.ok()) return std::nullopt;
+  return std::move(*iri);
+}
+
+// Sets the attribute `name` in fragment; another spelling of the same attribute ("owner" and
+// its full IRI) is replaced, as the same spelling is: the last one written wins.
+void SetAttribute(Json& fragment, std::vector<std::pair<std::string, std::string>>& written,
+                  std::string iri, std::string_view name, Json attr) {
+  for (auto& [w_iri, w_name] : written) {
+    if (w_iri == iri) {
+      if (w_name != name) {
+        fragment.Erase(w_name);
+        w_name = std::string(name);
+      }
+      fragment.Set(name, std::move(attr));
+      return;
+    }
+  }
+  written.emplace_back(std::move(iri), std::string(name));
+  fragment.Set(name, std::move(attr));
 }
 
 }  // namespace
 
 std::vector<EntityUpdate> MapMeasures(const ResolvedDevice& rd,
                                       const std::vector<MeasureGroup>& groups,
-                                      Micros received_at) {
+                                      Micros received_at, const jsonld::Context& ctx) {
   const Device& d = *rd.device;
   const ServiceGroup* g = rd.group.get();
   std::string_view group_type = g != nullptr ? std::string_view(g->entity_type) : "";
@@ -147,6 +169,7 @@ std::vector<EntityUpdate> MapMeasures(const ResolvedDevice& rd,
     u.fragment = Json::MakeObject();
     u.fragment.Set("id", id);
     u.fragment.Set("type", type);
+    std::vector<std::pair<std::string, std::string>> written;  // expanded name, member name
     for (const auto& [key, value] : mg.values) {
       const AttributeMapping* m = FindMapping(d.attributes, key);
       if (m == nullptr && g != nullptr) m = FindMapping(g->attributes, key);
@@ -156,21 +179,24 @@ std::vector<EntityUpdate> MapMeasures(const ResolvedDevice& rd,
       }
       std::string_view name = m != nullptr ? std::string_view(m->name) : std::string_view(key);
       std::string_view attr_type = m != nullptr ? std::string_view(m->type) : "";
-      auto attr = UsableName(name) ? MakeAttribute(attr_type, value) : std::nullopt;
+      auto iri = ExpandedName(name, ctx);
+      auto attr = iri ? MakeAttribute(attr_type, value) : std::nullopt;
       if (!attr) {
         ++u.dropped;
         continue;
       }
       attr->Set("observedAt", observed);
       if (m != nullptr) ApplyMetadata(m->extra, *attr);
-      u.fragment.Set(name, std::move(*attr));
+      SetAttribute(u.fragment, written, std::move(*iri), name, std::move(*attr));
     }
     // Static attributes: the group's first, the device's override them by name.
     auto add_statics = [&](const std::vector<StaticAttribute>& statics) {
       for (const auto& s : statics) {
+        auto iri = ExpandedName(s.name, ctx);  // provisioning cannot check every reserved name
+        if (!iri) continue;
         if (auto attr = MakeAttribute(s.type, s.value)) {
           ApplyMetadata(s.extra, *attr);
-          u.fragment.Set(s.name, std::move(*attr));
+          SetAttribute(u.fragment, written, std::move(*iri), s.name, std::move(*attr));
         }
       }
     };

@@ -8,6 +8,7 @@
 #include "common/time.h"
 #include "ingest/measures.h"
 #include "ingest/provisioning.h"
+#include "jsonld/context.h"
 
 namespace civitas::ingest {
 
@@ -35,11 +36,14 @@ struct EntityUpdate {
 //    Boolean parses true/false, Relationship gives a Relationship to the value's URI,
 //    geo:point ("lat,lon") and geo:json / GeoProperty give a GeoProperty;
 //  - static attributes go with every update; lazy attributes and commands are not measures;
-//  - observedAt is the group's TimeInstant, else received_at.
+//  - observedAt is the group's TimeInstant, else received_at;
+//  - a name that ctx would not accept as an attribute name (invalid, a keyword, or an NGSI-LD
+//    member such as "vocab" or "createdAt") is dropped, as is a value its type cannot carry:
+//    every update is a fragment ngsild::ParseEntityBody accepts with ctx.
 // The updates come back in time order (stable for equal times), so that applying them in turn
 // leaves the latest measure as the entity's state.
 std::vector<EntityUpdate> MapMeasures(const ResolvedDevice& device,
                                       const std::vector<MeasureGroup>& groups,
-                                      Micros received_at);
+                                      Micros received_at, const jsonld::Context& ctx);
 
 }  // namespace civitas::ingest

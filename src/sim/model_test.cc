@@ -95,7 +95,7 @@ TEST(Measures, MapToValidEntitiesWithTheProvisionedNames) {
     EXPECT_EQ(m.GetString("TimeInstant"), "2026-12-01T08:00:00.000Z");
     auto measures = ingest::DecodeJsonMeasures(ToJsonString(m));
     ASSERT_TRUE(measures.ok());
-    auto updates = ingest::MapMeasures(rd, *measures, 0);
+    auto updates = ingest::MapMeasures(rd, *measures, 0, *core);
     ASSERT_EQ(updates.size(), 1u);
     EXPECT_EQ(updates[0].dropped, 0u) << ToJsonString(m);
     const Json& f = updates[0].fragment;

@@ -56,7 +56,7 @@ const ingest::ResolvedDevice& Device() {
 }
 
 void CheckMapping(const std::vector<ingest::MeasureGroup>& groups, const char* format) {
-  auto updates = ingest::MapMeasures(Device(), groups, 1714557600000000);
+  auto updates = ingest::MapMeasures(Device(), groups, 1714557600000000, Core());
   FUZZ_CHECK(updates.size() == groups.size(), std::string(format) + ": one update per group");
   Micros last = INT64_MIN;
   for (const auto& u : updates) {
