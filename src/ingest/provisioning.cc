@@ -1,7 +1,9 @@
 #include "ingest/provisioning.h"
 
+#include <memory>
 #include <utility>
 
+#include "jsonld/context.h"
 #include "ngsild/parse.h"
 
 namespace civitas::ingest {
@@ -19,10 +21,21 @@ bool ValidTopicLevel(std::string_view s) {
   return true;
 }
 
-// An attribute name the NGSI-LD side can carry, and not one of the entity's own members.
+// The core @context alone: measures are written with it, so names are checked against it.
+const jsonld::Context& CoreContext() {
+  static const std::shared_ptr<const jsonld::Context> core = [] {
+    jsonld::ContextRegistry registry({}, [](const std::string& url) -> Result<std::string> {
+      return Status(ErrorCode::kLdContextNotAvailable, "offline: " + url);
+    });
+    return registry.Core();
+  }();
+  return *core;
+}
+
+// An attribute name the NGSI-LD side can carry: valid, not a keyword, not one of the entity's
+// or an attribute's own members ("id", "type", "scope", "vocab", "createdAt", ...).
 bool ValidAttributeName(std::string_view s) {
-  return !s.empty() && ngsild::IsValidName(s) && s != "id" && s != "type" && s != "scope" &&
-         s[0] != '@';
+  return !s.empty() && s != "id" && s != "type" && ngsild::ExpandAttributeName(s, CoreContext()).ok();
 }
 
 Status GetString(const Json& v, std::string_view member, std::string* out) {
