@@ -60,12 +60,18 @@ mosquitto_pid=$!
 "$civitas" serve --bind 127.0.0.1 --port "$http_port" --data "$tmp/data" --threads 2 \
   --mqtt "mqtt://127.0.0.1:$mqtt_port" --mqtt-client-id civitas-bench > "$tmp/civitas.log" 2>&1 &
 civitas_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$http_port/metrics" | grep -q '^civitas_mqtt_subscribed 1' && break
+# (The metrics are read into a variable first: with pipefail, `curl | grep -q` fails whenever
+# grep stops reading before curl has written everything.)
+subscribed() {
+  local metrics
+  metrics=$(curl -sf "http://127.0.0.1:$http_port/metrics" 2>/dev/null) || return 1
+  [[ $metrics == *$'\n'"civitas_mqtt_subscribed 1"* ]]
+}
+for _ in $(seq 150); do
+  subscribed && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$http_port/metrics" | grep -q '^civitas_mqtt_subscribed 1' ||
-  { echo "ingest.sh: Civitas did not subscribe" >&2; cat "$tmp/civitas.log" >&2; exit 1; }
+subscribed || { echo "ingest.sh: Civitas did not subscribe" >&2; cat "$tmp/civitas.log" >&2; exit 1; }
 
 curl -sf -X POST "http://127.0.0.1:$http_port/iot/services" -H 'fiware-service: bench' \
   -H 'Content-Type: application/json' \
