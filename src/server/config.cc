@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "ingest/mqtt_source.h"
+
 namespace civitas::server {
 namespace {
 
@@ -81,6 +83,25 @@ Status Apply(Config& c, std::string_view name, std::string_view value) {
     }
     c.context_preloads.emplace_back(std::string(value.substr(0, eq)),
                                     std::string(value.substr(eq + 1)));
+  } else if (name == "mqtt") {
+    if (auto o = ingest::ParseMqttUrl(value); !o.ok()) return bad(o.status().detail());
+    c.mqtt_url = std::string(value);
+  } else if (name == "mqtt-username") {
+    c.mqtt_username = std::string(value);
+  } else if (name == "mqtt-password") {
+    c.mqtt_password = std::string(value);
+  } else if (name == "mqtt-ca") {
+    c.mqtt_ca = std::string(value);
+  } else if (name == "mqtt-cert") {
+    c.mqtt_cert = std::string(value);
+  } else if (name == "mqtt-key") {
+    c.mqtt_key = std::string(value);
+  } else if (name == "mqtt-client-id") {
+    if (value.empty() || value.size() > 23 * 8) return bad("expected a client id");
+    c.mqtt_client_id = std::string(value);
+  } else if (name == "mqtt-qos") {
+    if (value != "0" && value != "1") return bad("expected 0 or 1");
+    c.mqtt_qos = value == "1" ? 1 : 0;
   } else {
     return Status::InvalidRequest("unknown option --" + std::string(name));
   }
@@ -107,6 +128,14 @@ constexpr EnvVar kEnv[] = {
     {"CIVITAS_NOTIFICATION_MAX_FAILURES", "notification-max-failures"},
     {"CIVITAS_LOG_LEVEL", "log-level"},
     {"CIVITAS_DEMO", "demo"},
+    {"CIVITAS_MQTT", "mqtt"},
+    {"CIVITAS_MQTT_USERNAME", "mqtt-username"},
+    {"CIVITAS_MQTT_PASSWORD", "mqtt-password"},
+    {"CIVITAS_MQTT_CA", "mqtt-ca"},
+    {"CIVITAS_MQTT_CERT", "mqtt-cert"},
+    {"CIVITAS_MQTT_KEY", "mqtt-key"},
+    {"CIVITAS_MQTT_CLIENT_ID", "mqtt-client-id"},
+    {"CIVITAS_MQTT_QOS", "mqtt-qos"},
 };
 
 }  // namespace
@@ -116,6 +145,8 @@ std::string Usage() {
 
 Usage:
   civitas serve [options]     run the broker
+  civitas simulate [options]  feed a running Civitas with a simulated sensor fleet
+                              (civitas simulate --help)
   civitas version             print the version
   civitas --help              this text
 
@@ -148,6 +179,19 @@ Options of serve (environment variable in brackets):
                            writes on power loss [CIVITAS_FSYNC]
   --log-level LEVEL        debug, info, warn or error, default info [CIVITAS_LOG_LEVEL]
   --demo DIR               load the demo city from DIR at start, once [CIVITAS_DEMO]
+
+Device ingestion (the IoT Agent API is always served under /iot/):
+  --mqtt URL               take device measures from this MQTT broker:
+                           mqtt://[user:pass@]host[:port] or mqtts://... [CIVITAS_MQTT]
+  --mqtt-username NAME     [CIVITAS_MQTT_USERNAME]
+  --mqtt-password SECRET   prefer the environment variable [CIVITAS_MQTT_PASSWORD]
+  --mqtt-ca FILE           CA certificates (PEM) to verify the broker; turns on TLS
+                           [CIVITAS_MQTT_CA]
+  --mqtt-cert FILE, --mqtt-key FILE
+                           client certificate and key [CIVITAS_MQTT_CERT, CIVITAS_MQTT_KEY]
+  --mqtt-client-id ID      fixed id of the persistent session, default civitas
+                           [CIVITAS_MQTT_CLIENT_ID]
+  --mqtt-qos 0|1           QoS of the subscriptions, default 1 [CIVITAS_MQTT_QOS]
 
 Logs are structured lines on stderr. SIGTERM or SIGINT shuts down cleanly.
 )";

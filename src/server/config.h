@@ -28,6 +28,13 @@ struct Config {
   std::string log_level = "info";
   std::string demo_dir;  // load the demo city from here at start (if not loaded yet)
   std::vector<std::pair<std::string, std::string>> context_preloads;  // URL, file
+  // Device ingestion over MQTT: off when mqtt_url is empty.
+  std::string mqtt_url;  // mqtt://[user:pass@]host[:port] or mqtts://...
+  std::string mqtt_username, mqtt_password;  // override the URL's
+  std::string mqtt_ca;                       // CA file; implies TLS
+  std::string mqtt_cert, mqtt_key;           // client certificate
+  std::string mqtt_client_id = "civitas";
+  int mqtt_qos = 1;
 };
 
 std::string Usage();

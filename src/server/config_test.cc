@@ -35,5 +35,21 @@ TEST(ConfigTest, RejectsBadValues) {
   ::unsetenv("CIVITAS_THREADS");
 }
 
+TEST(ConfigTest, MqttOptions) {
+  ::setenv("CIVITAS_MQTT_PASSWORD", "from-env", 1);
+  auto c = ParseConfig({"--mqtt", "mqtt://127.0.0.1:1884", "--mqtt-username", "civ",
+                        "--mqtt-client-id=city-broker", "--mqtt-qos", "0"});
+  ::unsetenv("CIVITAS_MQTT_PASSWORD");
+  ASSERT_TRUE(c.ok()) << c.status().detail();
+  EXPECT_EQ(c->mqtt_url, "mqtt://127.0.0.1:1884");
+  EXPECT_EQ(c->mqtt_username, "civ");
+  EXPECT_EQ(c->mqtt_password, "from-env");
+  EXPECT_EQ(c->mqtt_client_id, "city-broker");
+  EXPECT_EQ(c->mqtt_qos, 0);
+  EXPECT_TRUE(ParseConfig({}).value().mqtt_url.empty());  // off by default
+  EXPECT_FALSE(ParseConfig({"--mqtt", "tcp://x"}).ok());
+  EXPECT_FALSE(ParseConfig({"--mqtt-qos", "2"}).ok());
+}
+
 }  // namespace
 }  // namespace civitas::server

@@ -2,17 +2,23 @@
 #include <signal.h>
 
 #include <fstream>
+#include <memory>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "api/broker.h"
+#include "api/iot.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "ingest/ingestor.h"
+#include "ingest/mqtt_source.h"
+#include "ingest/registry.h"
 #include "jsonld/context.h"
 #include "server/config.h"
 #include "server/demo.h"
+#include "sim/simulate.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
 #include "subscription/manager.h"
@@ -149,6 +155,23 @@ int Serve(const Config& config) {
     Log(LogLevel::kInfo, "demo city loaded", {{"created", std::to_string(*n)}});
   }
 
+  // Device ingestion: provisioning restored from the store's meta records.
+  ingest::Registry registry(ingest::RegistryPersistence{
+      [&entities](const std::string& k, const std::string& v) { return entities.PutMeta(k, v); },
+      [&entities](const std::string& k) { return entities.DeleteMeta(k); },
+      [&entities](const std::vector<std::pair<std::string, std::string>>& records) {
+        return entities.PutMetas(records);
+      }});
+  restored = entities.ScanMeta(ingest::Registry::kMetaPrefix,
+                               [&registry](std::string_view key, std::string_view value) {
+                                 return registry.Restore(key, value);
+                               });
+  if (!restored.ok()) {
+    Log(LogLevel::kError, "cannot restore device provisioning", {{"error", restored.detail()}});
+    return 1;
+  }
+  ingest::Ingestor ingestor(registry, entities, contexts.Core());
+
   api::Broker::Options broker_options;
   broker_options.version = CIVITAS_VERSION;
   broker_options.max_json_depth = config.max_json_depth;
@@ -157,16 +180,44 @@ int Serve(const Config& config) {
   broker_options.temporal = &history;
   broker_options.temporal_max_instances = config.temporal_max_instances;
   api::Broker broker(entities, contexts, broker_options);
+  api::IotApi iot(ingestor, broker.metrics(), config.max_json_depth);
   http::ServerOptions http_options;
   http_options.bind = config.bind;
   http_options.port = static_cast<uint16_t>(config.port);
   http_options.threads = config.threads;
   http_options.max_body_bytes = config.max_body_bytes;
   http_options.max_target_bytes = config.max_target_bytes;
-  http::Server server(http_options, [&broker](http::Request&& req, http::Responder respond) {
-    broker.Handle(std::move(req), std::move(respond));
+  http::Server server(http_options, [&broker, &iot](http::Request&& req,
+                                                    http::Responder respond) {
+    if (api::IotApi::Owns(req.path)) {
+      iot.Handle(std::move(req), std::move(respond));
+    } else {
+      broker.Handle(std::move(req), std::move(respond));
+    }
   });
-  broker.SetMetricsHook([&server, &subscriptions](std::string& out) {
+  std::unique_ptr<ingest::MqttSource> mqtt;
+  if (!config.mqtt_url.empty()) {
+    auto options = ingest::ParseMqttUrl(config.mqtt_url);
+    if (!options.ok()) {
+      Log(LogLevel::kError, "bad MQTT URL", {{"error", options.status().detail()}});
+      return 1;
+    }
+    if (!config.mqtt_username.empty()) options->username = config.mqtt_username;
+    if (!config.mqtt_password.empty()) options->password = config.mqtt_password;
+    options->ca_file = config.mqtt_ca;
+    options->cert_file = config.mqtt_cert;
+    options->key_file = config.mqtt_key;
+    options->client_id = config.mqtt_client_id;
+    options->qos = config.mqtt_qos;
+    mqtt = std::make_unique<ingest::MqttSource>(ingestor, *options);
+    if (Status st = mqtt->Start(); !st.ok()) {
+      Log(LogLevel::kError, "cannot start MQTT ingestion", {{"error", st.detail()}});
+      return 1;
+    }
+  }
+  broker.SetMetricsHook([&server, &subscriptions, &ingestor, &mqtt](std::string& out) {
+    ingestor.Render(out);
+    if (mqtt) mqtt->Render(out);
     auto n = subscriptions.stats();
     out += "# TYPE civitas_subscriptions gauge\ncivitas_subscriptions " +
            std::to_string(n.subscriptions) + "\n";
@@ -212,6 +263,8 @@ int Serve(const Config& config) {
   int sig = 0;
   sigwait(&signals, &sig);
   Log(LogLevel::kInfo, "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  // MQTT first: Stop waits until every message it took is durable, while the store is open.
+  if (mqtt) mqtt->Stop();
   server.Stop(5000);
   subscriptions.Stop();
   entities.Close();
@@ -247,6 +300,22 @@ int main(int argc, char** argv) {
       return 2;
     }
     return civitas::server::Serve(*config);
+  }
+  if (args[0] == "simulate") {
+    args.erase(args.begin());
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << civitas::sim::SimUsage();
+        return 0;
+      }
+    }
+    auto options = civitas::sim::ParseSimOptions(args);
+    if (!options.ok()) {
+      std::cerr << "civitas simulate: " << options.status().detail() << "\n\n"
+                << civitas::sim::SimUsage();
+      return 2;
+    }
+    return civitas::sim::RunSimulation(*options);
   }
   std::cerr << "civitas: unknown command '" << args[0] << "'\n\n" << Usage();
   return 2;

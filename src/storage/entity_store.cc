@@ -294,6 +294,15 @@ Status EntityStore::PutMeta(const std::string& key, const std::string& value) {
                           options_.sync);
 }
 
+Status EntityStore::PutMetas(const std::vector<std::pair<std::string, std::string>>& records) {
+  Backend::Batch batch;
+  batch.reserve(records.size());
+  for (const auto& [key, value] : records) {
+    batch.push_back({Backend::Op::Kind::kPut, std::string(kMetaSpace), key, value});
+  }
+  return backend_->Commit(batch, options_.sync);
+}
+
 Status EntityStore::DeleteMeta(const std::string& key) {
   return backend_->Commit({{Backend::Op::Kind::kDelete, std::string(kMetaSpace), key, ""}},
                           options_.sync);

@@ -127,6 +127,8 @@ class EntityStore {
 
   // Small durable records outside entities (hosted contexts, later subscriptions). Synchronous.
   Status PutMeta(const std::string& key, const std::string& value);
+  // Several records in one atomic, synced write (e.g. a batch of provisioned devices).
+  Status PutMetas(const std::vector<std::pair<std::string, std::string>>& records);
   Status DeleteMeta(const std::string& key);
   Status ScanMeta(std::string_view prefix,
                   const std::function<Status(std::string_view key, std::string_view value)>& fn);

@@ -135,6 +135,18 @@ TEST_F(EntityStoreTest, ChangeStreamInCommitOrderAndSameBatch) {
   EXPECT_EQ(meta, 1);
 }
 
+TEST_F(EntityStoreTest, PutMetasWritesEveryRecordDurably) {
+  Open();
+  ASSERT_TRUE(store_->PutMetas({{"batch/a", "1"}, {"batch/b", "2"}, {"other/c", "3"}}).ok());
+  Open();  // reopen: the records survived
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store_->ScanMeta("batch/", [&](std::string_view k, std::string_view v) {
+    seen.push_back(std::string(k) + "=" + std::string(v));
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"batch/a=1", "batch/b=2"}));
+}
+
 TEST_F(EntityStoreTest, ConcurrentSubmittersAllCommitted) {
   Open();
   constexpr int kThreads = 4, kPer = 500;

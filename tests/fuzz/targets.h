@@ -23,5 +23,8 @@ void FuzzContext(std::string_view data);
 void FuzzTime(std::string_view data);
 // fuzz_geo: GeoJSON geometries and geo-queries (JSON and URL forms) → predicates, search boxes.
 void FuzzGeo(std::string_view data);
+// fuzz_measures: JSON / Ultralight device measures and MQTT topics → ingest decoding and mapping;
+// every mapped update is a valid entity fragment.
+void FuzzMeasures(std::string_view data);
 
 }  // namespace civitas::fuzz

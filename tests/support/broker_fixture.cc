@@ -91,13 +91,30 @@ void BrokerFixture::Start() {
   bo.geo_index = geo_index_.get();
   bo.temporal = temporal_.get();
   broker_ = std::make_unique<api::Broker>(*store_, *contexts_, bo);
+  registry_ = std::make_unique<ingest::Registry>(ingest::RegistryPersistence{
+      [s](const std::string& k, const std::string& v) { return s->PutMeta(k, v); },
+      [s](const std::string& k) { return s->DeleteMeta(k); },
+      [s](const std::vector<std::pair<std::string, std::string>>& records) {
+        return s->PutMetas(records);
+      }});
+  st = store_->ScanMeta(ingest::Registry::kMetaPrefix, [&](std::string_view k, std::string_view v) {
+    return registry_->Restore(k, v);
+  });
+  if (!st.ok()) throw std::runtime_error(st.detail());
+  ingestor_ = std::make_unique<ingest::Ingestor>(*registry_, *store_, contexts_->Core());
+  iot_ = std::make_unique<api::IotApi>(*ingestor_, broker_->metrics());
+  broker_->SetMetricsHook([i = ingestor_.get()](std::string& out) { i->Render(out); });
   http::ServerOptions o;
   o.bind = "127.0.0.1";
   o.port = 0;
   o.threads = 2;
   server_ = std::make_unique<http::Server>(
-      o, [b = broker_.get()](http::Request&& req, http::Responder respond) {
-        b->Handle(std::move(req), std::move(respond));
+      o, [b = broker_.get(), iot = iot_.get()](http::Request&& req, http::Responder respond) {
+        if (api::IotApi::Owns(req.path)) {
+          iot->Handle(std::move(req), std::move(respond));
+        } else {
+          b->Handle(std::move(req), std::move(respond));
+        }
       });
   std::string error;
   if (!server_->Start(&error)) throw std::runtime_error("broker server: " + error);
@@ -108,6 +125,9 @@ void BrokerFixture::Stop() {
   server_.reset();
   if (subscriptions_) subscriptions_->Stop();
   if (store_) store_->Close();
+  iot_.reset();
+  ingestor_.reset();
+  registry_.reset();
   broker_.reset();
   contexts_.reset();
   store_.reset();

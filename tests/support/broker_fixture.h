@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/broker.h"
+#include "api/iot.h"
 #include "http/http.h"
 #include "jsonld/context.h"
 #include "storage/entity_store.h"
@@ -40,6 +41,9 @@ class BrokerFixture {
   std::unique_ptr<subscription::Manager> subscriptions_;
   std::unique_ptr<jsonld::ContextRegistry> contexts_;
   std::unique_ptr<api::Broker> broker_;
+  std::unique_ptr<ingest::Registry> registry_;
+  std::unique_ptr<ingest::Ingestor> ingestor_;
+  std::unique_ptr<api::IotApi> iot_;
   std::unique_ptr<http::Server> server_;
 };
 
