@@ -611,6 +611,13 @@ void Manager::Send() {
         rt->pending.pop_front();
       }
     }
+    {
+      // Counted when the attempt starts (clause 5.8.6 counts before the outcome is known), so a
+      // receiver that reads the subscription as soon as it has the notification sees it.
+      std::lock_guard rlock(rt->mu);
+      ++rt->state.times_sent;
+      rt->state.last_notification = now;
+    }
     std::string error;
     Json body = RenderNotification(*sub, batch, now);
     bool first_attempt = !batch.empty() && !batch.front().streamed;
@@ -633,8 +640,6 @@ void Manager::Send() {
     Micros done = Now();
     std::lock_guard rlock(rt->mu);
     DeliveryState& d = rt->state;
-    ++d.times_sent;
-    d.last_notification = done;
     if (ok) {
       sent_.fetch_add(1, std::memory_order_relaxed);
       d.last_success = done;

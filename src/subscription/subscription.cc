@@ -575,6 +575,8 @@ Json RenderSubscription(const Subscription& s, const DeliveryState& d, const jso
     }
     out.Set("notificationTrigger", std::move(triggers));
   }
+  // Always shown (clause 5.8.1: it defaults to the subscription's own @context).
+  out.Set("jsonldContext", Json(s.context_url));
   out.Set("status", Json(StatusName(StatusOf(s, d, now))));
   if (with_context) out.Set("@context", ctx.source());
   return out;
