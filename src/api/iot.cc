@@ -55,8 +55,7 @@ struct Params {
 bool ValidService(std::string_view s) {
   if (s.size() > 50) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   });
 }
 
@@ -104,7 +103,8 @@ Status Paging(const Params& params, size_t* limit, size_t* offset) {
   return Status::Ok();
 }
 
-http::Response FromStatus(const Status& st, std::string_view not_found, std::string_view duplicate) {
+http::Response FromStatus(const Status& st, std::string_view not_found,
+                          std::string_view duplicate) {
   switch (st.code()) {
     case ErrorCode::kBadRequestData:
     case ErrorCode::kInvalidRequest:
@@ -203,7 +203,9 @@ void IotApi::Handle(http::Request&& req, http::Responder respond) {
     ingestor_.Ingest(m, [this, start, metric, shared_respond](ingest::IngestResult r) {
       http::Response resp;
       switch (r.outcome) {
-        case IngestOutcome::kOk: resp = Empty(200); break;
+        case IngestOutcome::kOk:
+          resp = Empty(200);
+          break;
         case IngestOutcome::kMalformed:
           resp = Error(400, "WRONG_SYNTAX", r.status.detail());
           break;
@@ -267,7 +269,8 @@ void IotApi::Handle(http::Request&& req, http::Responder respond) {
         groups.push_back(std::move(*g));
       }
       Status st = registry.AddGroups(std::move(groups));
-      return reply(st.ok() ? Empty(201) : FromStatus(st, "DEVICE_GROUP_NOT_FOUND", "DUPLICATE_GROUP"));
+      return reply(st.ok() ? Empty(201)
+                           : FromStatus(st, "DEVICE_GROUP_NOT_FOUND", "DUPLICATE_GROUP"));
     }
     if (method == "GET") {
       if (Status st = Paging(params, &limit, &offset); !st.ok()) {
@@ -307,7 +310,8 @@ void IotApi::Handle(http::Request&& req, http::Responder respond) {
       } else {
         st = registry.DeleteGroup(*scope, resource, *apikey);
       }
-      return reply(st.ok() ? Empty(204) : FromStatus(st, "DEVICE_GROUP_NOT_FOUND", "DUPLICATE_GROUP"));
+      return reply(st.ok() ? Empty(204)
+                           : FromStatus(st, "DEVICE_GROUP_NOT_FOUND", "DUPLICATE_GROUP"));
     }
     return not_allowed("GET, POST, PUT, DELETE");
   }
@@ -324,7 +328,8 @@ void IotApi::Handle(http::Request&& req, http::Responder respond) {
         list.push_back(std::move(*d));
       }
       Status st = registry.AddDevices(std::move(list));
-      return reply(st.ok() ? Empty(201) : FromStatus(st, "DEVICE_NOT_FOUND", "DUPLICATE_DEVICE_ID"));
+      return reply(st.ok() ? Empty(201)
+                           : FromStatus(st, "DEVICE_NOT_FOUND", "DUPLICATE_DEVICE_ID"));
     }
     if (method == "GET") {
       if (Status st = Paging(params, &limit, &offset); !st.ok()) {

@@ -86,4 +86,19 @@ Result<ngsild::RenderOptions> RenderOptionsFor(const Call& call) {
   return o;
 }
 
+Result<query::QExpr> ParseQParam(const Call& call, std::string_view text) {
+  query::QOptions options;
+  for (const auto& v : call.params.List("expandValues")) {
+    options.expand_values.push_back(call.ctx->Expand(v));
+  }
+  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
+  auto q = query::QExpr::Parse(text, expand, options);
+  if (!q.ok()) return q.status();
+  if (q->LinkDepth() > 0) {
+    return Status(ErrorCode::kNotImplemented,
+                  "q terms on linked entities (rel{attr}) are not implemented yet");
+  }
+  return q;
+}
+
 }  // namespace civitas::api

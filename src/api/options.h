@@ -3,6 +3,7 @@
 #include "api/call.h"
 #include "common/status.h"
 #include "ngsild/render.h"
+#include "query/q.h"
 
 namespace civitas::api {
 
@@ -10,5 +11,10 @@ namespace civitas::api {
 // (keyValues, concise, normalized, sysAttrs; anything else is InvalidRequest), attrs, pick and
 // omit (BadRequestData when malformed or combined wrongly), lang, join and joinLevel.
 Result<ngsild::RenderOptions> RenderOptionsFor(const Call& call);
+
+// A q expression from a request, its names expanded with the request's context (and
+// expandValues, if given). BadRequestData when malformed; q terms on linked entities (rel{attr})
+// are OperationNotSupported (501) for now.
+Result<query::QExpr> ParseQParam(const Call& call, std::string_view text);
 
 }  // namespace civitas::api

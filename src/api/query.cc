@@ -73,8 +73,7 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
     const std::string& property = filter.geo->property;
     store_.ForEachCandidate(
         call->rc.tenant,
-        [&] { return options_.geo_index->Candidates(call->rc.tenant, property, *boxes); },
-        visit);
+        [&] { return options_.geo_index->Candidates(call->rc.tenant, property, *boxes); }, visit);
   } else {
     store_.ForEach(call->rc.tenant, visit);
   }
@@ -155,22 +154,6 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
 
 namespace {
 
-// Parses a q expression with the request's context (and expandValues, if given).
-Result<query::QExpr> ParseQ(const Call& call, std::string_view text) {
-  query::QOptions options;
-  for (const auto& v : call.params.List("expandValues")) {
-    options.expand_values.push_back(call.ctx->Expand(v));
-  }
-  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
-  auto q = query::QExpr::Parse(text, expand, options);
-  if (!q.ok()) return q.status();
-  if (q->LinkDepth() > 0) {
-    return Status(ErrorCode::kNotImplemented,
-                  "q terms on linked entities (rel{attr}) are not implemented yet");
-  }
-  return q;
-}
-
 // The geo-query of GET /entities and DELETE /entities (georel, geometry, coordinates,
 // geoproperty), if any. Only geoproperty on its own is ignored, as it names nothing to test.
 Result<std::optional<query::GeoFilter>> GeoFromParams(const Call& call) {
@@ -178,9 +161,8 @@ Result<std::optional<query::GeoFilter>> GeoFromParams(const Call& call) {
   if (!p.Has("georel") && !p.Has("geometry") && !p.Has("coordinates")) {
     return std::optional<query::GeoFilter>();
   }
-  auto parsed =
-      geo::ParseGeoQueryParams(p.Get("georel"), p.Get("geometry"), p.Get("coordinates"),
-                               p.Get("geoproperty"));
+  auto parsed = geo::ParseGeoQueryParams(p.Get("georel"), p.Get("geometry"), p.Get("coordinates"),
+                                         p.Get("geoproperty"));
   if (!parsed.ok()) return parsed.status();
   query::GeoFilter filter{std::move(*parsed), ""};
   filter.property = call.ctx->Expand(filter.query.geoproperty);
@@ -201,7 +183,7 @@ Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::
   bool any = false;
   auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
   if (auto q = p.Get("q")) {
-    auto parsed = ParseQ(call, *q);
+    auto parsed = ParseQParam(call, *q);
     if (!parsed.ok()) return parsed.status();
     filter.q = std::move(*parsed);
     any = true;
@@ -317,7 +299,7 @@ void Broker::QueryPost(const CallPtr& call) {
   bool has_q = false;
   if (const Json* q = body.Find("q")) {
     if (!q->is_string()) return Fail(call, Status::BadRequest("q must be a string"));
-    auto parsed = ParseQ(*call, q->as_string());
+    auto parsed = ParseQParam(*call, q->as_string());
     if (!parsed.ok()) return Fail(call, parsed.status());
     filter.q = std::move(*parsed);
     has_q = true;

@@ -7,6 +7,7 @@
 
 #include "api/broker.h"
 #include "api/negotiation.h"
+#include "api/options.h"
 #include "api/problem.h"
 #include "ngsild/parse.h"
 #include "ngsild/projection.h"
@@ -42,9 +43,9 @@ struct TemporalQuery {
   std::vector<AggrMethod> methods;
   temporal::Duration period;
   bool sys_attrs = false;
-  std::vector<std::string> attrs;  // expanded; empty: all
+  std::vector<std::string> attrs;     // expanded; empty: all
   std::vector<std::string> datasets;  // datasetId filter ("" for the default); empty: all
-  size_t max_instances = 10000;  // per entity in one response (clause 6.3.10)
+  size_t max_instances = 10000;       // per entity in one response (clause 6.3.10)
   std::shared_ptr<const ngsild::Projection> pick, omit;
   bool has_q = false;  // the entity filter has a q: match it on the latest instances
 
@@ -56,9 +57,12 @@ struct TemporalQuery {
 
 Micros TimeOf(const Sample& s, TimeProperty p) {
   switch (p) {
-    case TimeProperty::kCreatedAt: return s.created_at;
-    case TimeProperty::kModifiedAt: return s.modified_at;
-    default: return s.time;
+    case TimeProperty::kCreatedAt:
+      return s.created_at;
+    case TimeProperty::kModifiedAt:
+      return s.modified_at;
+    default:
+      return s.time;
   }
 }
 
@@ -123,11 +127,10 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   const auto& p = call.params;
   TemporalQuery q;
   q.max_instances = std::max<size_t>(1, max_instances);
-  for (const char* feature : {"georel", "geometry", "coordinates", "geoproperty", "csf",
-                              "scopeQ", "join"}) {
+  for (const char* feature :
+       {"georel", "geometry", "coordinates", "geoproperty", "csf", "scopeQ", "join"}) {
     if (p.Has(feature)) {
-      return Unsupported(std::string("the query parameter '") + feature +
-                         "' on the temporal API");
+      return Unsupported(std::string("the query parameter '") + feature + "' on the temporal API");
     }
   }
   CIVITAS_RETURN_IF_ERROR(ApplyTimeFilter(p.Get("timerel"), p.Get("timeAt"), p.Get("endTimeAt"),
@@ -433,7 +436,8 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     }
     // Equal times at the cut can leave more than the limit: drop from the far end.
     for (auto& v : per_attr) {
-      while (kept > q.max_instances && !v.empty() && TimeOf(recent_first ? v.front() : v.back(), q.property) == cut) {
+      while (kept > q.max_instances && !v.empty() &&
+             TimeOf(recent_first ? v.front() : v.back(), q.property) == cut) {
         if (recent_first) {
           v.erase(v.begin());
         } else {
@@ -498,9 +502,8 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
           wrapped.Set(member, v ? *v : Json());
           pair.push_back(std::move(wrapped));
         }
-        const Json* at = q.property == TimeProperty::kObservedAt
-                             ? instances[i].Find("observedAt")
-                             : nullptr;
+        const Json* at =
+            q.property == TimeProperty::kObservedAt ? instances[i].Find("observedAt") : nullptr;
         pair.push_back(at != nullptr && at->is_string()
                            ? *at
                            : Json(temporal::FormatInstant(TimeOf((*samples)[i], q.property))));
@@ -519,22 +522,6 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
   }
   if (with_context) out.Set("@context", ctx.source());
   return out;
-}
-
-// The q filter of a temporal query. It is matched on the latest recorded instance of each
-// attribute (not on every instance in the interval).
-Result<query::QExpr> ParseTemporalQ(const Call& call, std::string_view text) {
-  query::QOptions options;
-  for (const auto& v : call.params.List("expandValues")) {
-    options.expand_values.push_back(call.ctx->Expand(v));
-  }
-  auto expand = [&call](std::string_view n) { return call.ctx->Expand(n); };
-  auto q = query::QExpr::Parse(text, expand, options);
-  if (!q.ok()) return q.status();
-  if (q->LinkDepth() > 0) {
-    return Unsupported("q terms on linked entities (rel{attr})");
-  }
-  return q;
 }
 
 Status CheckEntityId(const std::string& id) {
@@ -585,7 +572,8 @@ bool Broker::TemporalAvailable(const CallPtr& call) {
 
 void Broker::TemporalCreate(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
-  if (!call->body.is_object()) return Fail(call, Status::InvalidRequest("the body must be an object"));
+  if (!call->body.is_object())
+    return Fail(call, Status::InvalidRequest("the body must be an object"));
   // id and type, validated and expanded as for an entity.
   Json head = Json::MakeObject();
   for (const char* k : {"id", "type"}) {
@@ -600,8 +588,8 @@ void Broker::TemporalCreate(const CallPtr& call) {
   const std::string id = fragment->id;
   const bool existed = options_.temporal->Get(call->rc.tenant, id) != nullptr;
   SubmitOne(call,
-            options_.temporal->AppendOp(call->rc.tenant, id, fragment->types,
-                                        std::move(*instances), false),
+            options_.temporal->AppendOp(call->rc.tenant, id, fragment->types, std::move(*instances),
+                                        false),
             [this, id, existed](const CallPtr& c) {
               http::Response r;
               r.status = existed ? 204 : 201;
@@ -614,11 +602,11 @@ void Broker::TemporalAppendAttrs(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
   const std::string& id = call->segments[2];
   if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  if (!call->body.is_object()) return Fail(call, Status::InvalidRequest("the body must be an object"));
+  if (!call->body.is_object())
+    return Fail(call, Status::InvalidRequest("the body must be an object"));
   auto instances = ParseInstances(call->body, *call->ctx);
   if (!instances.ok()) return Fail(call, instances.status());
-  SubmitOne(call,
-            options_.temporal->AppendOp(call->rc.tenant, id, {}, std::move(*instances), true),
+  SubmitOne(call, options_.temporal->AppendOp(call->rc.tenant, id, {}, std::move(*instances), true),
             [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
@@ -688,8 +676,7 @@ void Broker::TemporalModifyInstance(const CallPtr& call) {
     if (parsed->size() != 1) return Fail(call, Status::BadRequest("exactly one instance expected"));
     patch = std::move((*parsed)[0]);
   }
-  SubmitOne(call,
-            options_.temporal->ModifyInstanceOp(call->rc.tenant, id, *attr, instance, patch),
+  SubmitOne(call, options_.temporal->ModifyInstanceOp(call->rc.tenant, id, *attr, instance, patch),
             [this](const CallPtr& c) { ReplyEmpty(c, 204); });
 }
 
@@ -706,7 +693,8 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
     for (const auto& [key, s] : h->series) {
       any = any || std::find(q->attrs.begin(), q->attrs.end(), s->attr) != q->attrs.end();
     }
-    if (!any) return Fail(call, Status::NotFound("the entity has none of the requested attributes"));
+    if (!any)
+      return Fail(call, Status::NotFound("the entity has none of the requested attributes"));
   }
   Truncation trunc;
   auto body = RenderHistory(*h, *q, *call->ctx, false, &trunc);
@@ -769,7 +757,8 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       if (q.has_q) {
         auto all = s->Read(kMinTime, kMaxTime);
         if (!all.ok()) return Fail(call, all.status());
-        if (!all->empty()) slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
+        if (!all->empty())
+          slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
       }
     }
     if (!filter.Matches(shell)) continue;
@@ -842,8 +831,9 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   if (!q.ok()) return Fail(call, q.status());
   const auto& p = call->params;
   if (!p.Has("type") && !p.Has("attrs") && !p.Has("q") && p.Get("local").value_or("") != "true") {
-    return Fail(call, Status::BadRequest(
-                          "a temporal query needs at least one of type, attrs or q (or local=true)"));
+    return Fail(call,
+                Status::BadRequest(
+                    "a temporal query needs at least one of type, attrs or q (or local=true)"));
   }
   query::EntityFilter filter;
   query::EntitySelector selector;
@@ -863,7 +853,8 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   filter.selectors.push_back(std::move(selector));
   filter.attrs = q->attrs;
   if (auto text = p.Get("q")) {
-    auto parsed = ParseTemporalQ(*call, *text);
+    // Matched on the latest recorded instance of each attribute (not on every instance).
+    auto parsed = ParseQParam(*call, *text);
     if (!parsed.ok()) return Fail(call, parsed.status());
     filter.q = std::move(*parsed);
   }
@@ -886,7 +877,7 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
   std::optional<query::QExpr> body_q;
   if (const Json* text = body.Find("q")) {
     if (!text->is_string()) return Fail(call, Status::BadRequest("q must be a string"));
-    auto parsed = ParseTemporalQ(*call, text->as_string());
+    auto parsed = ParseQParam(*call, text->as_string());
     if (!parsed.ok()) return Fail(call, parsed.status());
     body_q = std::move(*parsed);
     q->has_q = true;
@@ -901,10 +892,9 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
     };
     std::string last_n;
     if (const Json* n = tq->Find("lastN"); n && n->is_int()) last_n = std::to_string(n->as_int());
-    Status st = ApplyTimeFilter(str("timerel"), str("timeAt"), str("endTimeAt"),
-                                str("timeproperty"),
-                                last_n.empty() ? str("lastN") : std::optional<std::string_view>(last_n),
-                                &*q);
+    Status st = ApplyTimeFilter(
+        str("timerel"), str("timeAt"), str("endTimeAt"), str("timeproperty"),
+        last_n.empty() ? str("lastN") : std::optional<std::string_view>(last_n), &*q);
     if (!st.ok()) return Fail(call, st);
   }
   if (const Json* attrs = body.Find("attrs")) {

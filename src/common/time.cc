@@ -12,26 +12,7 @@ Micros NowMicros() {
       .count();
 }
 
-namespace {
-
-// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the instants ISO 8601 dates can write
-// with four-digit years.
-constexpr Micros kMinMicros = -62167219200LL * 1000000LL;
-constexpr Micros kMaxMicros = 253402300799LL * 1000000LL + 999999;
-
-bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = 0; i < n; ++i) {
-    char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  *out = v;
-  return true;
-}
-
-// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
+// Howard Hinnant's algorithms.
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -54,6 +35,25 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *y = yy + (*m <= 2);
 }
 
+namespace {
+
+// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the instants ISO 8601 dates can write
+// with four-digit years.
+constexpr Micros kMinMicros = -62167219200LL * 1000000LL;
+constexpr Micros kMaxMicros = 253402300799LL * 1000000LL + 999999;
+
+bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *out = v;
+  return true;
+}
+
 bool ValidDate(int y, int m, int d) {
   static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (m < 1 || m > 12 || d < 1) return false;
@@ -66,9 +66,8 @@ bool ValidDate(int y, int m, int d) {
 bool ParseClock(std::string_view s, size_t* pos, int64_t* micros) {
   int hh, mm, ss;
   size_t p = *pos;
-  if (!Digits(s, p, 2, &hh) || p + 2 >= s.size() || s[p + 2] != ':' ||
-      !Digits(s, p + 3, 2, &mm) || p + 5 >= s.size() || s[p + 5] != ':' ||
-      !Digits(s, p + 6, 2, &ss)) {
+  if (!Digits(s, p, 2, &hh) || p + 2 >= s.size() || s[p + 2] != ':' || !Digits(s, p + 3, 2, &mm) ||
+      p + 5 >= s.size() || s[p + 5] != ':' || !Digits(s, p + 6, 2, &ss)) {
     return false;
   }
   if (hh > 23 || mm > 59 || ss > 60) return false;
@@ -96,8 +95,8 @@ bool ParseClock(std::string_view s, size_t* pos, int64_t* micros) {
 
 std::optional<Micros> ParseDateTime(std::string_view s) {
   int y, m, d;
-  if (!Digits(s, 0, 4, &y) || s.size() < 11 || s[4] != '-' || !Digits(s, 5, 2, &m) ||
-      s[7] != '-' || !Digits(s, 8, 2, &d) || (s[10] != 'T' && s[10] != 't')) {
+  if (!Digits(s, 0, 4, &y) || s.size() < 11 || s[4] != '-' || !Digits(s, 5, 2, &m) || s[7] != '-' ||
+      !Digits(s, 8, 2, &d) || (s[10] != 'T' && s[10] != 't')) {
     return std::nullopt;
   }
   if (!ValidDate(y, m, d)) return std::nullopt;

@@ -20,6 +20,11 @@ std::optional<Micros> ParseDateTime(std::string_view s);
 bool IsDate(std::string_view s);
 bool IsTime(std::string_view s);
 
+// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar, and back (for calendar
+// arithmetic such as aggregation periods of P1M).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
+void CivilFromDays(int64_t days, int64_t* y, unsigned* m, unsigned* d);
+
 // Formats as "YYYY-MM-DDThh:mm:ss.mmmZ" (milliseconds, as the NGSI-LD examples use). Instants
 // outside the years 0000-9999 are clamped to that range.
 std::string FormatDateTime(Micros t);

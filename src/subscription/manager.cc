@@ -266,27 +266,25 @@ Status Manager::Delete(const std::string& tenant, const std::string& id) {
   return Status::Ok();
 }
 
-SubscriptionPtr Manager::Find(const std::string& tenant, const std::string& id) const {
+Manager::RuntimePtr Manager::FindRuntime(const std::string& tenant, const std::string& id) const {
   std::lock_guard lock(mu_);
   auto t = subs_.find(tenant);
   if (t == subs_.end()) return nullptr;
   auto it = t->second.find(id);
   if (it == t->second.end() || it->second->ephemeral) return nullptr;
-  std::lock_guard rlock(it->second->mu);
-  return it->second->sub;
+  return it->second;
+}
+
+SubscriptionPtr Manager::Find(const std::string& tenant, const std::string& id) const {
+  RuntimePtr rt = FindRuntime(tenant, id);
+  if (!rt) return nullptr;
+  std::lock_guard rlock(rt->mu);
+  return rt->sub;
 }
 
 Result<Json> Manager::Render(const std::string& tenant, const std::string& id,
                              const jsonld::Context& ctx, bool with_context) const {
-  RuntimePtr rt;
-  {
-    std::lock_guard lock(mu_);
-    auto t = subs_.find(tenant);
-    if (t != subs_.end()) {
-      auto it = t->second.find(id);
-      if (it != t->second.end() && !it->second->ephemeral) rt = it->second;
-    }
-  }
+  RuntimePtr rt = FindRuntime(tenant, id);
   if (!rt) return Status::NotFound("subscription " + id + " not found");
   std::lock_guard rlock(rt->mu);
   return RenderSubscription(*rt->sub, rt->state, ctx, Now(), with_context);
@@ -326,15 +324,7 @@ Json::Array Manager::RenderPage(const std::string& tenant, const jsonld::Context
 Status Manager::AttachStream(const std::string& tenant, const std::string& id,
                              std::shared_ptr<http::Stream> stream,
                              std::optional<uint64_t> last_event_id) {
-  RuntimePtr rt;
-  {
-    std::lock_guard lock(mu_);
-    auto t = subs_.find(tenant);
-    if (t != subs_.end()) {
-      auto it = t->second.find(id);
-      if (it != t->second.end() && !it->second->ephemeral) rt = it->second;
-    }
-  }
+  RuntimePtr rt = FindRuntime(tenant, id);
   if (!rt) return Status::NotFound("subscription " + id + " not found");
   std::lock_guard rlock(rt->mu);
   stream->Write("retry: 2000\n\n");

@@ -114,6 +114,8 @@ class Manager : public storage::ChangeListener {
   };
 
   Micros Now() const;
+  // The stored (not ephemeral) subscription's runtime, or null.
+  RuntimePtr FindRuntime(const std::string& tenant, const std::string& id) const;
   Status Persist(const Subscription& s, Micros created);
   void RebuildIndexLocked();
   void Dispatch();

@@ -13,32 +13,16 @@ struct MethodName {
   std::string_view name;
 };
 constexpr MethodName kMethods[] = {
-    {AggrMethod::kTotalCount, "totalCount"}, {AggrMethod::kDistinctCount, "distinctCount"},
-    {AggrMethod::kSum, "sum"},               {AggrMethod::kAvg, "avg"},
-    {AggrMethod::kMin, "min"},               {AggrMethod::kMax, "max"},
-    {AggrMethod::kStddev, "stddev"},         {AggrMethod::kSumsq, "sumsq"},
+    {AggrMethod::kTotalCount, "totalCount"},
+    {AggrMethod::kDistinctCount, "distinctCount"},
+    {AggrMethod::kSum, "sum"},
+    {AggrMethod::kAvg, "avg"},
+    {AggrMethod::kMin, "min"},
+    {AggrMethod::kMax, "max"},
+    {AggrMethod::kStddev, "stddev"},
+    {AggrMethod::kSumsq, "sumsq"},
 };
 
-// Days from 1970-01-01 to y-m-d (proleptic Gregorian), and back.
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
 unsigned DaysInMonth(int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -116,15 +100,27 @@ Result<Duration> ParseDuration(std::string_view text) {
     char unit = text[i++];
     if (!in_time) {
       switch (unit) {
-        case 'Y': d.months += whole * 12; break;
-        case 'M': d.months += whole; break;
-        case 'W': d.micros += whole * 7 * 86400 * kSecond; break;
-        case 'D': d.micros += whole * 86400 * kSecond; break;
+        case 'Y':
+          d.months += whole * 12;
+          break;
+        case 'M':
+          d.months += whole;
+          break;
+        case 'W':
+          d.micros += whole * 7 * 86400 * kSecond;
+          break;
+        case 'D':
+          d.micros += whole * 86400 * kSecond;
+          break;
       }
     } else {
       switch (unit) {
-        case 'H': d.micros += whole * 3600 * kSecond; break;
-        case 'M': d.micros += whole * 60 * kSecond; break;
+        case 'H':
+          d.micros += whole * 3600 * kSecond;
+          break;
+        case 'M':
+          d.micros += whole * 60 * kSecond;
+          break;
         case 'S':
           d.micros += whole * kSecond + static_cast<Micros>(std::llround(fraction * kSecond));
           break;
