@@ -1,6 +1,7 @@
 #include "subscription/manager.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <set>
 #include <unordered_set>
@@ -15,6 +16,7 @@ namespace {
 constexpr std::string_view kMetaPrefix = "sub/";
 constexpr size_t kReplayEvents = 1000;
 constexpr Micros kHeartbeat = 15'000'000;
+constexpr int kMaxCellsPerSubscription = 64;   // larger search areas are checked for every change
 constexpr size_t kMaxPending = 100'000;        // events per subscription before coalescing
 constexpr size_t kMaxQueuedChanges = 200'000;  // committed changes waiting to be matched
 
@@ -66,6 +68,22 @@ void Coalesce(std::deque<Event>& pending) {
   pending.assign(std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
 }
 
+// The 1-degree cells a box touches (longitude and latitude clamped to their ranges).
+std::vector<int64_t> CellsOf(const geo::Box& b) {
+  auto lon = [](double x) {
+    return static_cast<int64_t>(std::floor(std::clamp(x, -180.0, 179.999)));
+  };
+  auto lat = [](double y) {
+    return static_cast<int64_t>(std::floor(std::clamp(y, -90.0, 89.999)));
+  };
+  std::vector<int64_t> out;
+  for (int64_t x = lon(b.min_lon); x <= lon(b.max_lon); ++x) {
+    for (int64_t y = lat(b.min_lat); y <= lat(b.max_lat); ++y)
+      out.push_back((x + 180) * 256 + y + 90);
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Manager::Runtime {
@@ -89,6 +107,9 @@ struct Manager::Runtime {
 struct Manager::Index {
   std::unordered_map<std::string, std::vector<RuntimePtr>> by_type;
   std::unordered_map<std::string, std::vector<RuntimePtr>> by_attribute;
+  // geoQ without types: GeoProperty -> 1-degree cell -> the subscriptions whose search area
+  // touches the cell.
+  std::unordered_map<std::string, std::unordered_map<int64_t, std::vector<RuntimePtr>>> by_cell;
   std::vector<RuntimePtr> any;
 };
 
@@ -192,6 +213,23 @@ void Manager::RebuildIndexLocked() {
         // Only a change of a watched attribute can concern it.
         for (const auto& a : sub.watched) ix.by_attribute[a].push_back(rt);
         continue;
+      }
+      if (types.empty() && sub.geo) {
+        // Only a change of an entity in the search area can concern it.
+        auto boxes = sub.geo->query.SearchBoxes();
+        std::vector<int64_t> cells;
+        if (boxes) {
+          for (const auto& b : *boxes) {
+            for (int64_t c : CellsOf(b)) cells.push_back(c);
+          }
+        }
+        if (boxes && !cells.empty() && cells.size() <= kMaxCellsPerSubscription) {
+          std::sort(cells.begin(), cells.end());
+          cells.erase(std::unique(cells.begin(), cells.end()), cells.end());
+          auto& grid = ix.by_cell[sub.geo->property];
+          for (int64_t c : cells) grid[c].push_back(rt);
+          continue;
+        }
       }
       if (types.empty()) {
         ix.any.push_back(rt);
@@ -512,6 +550,17 @@ void Manager::MatchBatch(const std::vector<storage::Change>& changes) {
       for (const auto& name : *summary->names) {
         auto it = ix->second.by_attribute.find(name);
         if (it != ix->second.by_attribute.end()) add(it->second);
+      }
+    }
+    for (const auto& [property, grid] : ix->second.by_cell) {
+      for (const auto* e : {change.before.get(), change.after.get()}) {
+        if (e == nullptr) continue;
+        for (const auto& g : query::GeometriesOf(*e, property)) {
+          for (int64_t c : CellsOf(g.box)) {
+            auto it = grid.find(c);
+            if (it != grid.end()) add(it->second);
+          }
+        }
       }
     }
     for (const auto& rt : candidates) {

@@ -27,8 +27,9 @@ namespace civitas::subscription {
 //
 // Threads: the store's commit thread only appends committed changes to a queue (OnCommitted
 // never blocks on matching or on the network). One dispatcher thread matches changes, in commit
-// order, against an index of the subscriptions (by entity type, else by watched attribute;
-// the others are checked for every change) and appends events to each subscription's outbox;
+// order, against an index of the subscriptions (by entity type, else by watched attribute,
+// else by the 1-degree cells of their geoQ's search area; the others are checked for every
+// change) and appends events to each subscription's outbox;
 // it also runs the timers (throttling windows, retry back-off, periodic notifications). Sender
 // threads take a subscription whose outbox is ready, render and POST one notification, and
 // record the outcome. A subscription is handled by one sender at a time, so its notifications

@@ -444,6 +444,29 @@ TEST_F(ManagerTest, WatchedAttributesWithoutTypesMatchThroughTheAttributeIndex) 
   EXPECT_EQ(ids(), (std::vector<std::string>{"urn:e:2", "urn:e:1"}));
 }
 
+TEST_F(ManagerTest, GeoQueriesWithoutTypesMatchThroughTheCellIndex) {
+  Receiver receiver;
+  // Any type, within a box around Aarhus (a local-only subscription, as /events makes).
+  Subscribe(R"("localOnly":true,"geoQ":{"georel":"within","geometry":"Polygon",
+      "coordinates":[[[10.0,56.0],[10.4,56.0],[10.4,56.3],[10.0,56.3],[10.0,56.0]]]})",
+            receiver.url());
+  Put(R"({"id":"urn:e:1","type":"A","location":{"type":"GeoProperty",
+      "value":{"type":"Point","coordinates":[12.5,55.7]}}})");    // Copenhagen
+  Put(R"({"id":"urn:e:2","type":"B","location":{"type":"GeoProperty",
+      "value":{"type":"Point","coordinates":[10.2,56.15]}}})");   // Aarhus
+  Put(R"({"id":"urn:e:1","type":"A","location":{"type":"GeoProperty",
+      "value":{"type":"Point","coordinates":[10.21,56.16]}}})");  // moved into the area
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500 && ids.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ids.clear();
+    for (const auto& n : receiver.WaitFor(0)) {
+      for (const auto& e : n.Find("data")->as_array()) ids.emplace_back(e.GetString("id"));
+    }
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"urn:e:2", "urn:e:1"}));
+}
+
 TEST_F(ManagerTest, RetriesFailuresWithoutLosingOrReordering) {
   Receiver receiver(/*fail_every=*/2);  // every second request fails
   Subscribe(R"("entities":[{"type":"T"}])", receiver.url());
