@@ -101,4 +101,25 @@ Result<query::QExpr> ParseQParam(const Call& call, std::string_view text) {
   return q;
 }
 
+Result<std::optional<query::GeoFilter>> GeoParam(const Call& call) {
+  const auto& p = call.params;
+  if (!p.Has("georel") && !p.Has("geometry") && !p.Has("coordinates")) {
+    return std::optional<query::GeoFilter>();
+  }
+  auto parsed = geo::ParseGeoQueryParams(p.Get("georel"), p.Get("geometry"), p.Get("coordinates"),
+                                         p.Get("geoproperty"));
+  if (!parsed.ok()) return parsed.status();
+  query::GeoFilter filter{std::move(*parsed), ""};
+  filter.property = call.ctx->Expand(filter.query.geoproperty);
+  return std::optional<query::GeoFilter>(std::move(filter));
+}
+
+Result<query::GeoFilter> GeoMember(const Call& call, const Json& geo_q) {
+  auto parsed = geo::ParseGeoQueryJson(geo_q);
+  if (!parsed.ok()) return parsed.status();
+  query::GeoFilter filter{std::move(*parsed), ""};
+  filter.property = call.ctx->Expand(filter.query.geoproperty);
+  return filter;
+}
+
 }  // namespace civitas::api

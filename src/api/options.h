@@ -3,6 +3,7 @@
 #include "api/call.h"
 #include "common/status.h"
 #include "ngsild/render.h"
+#include "query/geo_filter.h"
 #include "query/q.h"
 
 namespace civitas::api {
@@ -16,5 +17,11 @@ Result<ngsild::RenderOptions> RenderOptionsFor(const Call& call);
 // expandValues, if given). BadRequestData when malformed; q terms on linked entities (rel{attr})
 // are OperationNotSupported (501) for now.
 Result<query::QExpr> ParseQParam(const Call& call, std::string_view text);
+
+// The geo-query of the URL (georel, geometry, coordinates, geoproperty), if any, with the
+// geoproperty expanded. Only geoproperty on its own is ignored, as it names nothing to test.
+Result<std::optional<query::GeoFilter>> GeoParam(const Call& call);
+// The same from a `geoQ` member (POST /entityOperations/query, temporal queries).
+Result<query::GeoFilter> GeoMember(const Call& call, const Json& geo_q);
 
 }  // namespace civitas::api

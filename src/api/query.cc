@@ -154,21 +154,6 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
 
 namespace {
 
-// The geo-query of GET /entities and DELETE /entities (georel, geometry, coordinates,
-// geoproperty), if any. Only geoproperty on its own is ignored, as it names nothing to test.
-Result<std::optional<query::GeoFilter>> GeoFromParams(const Call& call) {
-  const auto& p = call.params;
-  if (!p.Has("georel") && !p.Has("geometry") && !p.Has("coordinates")) {
-    return std::optional<query::GeoFilter>();
-  }
-  auto parsed = geo::ParseGeoQueryParams(p.Get("georel"), p.Get("geometry"), p.Get("coordinates"),
-                                         p.Get("geoproperty"));
-  if (!parsed.ok()) return parsed.status();
-  query::GeoFilter filter{std::move(*parsed), ""};
-  filter.property = call.ctx->Expand(filter.query.geoproperty);
-  return std::optional<query::GeoFilter>(std::move(filter));
-}
-
 // The entity filter of GET /entities and DELETE /entities from the query parameters. *selective
 // says whether any of type, id, idPattern or attrs was given.
 Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::string> attrs,
@@ -176,7 +161,7 @@ Result<query::EntityFilter> FilterFromParams(const Call& call, std::vector<std::
   const auto& p = call.params;
   if (p.Has("csf")) return Unsupported("the query parameter 'csf'");
   query::EntityFilter filter;
-  auto geo = GeoFromParams(call);
+  auto geo = GeoParam(call);
   if (!geo.ok()) return geo.status();
   filter.geo = std::move(*geo);
   query::EntitySelector selector;
@@ -320,11 +305,9 @@ void Broker::QueryPost(const CallPtr& call) {
   }
   filter.attrs = options->attrs;
   if (const Json* geo_q = body.Find("geoQ")) {
-    auto parsed = geo::ParseGeoQueryJson(*geo_q);
-    if (!parsed.ok()) return Fail(call, parsed.status());
-    query::GeoFilter geo{std::move(*parsed), ""};
-    geo.property = call->ctx->Expand(geo.query.geoproperty);
-    filter.geo = std::move(geo);
+    auto geo = GeoMember(*call, *geo_q);
+    if (!geo.ok()) return Fail(call, geo.status());
+    filter.geo = std::move(*geo);
     has_q = true;
   }
   if (const Json* entities = body.Find("entities")) {

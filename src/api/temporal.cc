@@ -127,8 +127,7 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   const auto& p = call.params;
   TemporalQuery q;
   q.max_instances = std::max<size_t>(1, max_instances);
-  for (const char* feature :
-       {"georel", "geometry", "coordinates", "geoproperty", "csf", "scopeQ", "join"}) {
+  for (const char* feature : {"csf", "scopeQ", "join"}) {
     if (p.Has(feature)) {
       return Unsupported(std::string("the query parameter '") + feature + "' on the temporal API");
     }
@@ -830,10 +829,10 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   auto q = QueryFromParams(*call, options_.temporal_max_instances);
   if (!q.ok()) return Fail(call, q.status());
   const auto& p = call->params;
-  if (!p.Has("type") && !p.Has("attrs") && !p.Has("q") && p.Get("local").value_or("") != "true") {
-    return Fail(call,
-                Status::BadRequest(
-                    "a temporal query needs at least one of type, attrs or q (or local=true)"));
+  if (!p.Has("type") && !p.Has("attrs") && !p.Has("q") && !p.Has("georel") &&
+      p.Get("local").value_or("") != "true") {
+    return Fail(call, Status::BadRequest("a temporal query needs at least one of type, attrs, q "
+                                         "or georel (or local=true)"));
   }
   query::EntityFilter filter;
   query::EntitySelector selector;
@@ -852,6 +851,13 @@ void Broker::TemporalQueryGet(const CallPtr& call) {
   }
   filter.selectors.push_back(std::move(selector));
   filter.attrs = q->attrs;
+  // A geo-query, like q, is matched on the latest recorded instance of the GeoProperty.
+  auto geo = GeoParam(*call);
+  if (!geo.ok()) return Fail(call, geo.status());
+  if (*geo) {
+    filter.geo = std::move(**geo);
+    q->has_q = true;
+  }
   if (auto text = p.Get("q")) {
     // Matched on the latest recorded instance of each attribute (not on every instance).
     auto parsed = ParseQParam(*call, *text);
@@ -869,7 +875,7 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
   if (body.GetString("type") != "Query") {
     return Fail(call, Status::BadRequest("the body must have \"type\": \"Query\""));
   }
-  for (const char* feature : {"geoQ", "scopeQ", "csf"}) {
+  for (const char* feature : {"scopeQ", "csf"}) {
     if (body.Find(feature)) return Fail(call, Unsupported(std::string("'") + feature + "'"));
   }
   auto q = QueryFromParams(*call, options_.temporal_max_instances);
@@ -933,8 +939,14 @@ void Broker::TemporalQueryPost(const CallPtr& call) {
       filter.selectors.push_back(std::move(s));
     }
   }
-  if (filter.selectors.empty() && q->attrs.empty() && !body_q) {
-    return Fail(call, Status::BadRequest("a temporal query needs entities, attrs or q"));
+  if (const Json* geo_q = body.Find("geoQ")) {
+    auto geo = GeoMember(*call, *geo_q);
+    if (!geo.ok()) return Fail(call, geo.status());
+    filter.geo = std::move(*geo);
+    q->has_q = true;  // matched on the latest recorded instances, as q
+  }
+  if (filter.selectors.empty() && q->attrs.empty() && !body_q && !filter.geo) {
+    return Fail(call, Status::BadRequest("a temporal query needs entities, attrs, q or geoQ"));
   }
   filter.attrs = q->attrs;
   if (body_q) filter.q = std::move(*body_q);
