@@ -52,6 +52,7 @@ constexpr Target kTargets[] = {
     {"fuzz_context", FuzzContext},
     {"fuzz_time", FuzzTime},
     {"fuzz_geo", FuzzGeo},
+    {"fuzz_query", FuzzQuery},
     {"fuzz_measures", FuzzMeasures},
 };
 

@@ -27,4 +27,8 @@ void FuzzGeo(std::string_view data);
 // every mapped update is a valid entity fragment.
 void FuzzMeasures(std::string_view data);
 
+// fuzz_query: q, scopeQ and type expressions → parse errors, evaluation on fixed entities,
+// soundness of the terms q offers for index planning.
+void FuzzQuery(std::string_view data);
+
 }  // namespace civitas::fuzz
