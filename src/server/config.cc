@@ -169,8 +169,9 @@ Options of serve (environment variable in brackets):
   --context-preload URL=FILE
                            serve the @context at URL from FILE, never fetching it
                            (repeatable; CIVITAS_CONTEXT_PRELOAD=URL=FILE,URL=FILE)
-  --tls-ca-file FILE       also trust these CA certificates (PEM) for https notification
-                           endpoints and @context URLs [CIVITAS_TLS_CA_FILE]
+  --tls-ca-file FILE       trust these CA certificates (PEM) for https and mqtts
+                           notification endpoints and @context URLs (https: besides the
+                           system's) [CIVITAS_TLS_CA_FILE]
   --notification-max-failures N
                            consecutive failed notifications (each retried with back-off)
                            before a subscription's status becomes "failed"; 0: never,

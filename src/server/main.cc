@@ -2,8 +2,8 @@
 #include <signal.h>
 
 #include <fstream>
-#include <memory>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -136,6 +136,7 @@ int Serve(const Config& config) {
   if (!config.tls_ca_file.empty()) http::SetTlsCaFile(config.tls_ca_file);
   subscription::Manager::Options subscription_options;
   subscription_options.max_consecutive_failures = config.notification_max_failures;
+  subscription_options.tls_ca_file = config.tls_ca_file;
   subscription::Manager subscriptions(entities, subscription_options);
   entities.AddListener(&subscriptions);
   if (Status st = subscriptions.Load(
@@ -187,8 +188,7 @@ int Serve(const Config& config) {
   http_options.threads = config.threads;
   http_options.max_body_bytes = config.max_body_bytes;
   http_options.max_target_bytes = config.max_target_bytes;
-  http::Server server(http_options, [&broker, &iot](http::Request&& req,
-                                                    http::Responder respond) {
+  http::Server server(http_options, [&broker, &iot](http::Request&& req, http::Responder respond) {
     if (api::IotApi::Owns(req.path)) {
       iot.Handle(std::move(req), std::move(respond));
     } else {

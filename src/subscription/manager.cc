@@ -755,6 +755,7 @@ bool Manager::Deliver(const Subscription& s, Json body, std::string* error) {
       *error = endpoint.status().detail();
       return false;
     }
+    endpoint->ca_file = options_.tls_ca_file;
     std::string version = "mqtt3.1.1";
     int qos = 0;
     for (const auto& kv : s.notification.notifier_info) {

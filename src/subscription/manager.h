@@ -58,6 +58,7 @@ class Manager : public storage::ChangeListener {
     Micros retry_max = 10'000'000;      // ...up to this
     size_t max_batch_entities = 100;    // entities per notification
     std::function<Micros()> clock;      // tests inject one; empty: NowMicros()
+    std::string tls_ca_file;  // mqtts: the CAs to trust (--tls-ca-file); empty: the system's
   };
 
   Manager(storage::EntityStore& store, Options options);

@@ -85,8 +85,8 @@ Status MqttPublisher::Publish(const MqttEndpoint& e, std::string_view version, i
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   const bool v5 = version == "mqtt5.0";
-  std::string key = (e.tls ? "s|" : "|") + e.host + "|" + std::to_string(e.port) + "|" + e.user +
-                    "|" + e.password + "|" + (v5 ? "5" : "3");
+  std::string key = (e.tls ? "s|" + e.ca_file + "|" : "|") + e.host + "|" + std::to_string(e.port) +
+                    "|" + e.user + "|" + e.password + "|" + (v5 ? "5" : "3");
   auto& conn = connections_[key];
   if (conn && !conn->connected) conn.reset();
   // A kept connection may have died since (broker restarted): find out before publishing, so
@@ -111,7 +111,10 @@ Status MqttPublisher::Publish(const MqttEndpoint& e, std::string_view version, i
       mosquitto_username_pw_set(conn->mosq, e.user.c_str(),
                                 e.password.empty() ? nullptr : e.password.c_str());
     }
-    if (e.tls) mosquitto_tls_set(conn->mosq, nullptr, "/etc/ssl/certs", nullptr, nullptr, nullptr);
+    if (e.tls) {
+      mosquitto_tls_set(conn->mosq, e.ca_file.empty() ? nullptr : e.ca_file.c_str(),
+                        e.ca_file.empty() ? "/etc/ssl/certs" : nullptr, nullptr, nullptr, nullptr);
+    }
     mosquitto_publish_callback_set(conn->mosq, [](mosquitto*, void* self, int mid) {
       static_cast<Connection*>(self)->acked_mid = mid;
     });

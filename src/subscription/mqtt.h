@@ -16,6 +16,7 @@ struct MqttEndpoint {
   int port = 1883;
   std::string user, password;
   std::string topic;
+  std::string ca_file;  // mqtts: trusted CAs (PEM); empty: the system's (/etc/ssl/certs)
 };
 Result<MqttEndpoint> ParseMqttUri(std::string_view uri);
 

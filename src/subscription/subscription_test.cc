@@ -23,6 +23,7 @@
 #include "subscription/manager.h"
 #include "subscription/mqtt.h"
 #include "subscription/notification.h"
+#include "support/mosquitto_process.h"
 
 namespace civitas::subscription {
 namespace {
@@ -344,6 +345,7 @@ class ManagerTest : public ::testing::Test {
     o.retry_initial = 20'000;
     o.max_consecutive_failures = 50;
     o.clock = [this] { return NowMicros() + skew_.load(); };
+    o.tls_ca_file = tls_ca_file_;
     manager_ = std::make_unique<Manager>(*store_, o);
     store_->AddListener(manager_.get());
     ASSERT_TRUE(manager_->Load([](const std::string&) { return Registry().Core(); }).ok());
@@ -391,6 +393,7 @@ class ManagerTest : public ::testing::Test {
   std::unique_ptr<storage::EntityStore> store_;
   std::unique_ptr<Manager> manager_;
   std::atomic<Micros> skew_{0};
+  std::string tls_ca_file_;
 };
 
 TEST_F(ManagerTest, DeliversEveryChangeInOrderWithReceiverInfo) {
@@ -661,6 +664,27 @@ TEST_F(ManagerTest, PublishesToAnMqttBrokerAndSurvivesItsRestart) {
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_NE(messages[0].find(R"("no2":42)"), std::string::npos);
   EXPECT_EQ(manager_->stats().failures, failures_before);
+}
+
+TEST_F(ManagerTest, PublishesOverMqttsWithTheConfiguredCa) {
+  if (!testing::MosquittoProcess::Available()) GTEST_SKIP() << "mosquitto is not installed";
+  testing::MosquittoProcess broker;
+  if (!broker.AddTlsListener()) GTEST_SKIP() << "openssl could not make certificates";
+  broker.Start();
+  tls_ca_file_ = broker.ca_file();
+  Close();
+  Open();
+  MqttListener listener(broker.port(), "city/tls");  // reads on the plain listener
+  ASSERT_TRUE(listener.connected());
+  Subscribe(R"("entities":[{"type":"T"}])",
+            "mqtts://127.0.0.1:" + std::to_string(broker.tls_port()) + "/city/tls");
+  Put(R"({"id":"urn:e:1","type":"T","no2":43})");
+  auto messages = listener.WaitFor(1);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find(R"("no2":43)"), std::string::npos);
+  auto shown = manager_->Render("", "urn:s:1", Core(), false);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->Find("notification")->GetString("status"), "ok");
 }
 
 }  // namespace
