@@ -280,6 +280,12 @@ TEST(TemporalAarhus, HourlyAggregatesMatchTheCsv) {
   }
   gzclose(f);
   ASSERT_EQ(rows.size(), 848864u);
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer build is about ten times slower: one segment in eight (about 106,000
+  // observations), compared the same way.
+  std::erase_if(rows, [](const Row& r) { return std::hash<std::string>()(r.segment) % 8 != 0; });
+#endif
+  const size_t replayed = rows.size();
 
   auto dir = std::filesystem::temp_directory_path() /
              ("civitas_temporal_aarhus_" + std::to_string(::getpid()));
@@ -375,10 +381,11 @@ TEST(TemporalAarhus, HourlyAggregatesMatchTheCsv) {
     EXPECT_EQ((*whole)[0].count(), total.count);
     EXPECT_NEAR((*whole)[0].Value(AggrMethod::kSum).as_double(), total.sum, 1e-6);
   }
-  EXPECT_GT(checked, 70000u);
-  EXPECT_GT(from_stats, 400u);
+  // (Scaled to what was replayed: the sanitizer build replays one segment in eight.)
+  EXPECT_GT(checked, 70000u * replayed / 848864u);
+  EXPECT_GT(from_stats, 400u * replayed / 848864u);
   auto stats = temporal.stats();
-  EXPECT_EQ(stats.samples, 848864u);
+  EXPECT_EQ(stats.samples, replayed);
   std::printf("Aarhus replay: %llu samples, %llu chunks, %.3f bytes/observation in chunks\n",
               static_cast<unsigned long long>(stats.samples),
               static_cast<unsigned long long>(stats.chunks),
