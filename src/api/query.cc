@@ -74,6 +74,10 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
     if (!parsed.ok()) return Fail(call, parsed.status());
     order = std::move(*parsed);
   }
+  if (call->params.Has("collation") || call->params.Has("orderFrom") ||
+      call->params.Has("orderGeometry")) {
+    return Fail(call, Unsupported("orderBy with collation or by distance"));
+  }
   // Otherwise entities are visited in id order, so offset paging is stable.
   std::vector<ngsild::EntityPtr> page;
   int64_t matched = 0;

@@ -25,7 +25,9 @@ namespace civitas::query {
 // booleans, null, and a missing value last (in either direction). Entities equal on every term
 // are ordered by id, so paging through an ordered result is stable.
 //
-// Not supported (Parse answers NotImplemented): the distance orders dist-asc and dist-desc.
+// Strings compare by code point (UTF-8 bytes), not by the ICU root collation that clause 4.23.1
+// names as the default. Not supported (Parse answers NotImplemented): the distance orders
+// dist-asc and dist-desc (the API also answers 501 to collation, orderFrom, orderGeometry).
 class EntityOrder {
  public:
   struct Term {
