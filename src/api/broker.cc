@@ -64,6 +64,9 @@ bool KnownParameter(std::string_view name) {
                                                 "contextSourceId",
                                                 "order",
                                                 "orderBy",
+                                                "orderFrom",
+                                                "orderGeometry",
+                                                "collation",
                                                 "mode",
                                                 "keep",
                                                 "drop"};

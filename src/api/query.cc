@@ -9,6 +9,7 @@
 #include "geo/geo_query.h"
 #include "ngsild/parse.h"
 #include "ngsild/render.h"
+#include "query/order.h"
 #include "query/selector.h"
 
 namespace civitas::api {
@@ -53,15 +54,40 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
   if (*limit == 0 && !count) {
     return Fail(call, Status::BadRequest("limit=0 is only allowed with count=true"));
   }
+  // datasetId (clause 4.5.5) selects attribute instances in each matched entity; it does not
+  // select entities.
+  for (const auto& d : call->params.List("datasetId")) {
+    if (d != "@none" && !ngsild::IsUri(d)) {
+      return Fail(call, Status::BadRequest("datasetId '" + d + "' is not a URI"));
+    }
+    options.dataset_ids.push_back(d);
+  }
   if (call->rc.tenant_given && !store_.HasTenant(call->rc.tenant)) {
     return Fail(call, Status(ErrorCode::kNonexistentTenant,
                              "tenant '" + call->rc.tenant + "' does not exist"));
   }
-  // Entities are visited in id order, so offset paging is stable.
+  // orderBy (clause 4.23): every match is collected and sorted (ties by id), then paged.
+  std::optional<query::EntityOrder> order;
+  if (auto text = call->params.Get("orderBy"); text && !text->empty()) {
+    auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
+    auto parsed = query::EntityOrder::Parse(*text, expand);
+    if (!parsed.ok()) return Fail(call, parsed.status());
+    order = std::move(*parsed);
+  }
+  if (call->params.Has("collation") || call->params.Has("orderFrom") ||
+      call->params.Has("orderGeometry")) {
+    return Fail(call, Unsupported("orderBy with collation or by distance"));
+  }
+  // Otherwise entities are visited in id order, so offset paging is stable.
   std::vector<ngsild::EntityPtr> page;
   int64_t matched = 0;
   auto visit = [&](const ngsild::EntityPtr& e) {
     if (!filter.Matches(*e)) return true;
+    if (order) {
+      page.push_back(e);
+      ++matched;
+      return true;
+    }
     if (matched >= *offset && static_cast<int64_t>(page.size()) < *limit) page.push_back(e);
     ++matched;
     return count || static_cast<int64_t>(page.size()) < *limit || matched <= *offset;
@@ -76,6 +102,14 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
         [&] { return options_.geo_index->Candidates(call->rc.tenant, property, *boxes); }, visit);
   } else {
     store_.ForEach(call->rc.tenant, visit);
+  }
+  if (order) {
+    std::sort(page.begin(), page.end(), [&](const auto& a, const auto& b) {
+      return order->Less(*a, *b);
+    });
+    int64_t from = std::min<int64_t>(*offset, static_cast<int64_t>(page.size()));
+    int64_t to = std::min<int64_t>(from + *limit, static_cast<int64_t>(page.size()));
+    page = std::vector<ngsild::EntityPtr>(page.begin() + from, page.begin() + to);
   }
   const std::string tenant = call->rc.tenant;
   options.lookup = [this, tenant](const std::string& id) { return store_.Get(tenant, id); };
@@ -279,6 +313,30 @@ void Broker::QueryPost(const CallPtr& call) {
   }
   auto options = RenderOptionsFor(*call);
   if (!options.ok()) return Fail(call, options.status());
+  // Linked entity retrieval (clause 4.5.23) may also be asked for in the body; the URL wins.
+  if (const Json* join = body.Find("join"); join != nullptr && !call->params.Has("join")) {
+    std::string_view j = join->is_string() ? std::string_view(join->as_string()) : "";
+    if (j == "inline") {
+      options->join = ngsild::Join::kInline;
+    } else if (j == "flat") {
+      options->join = ngsild::Join::kFlat;
+    } else if (j != "@none") {
+      return Fail(call, Status::BadRequest("join must be flat, inline or @none"));
+    }
+  }
+  if (const Json* level = body.Find("joinLevel");
+      level != nullptr && !call->params.Has("joinLevel")) {
+    int64_t v = level->is_int() ? level->as_int() : 0;
+    if (level->is_string()) {
+      char* end = nullptr;
+      v = std::strtoll(level->as_string().c_str(), &end, 10);
+      if (level->as_string().empty() || *end != '\0') v = 0;
+    }
+    if (v < 1 || v > 16) {
+      return Fail(call, Status::BadRequest("joinLevel must be a number from 1 to 16"));
+    }
+    options->join_level = static_cast<int>(v);
+  }
   auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
   query::EntityFilter filter;
   bool has_q = false;

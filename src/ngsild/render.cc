@@ -172,8 +172,20 @@ class Renderer {
       out.Set("createdAt", FormatDateTime(e.created_at));
       out.Set("modifiedAt", FormatDateTime(e.modified_at));
     }
-    for (const auto& slot : e.attrs) {
-      if (!want(slot.name)) continue;
+    for (const auto& full_slot : e.attrs) {
+      if (!want(full_slot.name)) continue;
+      AttributeSlot selected;
+      if (top && !o_.dataset_ids.empty()) {
+        selected.name = full_slot.name;
+        for (const auto& inst : full_slot.instances) {
+          std::string_view id = DatasetIdOf(inst);
+          if (Contains(o_.dataset_ids, id.empty() ? std::string_view("@none") : id)) {
+            selected.instances.push_back(inst);
+          }
+        }
+        if (selected.instances.empty()) continue;
+      }
+      const AttributeSlot& slot = selected.instances.empty() ? full_slot : selected;
       Json rendered = RenderAttribute(slot, ctx_, o_);
       if (o_.join != Join::kNone && level < o_.join_level) {
         auto sub_pick = pick ? pick->Nested(slot.name) : nullptr;

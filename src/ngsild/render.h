@@ -34,6 +34,10 @@ struct RenderOptions {
   Join join = Join::kNone;
   int join_level = 1;
   std::function<EntityPtr(const std::string& id)> lookup;
+  // `datasetId` (clause 4.5.5): keep only the attribute instances with one of these datasetIds
+  // ("@none" stands for the default instance); an attribute left with none is not shown.
+  // Empty keeps every instance.
+  std::vector<std::string> dataset_ids;
 };
 
 // True if the attribute named iri passes the attrs/pick/omit filters at the top level.
