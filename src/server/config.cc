@@ -76,6 +76,8 @@ Status Apply(Config& c, std::string_view name, std::string_view value) {
     c.log_level = std::string(value);
   } else if (name == "demo") {
     c.demo_dir = std::string(value);
+  } else if (name == "web") {
+    c.web_dir = std::string(value);
   } else if (name == "context-preload") {
     size_t eq = value.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == value.size()) {
@@ -128,6 +130,7 @@ constexpr EnvVar kEnv[] = {
     {"CIVITAS_NOTIFICATION_MAX_FAILURES", "notification-max-failures"},
     {"CIVITAS_LOG_LEVEL", "log-level"},
     {"CIVITAS_DEMO", "demo"},
+    {"CIVITAS_WEB", "web"},
     {"CIVITAS_MQTT", "mqtt"},
     {"CIVITAS_MQTT_USERNAME", "mqtt-username"},
     {"CIVITAS_MQTT_PASSWORD", "mqtt-password"},
@@ -180,6 +183,8 @@ Options of serve (environment variable in brackets):
                            writes on power loss [CIVITAS_FSYNC]
   --log-level LEVEL        debug, info, warn or error, default info [CIVITAS_LOG_LEVEL]
   --demo DIR               load the demo city from DIR at start, once [CIVITAS_DEMO]
+  --web DIR                serve the dashboard's files from DIR at /, default web/dist
+                           when it exists; "off" serves none [CIVITAS_WEB]
 
 Device ingestion (the IoT Agent API is always served under /iot/):
   --mqtt URL               take device measures from this MQTT broker:

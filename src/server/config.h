@@ -27,6 +27,7 @@ struct Config {
   int notification_max_failures = 20;  // then a subscription's status is "failed"
   std::string log_level = "info";
   std::string demo_dir;  // load the demo city from here at start (if not loaded yet)
+  std::string web_dir;   // the dashboard's files; "" means web/dist if present, "off" none
   std::vector<std::pair<std::string, std::string>> context_preloads;  // URL, file
   // Device ingestion over MQTT: off when mqtt_url is empty.
   std::string mqtt_url;  // mqtt://[user:pass@]host[:port] or mqtts://...

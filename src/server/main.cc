@@ -18,6 +18,7 @@
 #include "jsonld/context.h"
 #include "server/config.h"
 #include "server/demo.h"
+#include "server/static_files.h"
 #include "sim/simulate.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
@@ -188,13 +189,22 @@ int Serve(const Config& config) {
   http_options.threads = config.threads;
   http_options.max_body_bytes = config.max_body_bytes;
   http_options.max_target_bytes = config.max_target_bytes;
-  http::Server server(http_options, [&broker, &iot](http::Request&& req, http::Responder respond) {
-    if (api::IotApi::Owns(req.path)) {
-      iot.Handle(std::move(req), std::move(respond));
-    } else {
-      broker.Handle(std::move(req), std::move(respond));
-    }
-  });
+  // The dashboard (web/dist, built by ./dev demo) at /, beside the API.
+  std::string web_dir = config.web_dir;
+  if (web_dir.empty() && std::ifstream("web/dist/index.html")) web_dir = "web/dist";
+  if (web_dir == "off") web_dir.clear();
+  std::unique_ptr<StaticFiles> web;
+  if (!web_dir.empty()) web = std::make_unique<StaticFiles>(web_dir);
+  http::Server server(http_options,
+                      [&broker, &iot, &web](http::Request&& req, http::Responder respond) {
+                        if (web && StaticFiles::Owns(req.path)) {
+                          respond(web->Serve(req));
+                        } else if (api::IotApi::Owns(req.path)) {
+                          iot.Handle(std::move(req), std::move(respond));
+                        } else {
+                          broker.Handle(std::move(req), std::move(respond));
+                        }
+                      });
   std::unique_ptr<ingest::MqttSource> mqtt;
   if (!config.mqtt_url.empty()) {
     auto options = ingest::ParseMqttUrl(config.mqtt_url);
@@ -258,6 +268,7 @@ int Serve(const Config& config) {
       {{"bind", config.bind},
        {"port", std::to_string(server.port())},
        {"data", config.data_dir},
+       {"web", web_dir.empty() ? "off" : web_dir},
        {"version", CIVITAS_VERSION}});
 
   int sig = 0;

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { buildQ, colourFor, inPolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
+
+describe('buildQ', () => {
+  it('builds numeric, boolean and quoted terms', () => {
+    expect(buildQ('NO2', '>', '40')).toBe('NO2>40');
+    expect(buildQ('NO2', '<=', ' -1.5 ')).toBe('NO2<=-1.5');
+    expect(buildQ('powerState', '==', 'true')).toBe('powerState==true');
+    expect(buildQ('status', '==', 'free')).toBe('status=="free"');
+  });
+  it('is empty when incomplete or the operator is unknown', () => {
+    expect(buildQ('', '>', '1')).toBe('');
+    expect(buildQ('a', '>', '')).toBe('');
+    expect(buildQ('a', '~=', '1')).toBe('');
+  });
+});
+
+describe('entity mapping', () => {
+  const kv = { id: 'urn:a', type: 'T', NO2: 41, status: 'free', location: { type: 'Point', coordinates: [10.2, 56.1] } };
+  const norm = { id: 'urn:b', NO2: { type: 'Property', value: 12 }, refDistrict: { type: 'Relationship', object: 'urn:d' },
+    location: { type: 'GeoProperty', value: { type: 'Polygon', coordinates: [[[1, 2], [3, 4], [5, 6], [1, 2]]] } } };
+  it('reads values and positions in both forms', () => {
+    expect(valueOf(kv.NO2)).toBe(41);
+    expect(valueOf(norm.NO2)).toBe(12);
+    expect(valueOf(norm.refDistrict)).toBe('urn:d');
+    expect(positionOf(kv)).toEqual([10.2, 56.1]);
+    expect(positionOf(norm)).toEqual([1, 2]);
+    expect(positionOf({ id: 'x' })).toBeNull();
+  });
+  it('finds numeric attributes', () => {
+    expect(numericAttributes([kv, norm])).toEqual(['NO2']);
+  });
+  it('scales colours and ranges', () => {
+    expect(rangeOf([3, 'x', 1, NaN, 7])).toEqual([1, 7]);
+    expect(colourFor(1, 1, 7)).toBe('hsl(120, 75%, 40%)');
+    expect(colourFor(7, 1, 7)).toBe('hsl(0, 75%, 40%)');
+    expect(colourFor(undefined, 1, 7)).toBe('#888888');
+    expect(unitLabel('GQ')).toBe('µg/m³');
+    expect(unitLabel('XYZ')).toBe('XYZ');
+  });
+});
+
+describe('inPolygon', () => {
+  const square = { type: 'Polygon', coordinates: [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]], [[4, 4], [6, 4], [6, 6], [4, 6], [4, 4]]] };
+  it('counts points inside and excludes holes', () => {
+    expect(inPolygon([1, 1], square)).toBe(true);
+    expect(inPolygon([5, 5], square)).toBe(false);
+    expect(inPolygon([11, 1], square)).toBe(false);
+    expect(inPolygon([1, 1], { type: 'MultiPolygon', coordinates: [square.coordinates] })).toBe(true);
+  });
+});
