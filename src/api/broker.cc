@@ -330,7 +330,17 @@ Status Broker::Prepare(Call& call, const Route& route) {
   if (!http::ParseQuery(req.query, &params)) {
     return Status::InvalidRequest("malformed query string");
   }
+  const bool event_stream = route.pattern.back() == "events";
   for (const auto& [name, value] : params) {
+    // EventSource cannot send headers: event streams also take the tenant as a parameter.
+    if (event_stream && name == "tenant") {
+      if (!ValidTenant(value)) return Status::BadRequest("invalid tenant");
+      if (!call.rc.tenant_given) {
+        call.rc.tenant = value;
+        call.rc.tenant_given = !value.empty();
+      }
+      continue;
+    }
     if (!KnownParameter(name)) {
       return Status::InvalidRequest("unknown query parameter '" + name + "'");
     }
@@ -339,7 +349,7 @@ Status Broker::Prepare(Call& call, const Route& route) {
 
   // Event streams answer text/event-stream whatever the Accept header says (EventSource sends
   // "text/event-stream"; a plain GET may send anything).
-  if (route.pattern.back() != "events") {
+  if (!event_stream) {
     auto accept = NegotiateAccept(req.FindHeader("accept"), route.geo);
     if (!accept.ok()) return accept.status();
     call.accept = *accept;

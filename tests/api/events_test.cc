@@ -138,6 +138,22 @@ TEST_F(EventsTest, SubscriptionStreamResumesAfterLastEventId) {
   EXPECT_EQ(again.text().find(R"("n":1)"), std::string::npos);  // before the given id
 }
 
+TEST_F(EventsTest, TenantAsAParameter) {
+  // EventSource cannot send NGSILD-Tenant: the stream takes ?tenant=.
+  EventReader reader(broker_.port(), "/ngsi-ld/v1/events?type=Sensor&tenant=aarhus");
+  ASSERT_TRUE(reader.WaitFor("retry:"));
+  Post("/ngsi-ld/v1/entities", R"({"id":"urn:s:default","type":"Sensor","n":1})");
+  TestClient c("127.0.0.1", broker_.port());
+  ASSERT_EQ(c.Send("POST", "/ngsi-ld/v1/entities",
+                   {{"Content-Type", "application/json"}, {"NGSILD-Tenant", "aarhus"}},
+                   R"({"id":"urn:s:aarhus","type":"Sensor","n":2})")
+                .status,
+            201);
+  ASSERT_TRUE(reader.WaitFor("event: notification"));
+  EXPECT_NE(reader.text().find("urn:s:aarhus"), std::string::npos);
+  EXPECT_EQ(reader.text().find("urn:s:default"), std::string::npos);
+}
+
 TEST_F(EventsTest, UnknownSubscriptionIs404) {
   TestClient c("127.0.0.1", broker_.port());
   EXPECT_EQ(c.Send("GET", "/ngsi-ld/v1/subscriptions/urn:none/events", {}, "").status, 404);

@@ -235,12 +235,9 @@ function setConn(text) {
 
 function connectEvents(params) {
   state.source?.close();
-  if (state.tenant) {
-    // EventSource cannot send NGSILD-Tenant and /events reads the tenant from the header only.
-    setConn('offline (live needs the default tenant)');
-    return;
-  }
+  // EventSource cannot send NGSILD-Tenant: event streams take the tenant as a parameter.
   const p = new URLSearchParams({ ...params, options: 'keyValues' });
+  if (state.tenant) p.set('tenant', state.tenant);
   const src = new EventSource(`${API}/events?${p}`);
   state.source = src;
   setConn('connecting');
