@@ -122,4 +122,16 @@ Result<query::GeoFilter> GeoMember(const Call& call, const Json& geo_q) {
   return filter;
 }
 
+Result<int64_t> NonNegativeParam(const QueryParams& p, std::string_view name, int64_t fallback) {
+  auto v = p.Get(name);
+  if (!v) return fallback;
+  std::string text(*v);
+  char* end = nullptr;
+  long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || n < 0) {
+    return Status::BadRequest(std::string(name) + " must be a non-negative integer");
+  }
+  return static_cast<int64_t>(n);
+}
+
 }  // namespace civitas::api

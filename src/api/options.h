@@ -13,6 +13,10 @@ namespace civitas::api {
 // omit (BadRequestData when malformed or combined wrongly), lang, join and joinLevel.
 Result<ngsild::RenderOptions> RenderOptionsFor(const Call& call);
 
+// A non-negative integer query parameter (limit, offset, ...), or fallback when absent;
+// BadRequestData otherwise.
+Result<int64_t> NonNegativeParam(const QueryParams& p, std::string_view name, int64_t fallback);
+
 // A q expression from a request, its names expanded with the request's context (and
 // expandValues, if given). BadRequestData when malformed; q terms on linked entities (rel{attr})
 // are OperationNotSupported (501) for now.

@@ -18,18 +18,6 @@ namespace {
 constexpr int64_t kDefaultLimit = 20;
 constexpr int64_t kMaxLimit = 1000;
 
-Result<int64_t> IntParam(const QueryParams& p, std::string_view name, int64_t fallback) {
-  auto v = p.Get(name);
-  if (!v) return fallback;
-  std::string text(*v);
-  char* end = nullptr;
-  long long n = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || n < 0) {
-    return Status::BadRequest(std::string(name) + " must be a non-negative integer");
-  }
-  return static_cast<int64_t>(n);
-}
-
 // Features of the query language that are not built yet.
 Status Unsupported(std::string_view what) {
   return Status(ErrorCode::kNotImplemented,
@@ -41,9 +29,9 @@ Status Unsupported(std::string_view what) {
 // Shared by GET and POST: runs filter over the tenant and answers with one page.
 void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
                          ngsild::RenderOptions options) {
-  auto limit = IntParam(call->params, "limit", kDefaultLimit);
+  auto limit = NonNegativeParam(call->params, "limit", kDefaultLimit);
   if (!limit.ok()) return Fail(call, limit.status());
-  auto offset = IntParam(call->params, "offset", 0);
+  auto offset = NonNegativeParam(call->params, "offset", 0);
   if (!offset.ok()) return Fail(call, offset.status());
   bool count =
       call->params.Get("count").value_or("false") == "true" || call->params.HasOption("count");
@@ -104,9 +92,8 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
     store_.ForEach(call->rc.tenant, visit);
   }
   if (order) {
-    std::sort(page.begin(), page.end(), [&](const auto& a, const auto& b) {
-      return order->Less(*a, *b);
-    });
+    std::sort(page.begin(), page.end(),
+              [&](const auto& a, const auto& b) { return order->Less(*a, *b); });
     int64_t from = std::min<int64_t>(*offset, static_cast<int64_t>(page.size()));
     int64_t to = std::min<int64_t>(from + *limit, static_cast<int64_t>(page.size()));
     page = std::vector<ngsild::EntityPtr>(page.begin() + from, page.begin() + to);

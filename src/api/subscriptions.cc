@@ -3,6 +3,7 @@
 #include <random>
 
 #include "api/broker.h"
+#include "api/options.h"
 #include "ngsild/parse.h"
 #include "subscription/manager.h"
 
@@ -17,18 +18,6 @@ std::string NewSubscriptionId() {
   for (int j = 0; j < 16; ++j) id += kHex[(a >> (j * 4)) & 15];
   for (int j = 0; j < 16; ++j) id += kHex[(b >> (j * 4)) & 15];
   return id;
-}
-
-Result<size_t> SizeParam(const QueryParams& p, std::string_view name, size_t fallback) {
-  auto v = p.Get(name);
-  if (!v) return fallback;
-  size_t n = 0;
-  if (v->empty() || v->size() > 9) return Status::BadRequest(std::string(name) + ": a number");
-  for (char c : *v) {
-    if (c < '0' || c > '9') return Status::BadRequest(std::string(name) + ": a number");
-    n = n * 10 + static_cast<size_t>(c - '0');
-  }
-  return n;
 }
 
 }  // namespace
@@ -90,9 +79,9 @@ void Broker::CreateSubscription(const CallPtr& call) {
 
 void Broker::ListSubscriptions(const CallPtr& call) {
   if (subscriptions_ == nullptr) return NotImplemented(call);
-  auto limit = SizeParam(call->params, "limit", 20);
+  auto limit = NonNegativeParam(call->params, "limit", 20);
   if (!limit.ok()) return Fail(call, limit.status());
-  auto offset = SizeParam(call->params, "offset", 0);
+  auto offset = NonNegativeParam(call->params, "offset", 0);
   if (!offset.ok()) return Fail(call, offset.status());
   if (*limit > 1000) {
     return Fail(call, Status(ErrorCode::kTooManyResults, "limit must be at most 1000"));
@@ -110,7 +99,7 @@ void Broker::ListSubscriptions(const CallPtr& call) {
                             "&offset=" + std::to_string(off) + ">;rel=\"" + rel +
                             "\";type=\"application/ld+json\"");
   };
-  if (*limit > 0 && *offset + *limit < total) link(*offset + *limit, "next");
+  if (*limit > 0 && static_cast<size_t>(*offset + *limit) < total) link(*offset + *limit, "next");
   if (*offset > 0) link(*offset > *limit ? *offset - *limit : 0, "prev");
   RespondWith(call, std::move(r), Json(std::move(page)));
 }

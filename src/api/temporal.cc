@@ -619,22 +619,23 @@ void Broker::TemporalDelete(const CallPtr& call) {
 
 // An empty attribute segment ("attrs//x") names no resource that can be patched (the ETSI
 // suite expects 405 there, and 400 for the same path with DELETE).
-static Status CheckAttrSegment(const std::string& segment, const std::string& method) {
-  if (segment.empty() && method == "PATCH") {
-    return Status(ErrorCode::kMethodNotAllowed, "method " + method + " is not allowed here");
+// The expanded attribute of /temporal/entities/{id}/attrs/{attrId}[/...], after checking the
+// entity id.
+static Result<std::string> TemporalAttrTarget(const Call& call) {
+  const std::string& segment = call.segments[4];
+  if (segment.empty() && call.request.method == "PATCH") {
+    return Status(ErrorCode::kMethodNotAllowed,
+                  "method " + call.request.method + " is not allowed here");
   }
-  return Status::Ok();
+  CIVITAS_RETURN_IF_ERROR(CheckEntityId(call.segments[2]));
+  return ngsild::ExpandAttributeName(segment, *call.ctx);
 }
 
 void Broker::TemporalDeleteAttr(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
-  if (Status st = CheckAttrSegment(call->segments[4], call->request.method); !st.ok()) {
-    return Fail(call, st);
-  }
-  const std::string& id = call->segments[2];
-  if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto attr = ngsild::ExpandAttributeName(call->segments[4], *call->ctx);
+  auto attr = TemporalAttrTarget(*call);
   if (!attr.ok()) return Fail(call, attr.status());
+  const std::string& id = call->segments[2];
   std::optional<std::string> dataset;
   if (auto d = call->params.Get("datasetId")) dataset = std::string(*d);
   bool all = call->params.Get("deleteAll").value_or("false") == "true";
@@ -644,13 +645,9 @@ void Broker::TemporalDeleteAttr(const CallPtr& call) {
 
 void Broker::TemporalModifyInstance(const CallPtr& call) {
   if (!TemporalAvailable(call)) return;
-  if (Status st = CheckAttrSegment(call->segments[4], call->request.method); !st.ok()) {
-    return Fail(call, st);
-  }
-  const std::string& id = call->segments[2];
-  if (Status st = CheckEntityId(id); !st.ok()) return Fail(call, st);
-  auto attr = ngsild::ExpandAttributeName(call->segments[4], *call->ctx);
+  auto attr = TemporalAttrTarget(*call);
   if (!attr.ok()) return Fail(call, attr.status());
+  const std::string& id = call->segments[2];
   uint64_t instance = 0;
   if (!temporal::ParseInstanceId(call->segments[5], &instance)) {
     if (!ngsild::IsUri(call->segments[5])) {
@@ -715,20 +712,9 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
                             const TemporalQueryHolder& holder) {
   const TemporalQuery& q = *static_cast<const TemporalQuery*>(holder.get());
   const auto& p = call->params;
-  auto int_param = [&](std::string_view name, int64_t fallback) -> Result<int64_t> {
-    auto v = p.Get(name);
-    if (!v) return fallback;
-    std::string text(*v);
-    char* end = nullptr;
-    long long n = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || n < 0) {
-      return Status::BadRequest(std::string(name) + " must be a non-negative integer");
-    }
-    return static_cast<int64_t>(n);
-  };
-  auto limit = int_param("limit", kDefaultLimit);
+  auto limit = NonNegativeParam(p, "limit", kDefaultLimit);
   if (!limit.ok()) return Fail(call, limit.status());
-  auto offset = int_param("offset", 0);
+  auto offset = NonNegativeParam(p, "offset", 0);
   if (!offset.ok()) return Fail(call, offset.status());
   if (*limit > kMaxLimit) {
     return Fail(call, Status(ErrorCode::kTooManyResults,

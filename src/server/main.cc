@@ -229,24 +229,16 @@ int Serve(const Config& config) {
     ingestor.Render(out);
     if (mqtt) mqtt->Render(out);
     auto n = subscriptions.stats();
-    out += "# TYPE civitas_subscriptions gauge\ncivitas_subscriptions " +
-           std::to_string(n.subscriptions) + "\n";
-    out +=
-        "# TYPE civitas_notification_events_total counter\n"
-        "civitas_notification_events_total " +
-        std::to_string(n.events) + "\n";
-    out +=
-        "# TYPE civitas_notifications_sent_total counter\n"
-        "civitas_notifications_sent_total " +
-        std::to_string(n.notifications) + "\n";
-    out +=
-        "# TYPE civitas_notification_failures_total counter\n"
-        "civitas_notification_failures_total " +
-        std::to_string(n.failures) + "\n";
-    out +=
-        "# TYPE civitas_notification_coalesced_total counter\n"
-        "civitas_notification_coalesced_total " +
-        std::to_string(n.coalesced) + "\n";
+    auto metric = [&out](const char* type, const char* name, uint64_t value) {
+      out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+      out.append(name).append(" ").append(std::to_string(value)).append("\n");
+    };
+    metric("gauge", "civitas_subscriptions", n.subscriptions);
+    metric("counter", "civitas_notification_events_total", n.events);
+    metric("counter", "civitas_notifications_sent_total", n.notifications);
+    metric("counter", "civitas_notification_failures_total", n.failures);
+    metric("counter", "civitas_notification_matching_stalls_total", n.stalls);
+    metric("counter", "civitas_notification_coalesced_total", n.coalesced);
     auto s = server.stats();
     out +=
         "# TYPE civitas_http_connections_accepted_total counter\n"
