@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 #include <simdjson.h>
 
@@ -151,7 +152,21 @@ void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
+  size_t i = 0;
+  // Eight bytes at a time while none of them needs escaping (a control character, '"' or
+  // '\\'): ids, IRIs and values almost never do, and this runs for every string of every
+  // record and response.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t w) { return (w - kOnes) & ~w & kHigh; };
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    uint64_t special = ((w - kOnes * 0x20) & ~w & kHigh) | has_zero(w ^ (kOnes * '"')) |
+                       has_zero(w ^ (kOnes * '\\'));
+    if (special != 0) break;
+  }
+  for (; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + start, i - start);

@@ -36,6 +36,36 @@ TEST(JsonTest, EscapesControlCharacters) {
   EXPECT_EQ(ToJsonString(j), "\"a\\nb\\u0001\"");
 }
 
+// The escaper skips eight bytes at a time: every special character at every position of
+// strings longer and shorter than a word is escaped, and everything else copied unchanged.
+TEST(JsonTest, EscapesSpecialCharactersAtEveryPosition) {
+  const std::string specials[] = {"\"", "\\", "\n", "\x1f", "\x01", std::string(1, '\0')};
+  const std::string escaped[] = {"\\\"", "\\\\", "\\n", "\\u001f", "\\u0001", "\\u0000"};
+  for (size_t len = 1; len <= 24; ++len) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (size_t k = 0; k < std::size(specials); ++k) {
+        std::string s(len, 'x');
+        s[len - 1] = '\x7f';  // DEL and UTF-8 bytes need no escaping
+        if (len > 2) s[len - 2] = '\xc3';
+        s.replace(pos, 1, specials[k]);
+        std::string expected = "\"" + s.substr(0, pos) + escaped[k] + s.substr(pos + 1) + "\"";
+        std::string out;
+        AppendJsonString(out, s);
+        ASSERT_EQ(out, expected) << "length " << len << " position " << pos << " special " << k;
+        auto back = ParseJson(out);
+        if (s.find('\xc3') == std::string::npos) {  // a lone 0xc3 is not valid UTF-8
+          ASSERT_TRUE(back.ok()) << out;
+          EXPECT_EQ(back->as_string(), s);
+        }
+      }
+    }
+  }
+  std::string plain = "https://uri.etsi.org/ngsi-ld/default-context/occupiedSpotNumber";
+  std::string out;
+  AppendJsonString(out, plain);
+  EXPECT_EQ(out, "\"" + plain + "\"");
+}
+
 TEST(JsonTest, NonFiniteDoublesSerializeAsNull) {
   Json::Array a{Json(std::numeric_limits<double>::quiet_NaN()),
                 Json(std::numeric_limits<double>::infinity())};

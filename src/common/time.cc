@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 namespace civitas {
 
@@ -147,11 +146,26 @@ std::string FormatDateTime(Micros t) {
   CivilFromDays(days, &y, &m, &d);
   int64_t secs = rem / 1000000;
   int ms = static_cast<int>((rem % 1000000) / 1000);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03dZ",
-                static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
-                static_cast<long long>((secs / 60) % 60), static_cast<long long>(secs % 60), ms);
-  return buf;
+  // Written digit by digit (no snprintf): this runs for every attribute of every write.
+  char buf[24];
+  auto put = [&buf](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, y, 4);
+  buf[4] = '-';
+  put(5, m, 2);
+  buf[7] = '-';
+  put(8, d, 2);
+  buf[10] = 'T';
+  put(11, secs / 3600, 2);
+  buf[13] = ':';
+  put(14, (secs / 60) % 60, 2);
+  buf[16] = ':';
+  put(17, secs % 60, 2);
+  buf[19] = '.';
+  put(20, ms, 3);
+  buf[23] = 'Z';
+  return std::string(buf, sizeof buf);
 }
 
 }  // namespace civitas

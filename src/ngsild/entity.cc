@@ -84,7 +84,7 @@ std::string SerializeEntity(const Entity& e) {
   // Written directly (no intermediate Json copy): this runs on the commit thread for every
   // write. The format is the one DeserializeEntity reads.
   std::string out;
-  out.reserve(256);
+  out.reserve(1024);
   out.append("{\"id\":");
   AppendJsonString(out, e.id);
   out.append(",\"type\":[");

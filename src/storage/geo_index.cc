@@ -37,6 +37,31 @@ CellRange Range(const geo::Box& b, int level) {
 
 uint64_t Key(int level, uint64_t x, uint64_t y) { return (uint64_t(level) << 56) | (x << 28) | y; }
 
+bool HasGeoInstance(const ngsild::AttributeSlot& slot) {
+  for (const auto& inst : slot.instances) {
+    if (inst.GetString("type") == "GeoProperty") return true;
+  }
+  return false;
+}
+
+// True when no GeoProperty was added, removed or changed between the two states of an entity:
+// most writes update readings, not places, and then the index entries stay as they are.
+bool SameGeoProperties(const ngsild::Entity& before, const ngsild::Entity& after) {
+  for (const auto& slot : after.attrs) {
+    const ngsild::AttributeSlot* old = before.FindSlot(slot.name);
+    bool geo = HasGeoInstance(slot);
+    if (old == nullptr) {
+      if (geo) return false;
+      continue;
+    }
+    if ((geo || HasGeoInstance(*old)) && old->instances != slot.instances) return false;
+  }
+  for (const auto& slot : before.attrs) {
+    if (after.FindSlot(slot.name) == nullptr && HasGeoInstance(slot)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 GeoIndex::Tenant* GeoIndex::Find(std::string_view tenant) const {
@@ -107,6 +132,7 @@ void GeoIndex::Add(Tenant& t, const ngsild::Entity& e) {
 void GeoIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& before,
                         const ngsild::EntityPtr& after) {
   if (!before && !after) return;
+  if (before && after && SameGeoProperties(*before, *after)) return;
   Tenant* t = after ? GetOrCreate(tenant) : Find(tenant);
   if (t == nullptr) return;
   const std::string& id = after ? after->id : before->id;

@@ -83,6 +83,47 @@ TEST(GeoIndexTest, EveryGeoPropertyAndInstanceIsIndexed) {
   EXPECT_EQ(Sorted(index.Candidates("t", kSpace, {{19.9, 49.9, 20.1, 50.1}})), Ids{});
 }
 
+// Writes that leave the GeoProperties alone keep the entries; every change of a GeoProperty
+// (a new instance, a value, a kind) is seen, also when the other attributes change too.
+TEST(GeoIndexTest, UpdatesOfOtherAttributesKeepTheEntries) {
+  constexpr const char* kNo2 = "https://example.org/NO2";
+  auto reading = [](int v) {
+    Json inst = Json::MakeObject();
+    inst.Set("type", "Property");
+    inst.Set("value", v);
+    return inst;
+  };
+  auto here = Geo(R"({"type":"Point","coordinates":[10,50]})");
+  auto there = Geo(R"({"type":"Point","coordinates":[20,50]})");
+  std::vector<geo::Box> at_here = {{9.9, 49.9, 10.1, 50.1}}, at_there = {{19.9, 49.9, 20.1, 50.1}};
+  GeoIndex index;
+  auto v1 = Entity("urn:e", {{kLocation, {here}}, {kNo2, {reading(1)}}});
+  index.OnChange("t", nullptr, v1);
+  auto v2 = Entity("urn:e", {{kNo2, {reading(2)}}, {kLocation, {here}}});
+  index.OnChange("t", v1, v2);
+  EXPECT_EQ(Sorted(index.Candidates("t", kLocation, at_here)), Ids{"urn:e"});
+  // A second instance (datasetId) of the location, with a reading changed in the same write.
+  Json second = there;
+  second.Set("datasetId", "urn:ds");
+  auto v3 = Entity("urn:e", {{kNo2, {reading(3)}}, {kLocation, {here, second}}});
+  index.OnChange("t", v2, v3);
+  EXPECT_EQ(Sorted(index.Candidates("t", kLocation, at_there)), Ids{"urn:e"});
+  // The location becomes a plain Property (data, not a place): the entity leaves the index.
+  Json plain = there;
+  plain.Set("type", "Property");
+  auto v4 = Entity("urn:e", {{kNo2, {reading(3)}}, {kLocation, {plain}}});
+  index.OnChange("t", v3, v4);
+  EXPECT_EQ(Sorted(index.Candidates("t", kLocation, at_there)), Ids{});
+  EXPECT_EQ(index.Size("t"), 0u);
+  // A GeoProperty appears under a new name.
+  auto v5 = Entity("urn:e", {{kNo2, {reading(4)}}, {kLocation, {plain}}, {kSpace, {there}}});
+  index.OnChange("t", v4, v5);
+  EXPECT_EQ(Sorted(index.Candidates("t", kSpace, at_there)), Ids{"urn:e"});
+  // ... and goes away again.
+  index.OnChange("t", v5, v4);
+  EXPECT_EQ(Sorted(index.Candidates("t", kSpace, at_there)), Ids{});
+}
+
 TEST(GeoIndexTest, HugeQueriesFallBackToAScan) {
   GeoIndex index;
   index.OnChange("t", nullptr,
