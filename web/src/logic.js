@@ -80,3 +80,71 @@ const UNITS = { CEL: '°C', GQ: 'µg/m³', KMH: 'km/h', '2N': 'dB', WTT: 'W', P1
 export function unitLabel(code) {
   return code ? UNITS[code] || code : '';
 }
+
+// ---- alerts ----------------------------------------------------------------------------------
+// An alert is a threshold on one attribute of one entity type, optionally within a district,
+// stored on the server as an NGSI-LD subscription whose endpoint is the stream-only
+// `urn:civitas:sse`. The page's own description of the alert travels in the subscription's
+// `description`, so any page (after a reload, on another screen) lists the same alerts.
+export const ALERT_MARK = 'civitas-dashboard-alert';
+export const SSE_ENDPOINT = 'urn:civitas:sse';
+
+// {type, attr, op, value, district} -> a Subscription body; district is {id, name, geometry}
+// or null. Throws on an incomplete alert.
+export function alertSubscription({ type, attr, op, value }, district = null) {
+  const q = buildQ(attr, op, value);
+  if (!type || !q) throw new Error('an alert needs a type, an attribute, an operator and a value');
+  const spec = { type, attr, op, value: String(value).trim(), district: district?.id || '', districtName: district?.name || '' };
+  const sub = {
+    type: 'Subscription',
+    subscriptionName: `Alert: ${alertLabel(spec)}`,
+    description: JSON.stringify({ [ALERT_MARK]: spec }),
+    entities: [{ type }],
+    q,
+    notification: { format: 'keyValues', endpoint: { uri: SSE_ENDPOINT, accept: 'application/json' } },
+  };
+  if (district) sub.geoQ = { georel: 'within', geometry: district.geometry.type, coordinates: district.geometry.coordinates };
+  return sub;
+}
+
+// A subscription as listed by GET /subscriptions -> the alert it stores, or null when it is not
+// one of the dashboard's alerts.
+export function alertFromSubscription(sub) {
+  if (!sub || typeof sub.description !== 'string' || valueOf(sub.notification?.endpoint?.uri) !== SSE_ENDPOINT) return null;
+  let spec;
+  try { spec = JSON.parse(sub.description)?.[ALERT_MARK]; } catch { return null; }
+  if (!spec || !spec.type || !buildQ(spec.attr, spec.op, spec.value)) return null;
+  return { id: sub.id, type: spec.type, attr: spec.attr, op: spec.op, value: spec.value,
+    district: spec.district || '', districtName: spec.districtName || '', q: buildQ(spec.attr, spec.op, spec.value) };
+}
+
+export function alertLabel(a) {
+  return `${a.type} ${a.attr} ${a.op} ${a.value}${a.district ? ` in ${a.districtName || a.district}` : ''}`;
+}
+
+// Whether an entity (keyValues or normalized) breaches an alert, judged in the page (the server
+// judges it for the subscription; the page uses this to drop entities that stopped breaching).
+export function breaches(alert, entity) {
+  if (!entity || (alert.type && entity.type && entity.type !== alert.type)) return false;
+  const v = valueOf(entity[alert.attr]);
+  if (v === undefined || v === null) return false;
+  const lit = String(alert.value).trim();
+  const want = /^-?\d+(\.\d+)?$/.test(lit) ? Number(lit) : lit === 'true' ? true : lit === 'false' ? false : lit;
+  switch (alert.op) {
+    case '==': return v === want;
+    case '!=': return v !== want;
+    case '>': return v > want;
+    case '>=': return v >= want;
+    case '<': return v < want;
+    case '<=': return v <= want;
+    default: return false;
+  }
+}
+
+// Frame-time figures from requestAnimationFrame deltas (ms): p50, p95, p99, max, count.
+export function frameStats(deltas) {
+  const s = [...deltas].filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0 };
+  const at = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { count: s.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: s[s.length - 1] };
+}

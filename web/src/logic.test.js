@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildQ, colourFor, inPolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
+import { alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
 
 describe('buildQ', () => {
   it('builds numeric, boolean and quoted terms', () => {
@@ -47,5 +47,42 @@ describe('inPolygon', () => {
     expect(inPolygon([5, 5], square)).toBe(false);
     expect(inPolygon([11, 1], square)).toBe(false);
     expect(inPolygon([1, 1], { type: 'MultiPolygon', coordinates: [square.coordinates] })).toBe(true);
+  });
+});
+
+describe('alerts', () => {
+  const district = { id: 'urn:d:1', name: 'Midtbyen', geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] } };
+  it('makes a stream-only subscription with the threshold and the district', () => {
+    const sub = alertSubscription({ type: 'AirQualityObserved', attr: 'NO2', op: '>', value: ' 40 ' }, district);
+    expect(sub.type).toBe('Subscription');
+    expect(sub.entities).toEqual([{ type: 'AirQualityObserved' }]);
+    expect(sub.q).toBe('NO2>40');
+    expect(sub.notification.endpoint.uri).toBe('urn:civitas:sse');
+    expect(sub.geoQ).toEqual({ georel: 'within', geometry: 'Polygon', coordinates: district.geometry.coordinates });
+    expect(sub.subscriptionName).toBe('Alert: AirQualityObserved NO2 > 40 in Midtbyen');
+    expect(alertSubscription({ type: 'T', attr: 'a', op: '<', value: '1' }).geoQ).toBeUndefined();
+    expect(() => alertSubscription({ type: 'T', attr: 'a', op: '>', value: '' })).toThrow();
+  });
+  it('reads an alert back from a listed subscription and ignores other subscriptions', () => {
+    const sub = { id: 'urn:s:1', ...alertSubscription({ type: 'T', attr: 'NO2', op: '>=', value: '40' }, district) };
+    expect(alertFromSubscription(sub)).toEqual({ id: 'urn:s:1', type: 'T', attr: 'NO2', op: '>=', value: '40',
+      district: 'urn:d:1', districtName: 'Midtbyen', q: 'NO2>=40' });
+    expect(alertFromSubscription({ ...sub, notification: { endpoint: { uri: 'http://x/n' } } })).toBeNull();
+    expect(alertFromSubscription({ ...sub, description: 'a human note' })).toBeNull();
+    expect(alertFromSubscription({ id: 'urn:s:2', notification: { endpoint: { uri: 'urn:civitas:sse' } } })).toBeNull();
+  });
+  it('judges breaches in the page like the server', () => {
+    const a = { type: 'T', attr: 'NO2', op: '>', value: '40' };
+    expect(breaches(a, { type: 'T', NO2: 41 })).toBe(true);
+    expect(breaches(a, { type: 'T', NO2: 40 })).toBe(false);
+    expect(breaches(a, { type: 'T', NO2: { type: 'Property', value: 55 } })).toBe(true);
+    expect(breaches(a, { type: 'U', NO2: 99 })).toBe(false);
+    expect(breaches(a, { type: 'T' })).toBe(false);
+    expect(breaches({ type: 'T', attr: 'status', op: '==', value: 'full' }, { type: 'T', status: 'full' })).toBe(true);
+    expect(breaches({ type: 'T', attr: 'on', op: '!=', value: 'true' }, { type: 'T', on: false })).toBe(true);
+  });
+  it('summarises frame times', () => {
+    expect(frameStats([16, 17, 16, 100, 15])).toEqual({ count: 5, p50: 16, p95: 100, p99: 100, max: 100 });
+    expect(frameStats([]).count).toBe(0);
   });
 });

@@ -5,7 +5,10 @@ import 'leaflet.markercluster/dist/MarkerCluster.Default.css';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { buildQ, colourFor, inPolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
+import {
+  alertFromSubscription, alertLabel, alertSubscription, breaches, buildQ, colourFor, inPolygon, numericAttributes,
+  positionOf, rangeOf, unitLabel, valueOf,
+} from './logic.js';
 
 // leaflet.markercluster is a UMD plug-in that extends the global L.
 window.L = L;
@@ -13,22 +16,32 @@ await import('leaflet.markercluster');
 
 const API = '/ngsi-ld/v1';
 const $ = (id) => document.getElementById(id);
+const urlParams = new URLSearchParams(location.search);  // ?tenant=&type= (links to a view)
 const state = {
-  tenant: localStorage.getItem('civitas.tenant') || '',
-  type: '', district: '', colour: '', q: '',
+  tenant: urlParams.get('tenant') ?? (localStorage.getItem('civitas.tenant') || ''),
+  type: urlParams.get('type') || '', district: '', colour: '', q: '',
   entities: new Map(),  // id -> keyValues entity
   markers: new Map(),   // id -> L.CircleMarker
   districts: [],        // {id, name, geometry}
   units: {},            // attribute -> unit code (from the normalized form of one entity)
   range: [0, 0],
   source: null,
+  districtOf: new Map(), // id -> district id ('' when none), cached for the counts
+  alerts: new Map(),     // subscription id -> {alert, breaching: Map id -> entity, source}
+  panel: null,
+};
+// What the end-to-end tests read (counts and times; the page works without it).
+const probe = window.civitas = {
+  state, loadedAt: 0, failures: [], updatedAt: new Map(), alertedAt: new Map(), updates: 0,
+  markerCount: () => cluster.getLayers().length,
+  highlighted: () => [...highlightLayer.getLayers()].map((l) => l.options.entityId).sort(),
 };
 
 async function api(path, { tenant = state.tenant, accept = 'application/json', ...init } = {}) {
   const headers = { Accept: accept, ...(init.headers || {}) };
   if (tenant) headers['NGSILD-Tenant'] = tenant;
-  const res = await fetch(API + path, { ...init, headers });
-  if (!res.ok) throw new Error(`${res.status} ${path}`);
+  const res = await fetch(API + path, { ...init, headers }).catch((err) => { probe.failures.push(`${path}: ${err}`); throw err; });
+  if (!res.ok) { probe.failures.push(`${path}: ${res.status}`); throw new Error(`${res.status} ${path}`); }
   return res.status === 204 ? null : res.json();
 }
 
@@ -44,14 +57,24 @@ async function queryAll(params, tenant = state.tenant) {
 }
 
 // ---- map -----------------------------------------------------------------------------------
-const map = L.map('map', { preferCanvas: true, zoomControl: true }).setView([56.16, 10.2], 11);
+// maxZoom: markercluster needs one, and without a tile layer the map has none.
+const map = L.map('map', { preferCanvas: true, zoomControl: true, maxZoom: 19 }).setView([56.16, 10.2], 11);
 const tileUrl = localStorage.getItem('civitas.tiles');  // optional, e.g. a local tile server
 if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
 const districtLayer = L.geoJSON(null, {
   style: () => ({ color: '#3b5b7a', weight: 1, fillColor: '#dde6ee', fillOpacity: 0.5 }),
 }).addTo(map);
-const cluster = L.markerClusterGroup({ chunkedLoading: true, disableClusteringAtZoom: 16 });
+// Markers are added in chunks (the page stays responsive while 10,000 load); when the last
+// chunk is in, the next frame draws them.
+const cluster = L.markerClusterGroup({
+  chunkedLoading: true, disableClusteringAtZoom: 16,
+  chunkProgress: (done, total) => {
+    if (done === total) requestAnimationFrame(() => requestAnimationFrame(() => { probe.loadedAt = performance.now(); }));
+  },
+});
 map.addLayer(cluster);
+// Entities breaching an alert: a red ring above the clusters, so they show at every zoom.
+const highlightLayer = L.layerGroup().addTo(map);
 
 async function loadDistricts() {
   // The base layer comes from the API: the city's AdministrativeArea polygons from the chosen
@@ -67,18 +90,25 @@ async function loadDistricts() {
   }
   districtLayer.eachLayer((l) => l.bindTooltip(l.feature.properties.name));
   if (state.districts.length) map.fitBounds(districtLayer.getBounds());
-  const sel = $('district');
-  sel.replaceChildren(new Option('All', ''), ...state.districts.map((d) => new Option(d.name, d.id)));
+  for (const id of ['district', 'alert-district']) {
+    $(id).replaceChildren(new Option('All', ''), ...state.districts.map((d) => new Option(d.name, d.id)));
+  }
 }
 
 async function loadTypes() {
-  const res = await api('/types').catch(() => null);
+  let res = null;
+  for (let i = 0; i < 3 && !res; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 500));
+    res = await api('/types').catch(() => null);
+  }
   const types = (Array.isArray(res) ? res : res?.typeList || []).map((t) => t.typeName || t.type || t)
     .map((t) => (typeof t === 'string' ? t : t.id)).filter((t) => t && t !== 'AdministrativeArea').sort();
   const sel = $('type');
   sel.replaceChildren(...types.map((t) => new Option(t, t)));
   if (!state.type || !types.includes(state.type)) state.type = types[0] || '';
   sel.value = state.type;
+  $('alert-type').replaceChildren(...types.map((t) => new Option(t, t)));
+  $('alert-type').value = state.type;
 }
 
 function markerStyle(e) {
@@ -86,7 +116,9 @@ function markerStyle(e) {
   return { radius: 7, weight: 1, color: '#222', fillOpacity: 0.9, fillColor: colourFor(v, ...state.range) };
 }
 
-function upsertMarker(e) {
+// Creates or updates an entity's marker; a new one is returned to the caller when `batch` is
+// given (added to the cluster in one go), else added at once.
+function upsertMarker(e, batch = null) {
   const pos = positionOf(e);
   if (!pos) return;
   let m = state.markers.get(e.id);
@@ -95,9 +127,10 @@ function upsertMarker(e) {
     m.on('click', () => openPanel(e.id));
     m.bindTooltip(() => tooltip(state.entities.get(e.id)));
     state.markers.set(e.id, m);
-    cluster.addLayer(m);
+    if (batch) batch.push(m); else cluster.addLayer(m);
   } else {
-    m.setLatLng([pos[1], pos[0]]);
+    const ll = m.getLatLng();
+    if (ll.lat !== pos[1] || ll.lng !== pos[0]) { m.setLatLng([pos[1], pos[0]]); state.districtOf.delete(e.id); }
     m.setStyle(markerStyle(e));
   }
 }
@@ -141,10 +174,13 @@ function renderCounts() {
   const tbody = $('counts').tBodies[0];
   const counts = new Map(state.districts.map((d) => [d.id, 0]));
   for (const e of state.entities.values()) {
-    const pos = positionOf(e);
-    if (!pos) continue;
-    const d = state.districts.find((d) => inPolygon(pos, d.geometry));
-    if (d) counts.set(d.id, counts.get(d.id) + 1);
+    let d = state.districtOf.get(e.id);
+    if (d === undefined) {
+      const pos = positionOf(e);
+      d = (pos && state.districts.find((x) => inPolygon(pos, x.geometry))?.id) || '';
+      state.districtOf.set(e.id, d);
+    }
+    if (d) counts.set(d, counts.get(d) + 1);
   }
   tbody.replaceChildren(...state.districts.filter((d) => counts.get(d.id) > 0 || !state.district).map((d) => {
     const tr = document.createElement('tr');
@@ -173,7 +209,7 @@ function renderList() {
     b.textContent = `${e.id.split(':').slice(-1)[0]}${state.colour ? ` — ${v ?? '–'} ${unitLabel(state.units[state.colour])}` : ''}`;
     b.addEventListener('click', () => {
       map.setView([pos[1], pos[0]], Math.max(map.getZoom(), 16));
-      openPanel(e.id);
+      openPanel(e.id, { focus: true });
     });
     li.append(b);
     items.push(li);
@@ -181,9 +217,9 @@ function renderList() {
   ul.replaceChildren(...items);
 }
 let listTimer = 0;
-function scheduleList() {
-  clearTimeout(listTimer);
-  listTimer = setTimeout(() => { renderList(); renderCounts(); }, 250);
+function scheduleList() {  // at most 4 times a second, also under a constant stream of updates
+  if (listTimer) return;
+  listTimer = setTimeout(() => { listTimer = 0; renderList(); renderCounts(); }, 250);
 }
 map.on('moveend', scheduleList);
 
@@ -200,7 +236,9 @@ async function loadEntities() {
   cluster.clearLayers();
   state.markers.clear();
   state.entities.clear();
-  if (!state.type) { renderLegend(); scheduleList(); return; }
+  state.districtOf.clear();
+  probe.loadedAt = 0;
+  if (!state.type) { renderLegend(); scheduleList(); probe.loadedAt = performance.now(); return; }
   const params = queryParams();
   const list = await queryAll(params);
   for (const e of list) state.entities.set(e.id, e);
@@ -219,11 +257,39 @@ async function loadEntities() {
   const keep = qa.value;
   qa.replaceChildren(new Option('—', ''), ...numeric.map((a) => new Option(a, a)));
   qa.value = numeric.includes(keep) ? keep : '';
+  $('alert-attrs').replaceChildren(...numeric.map((a) => new Option(a, a)));
+  $('alert-type').value = state.type;
   state.range = rangeOf(list.map((e) => valueOf(e[state.colour])));
-  for (const e of list) upsertMarker(e);
+  const added = [];
+  for (const e of list) upsertMarker(e, added);
+  cluster.addLayers(added);  // sets probe.loadedAt once drawn
   renderLegend();
   scheduleList();
+  renderHighlights();
   connectEvents(params);
+}
+
+// After a reconnection: what changed while the stream was down (the ad-hoc stream does not
+// replay), without clearing the map.
+async function resync(params) {
+  const list = await queryAll(params).catch(() => null);
+  if (!list) return;
+  const seen = new Set();
+  const added = [];
+  for (const e of list) {
+    seen.add(e.id);
+    state.entities.set(e.id, e);
+    upsertMarker(e, added);
+  }
+  cluster.addLayers(added);
+  for (const id of [...state.entities.keys()]) {
+    if (seen.has(id)) continue;
+    state.entities.delete(id);
+    const m = state.markers.get(id);
+    if (m) cluster.removeLayer(m);
+    state.markers.delete(id);
+  }
+  scheduleList();
 }
 
 // ---- live: server-sent events ----------------------------------------------------------------
@@ -233,40 +299,83 @@ function setConn(text) {
   el.dataset.state = text;
 }
 
+// An EventSource that survives server restarts: the browser retries by itself after a dropped
+// connection, but gives up (CLOSED) when a retry is refused or answered with an error; then this
+// opens a new one, with a growing delay (0.5 s up to 5 s). onOpen(reconnected) runs on each open.
+function liveStream(url, { onOpen, onEvent, onState }) {
+  const s = { src: null, closed: false, timer: 0, delay: 500, dropped: false };
+  const open = () => {
+    if (s.closed) return;
+    const src = new EventSource(url);
+    s.src = src;
+    onState?.('connecting');
+    src.onopen = () => {
+      s.delay = 500;
+      onState?.('live');
+      onOpen?.(s.dropped);
+      s.dropped = false;
+    };
+    src.onerror = () => {
+      s.dropped = true;
+      if (src.readyState !== EventSource.CLOSED) { onState?.('connecting'); return; }
+      onState?.('offline');
+      clearTimeout(s.timer);
+      s.timer = setTimeout(open, s.delay);
+      s.delay = Math.min(5000, s.delay * 2);
+    };
+    src.addEventListener('notification', (ev) => {
+      let n;
+      try { n = JSON.parse(ev.data); } catch { return; }
+      onEvent(n);
+    });
+  };
+  open();
+  return { close() { s.closed = true; clearTimeout(s.timer); s.src?.close(); } };
+}
+
+function applyUpdate(e) {
+  const merged = { ...(state.entities.get(e.id) || {}), ...e };
+  state.entities.set(e.id, merged);
+  upsertMarker(merged);
+  probe.updates++;
+  probe.updatedAt.set(e.id, Date.now());
+  // An entity that no longer breaches an alert leaves its list (the alert's own stream only
+  // tells of entities that breach).
+  for (const a of state.alerts.values()) {
+    if (a.breaching.has(e.id) && !breaches(a.alert, merged)) { a.breaching.delete(e.id); scheduleAlerts(); }
+  }
+  if (state.panel === e.id) schedulePanel();
+}
+
 function connectEvents(params) {
   state.source?.close();
   // EventSource cannot send NGSILD-Tenant: event streams take the tenant as a parameter.
   const p = new URLSearchParams({ ...params, options: 'keyValues' });
   if (state.tenant) p.set('tenant', state.tenant);
-  const src = new EventSource(`${API}/events?${p}`);
-  state.source = src;
-  setConn('connecting');
-  src.onopen = () => setConn('live');
-  src.onerror = () => setConn(src.readyState === EventSource.CLOSED ? 'offline' : 'connecting');
-  src.addEventListener('notification', (ev) => {
-    let n;
-    try { n = JSON.parse(ev.data); } catch { return; }
-    for (const e of n.data || []) {
-      const merged = { ...(state.entities.get(e.id) || {}), ...e };
-      state.entities.set(e.id, merged);
-      upsertMarker(merged);
-      const m = state.markers.get(e.id);
-      m?.getElement?.()?.classList.add('flash');
-      if (state.panel === e.id) openPanel(e.id, { keepChart: true });
-    }
-    scheduleList();
+  state.source = liveStream(`${API}/events?${p}`, {
+    onState: setConn,
+    onOpen: (reconnected) => { if (reconnected) { resync(params); refreshAlerts(); } },
+    onEvent: (n) => { for (const e of n.data || []) applyUpdate(e); scheduleList(); },
   });
+}
+
+let panelTimer = 0;
+function schedulePanel() {  // the open panel follows its entity, at most twice a second
+  if (panelTimer) return;
+  panelTimer = setTimeout(() => { panelTimer = 0; if (state.panel) openPanel(state.panel, { keepChart: true }); }, 500);
 }
 
 // ---- entity panel ----------------------------------------------------------------------------
 const RANGES = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
-async function openPanel(id, { keepChart = false } = {}) {
+async function openPanel(id, { keepChart = false, focus = false } = {}) {
   state.panel = id;
   const panel = $('panel');
   panel.hidden = false;
   const e = await api(`/entities/${encodeURIComponent(id)}`).catch((err) => ({ error: String(err) }));
+  if (state.panel !== id) return;  // another entity was opened meanwhile
   const head = document.createElement('h2');
   head.textContent = id;
+  head.tabIndex = -1;
   const close = document.createElement('button');
   close.type = 'button';
   close.textContent = 'Close';
@@ -282,7 +391,7 @@ async function openPanel(id, { keepChart = false } = {}) {
       const a = document.createElement('a');
       a.href = '#';
       a.textContent = v.object;
-      a.addEventListener('click', (ev) => { ev.preventDefault(); openPanel(v.object); });
+      a.addEventListener('click', (ev) => { ev.preventDefault(); openPanel(v.object, { focus: true }); });
       dd.append(a);
     } else if (v && v.type === 'GeoProperty') {
       dd.textContent = v.value?.type || '';
@@ -298,6 +407,7 @@ async function openPanel(id, { keepChart = false } = {}) {
     panel.querySelector('dl')?.replaceWith(dl);
     return;
   }
+  if (keepChart) return;  // an update of an entity whose panel is still loading
   const controls = document.createElement('div');
   controls.className = 'chart-controls';
   const attrSel = document.createElement('select');
@@ -320,6 +430,7 @@ async function openPanel(id, { keepChart = false } = {}) {
   chart.className = 'chart';
   controls.append(attrSel, rangeSel, from, periodSel);
   panel.replaceChildren(head, close, dl, controls, chart);
+  if (focus) head.focus();
   const draw = () => {
     from.hidden = rangeSel.value !== 'custom';
     const start = rangeSel.value === 'custom' && from.value ? new Date(from.value) : new Date(Date.now() - (RANGES[rangeSel.value] || RANGES.day));
@@ -349,6 +460,182 @@ async function drawHistory(el, id, attr, start, period) {
   return plot;
 }
 
+
+// ---- alerts: thresholds stored as stream-only subscriptions ------------------------------------
+// Each alert is a subscription (endpoint urn:civitas:sse, q = the threshold, geoQ = the
+// district) on the server, so alerts outlive the page and every screen shows the same ones.
+// Its entities breaching now come from a query with the same filter; new breaches arrive on
+// the subscription's event stream. A browser keeps at most 6 connections to one server, so
+// only the first MAX_ALERT_STREAMS alerts stream; the others (and all, as a safety net) are
+// re-queried every ALERT_POLL_MS.
+const MAX_ALERT_STREAMS = 3;
+const ALERT_POLL_MS = 10000;
+
+function alertQuery(alert) {
+  const p = { type: alert.type, q: alert.q };
+  const d = state.districts.find((x) => x.id === alert.district);
+  if (d) Object.assign(p, { georel: 'within', geometry: d.geometry.type, coordinates: JSON.stringify(d.geometry.coordinates) });
+  return p;
+}
+
+async function queryBreaching(entry) {
+  const list = await queryAll(alertQuery(entry.alert)).catch(() => null);
+  if (!list || !state.alerts.has(entry.alert.id)) return;
+  entry.breaching = new Map(list.map((e) => [e.id, e]));
+  scheduleAlerts();
+}
+
+function streamAlert(entry) {
+  const p = state.tenant ? `?tenant=${encodeURIComponent(state.tenant)}` : '';
+  entry.source = liveStream(`${API}/subscriptions/${encodeURIComponent(entry.alert.id)}/events${p}`, {
+    onState: (s) => { entry.conn = s; scheduleAlerts(); },
+    onOpen: (reconnected) => { if (reconnected) queryBreaching(entry); },
+    onEvent: (n) => {
+      for (const e of n.data || []) {
+        entry.breaching.set(e.id, { ...(entry.breaching.get(e.id) || state.entities.get(e.id) || {}), ...e });
+        probe.alertedAt.set(e.id, Date.now());
+      }
+      scheduleAlerts();
+    },
+  });
+}
+
+function startAlert(alert) {
+  const entry = { alert, breaching: new Map(), source: null, conn: 'polled' };
+  state.alerts.set(alert.id, entry);
+  if ([...state.alerts.values()].filter((a) => a.source).length < MAX_ALERT_STREAMS) streamAlert(entry);
+  queryBreaching(entry);
+}
+
+function stopAlert(id) {
+  state.alerts.get(id)?.source?.close();
+  state.alerts.delete(id);
+}
+
+// The dashboard's alerts among the tenant's subscriptions (created or deleted elsewhere too).
+async function loadAlerts() {
+  const subs = [];
+  for (let offset = 0; offset < 100000; offset += 1000) {
+    const page = await api(`/subscriptions?limit=1000&offset=${offset}`).catch(() => null);
+    if (!page) return;
+    subs.push(...page);
+    if (page.length < 1000) break;
+  }
+  const found = new Map();
+  for (const s of subs) { const a = alertFromSubscription(s); if (a) found.set(a.id, a); }
+  for (const id of [...state.alerts.keys()]) if (!found.has(id)) stopAlert(id);
+  for (const [id, a] of found) if (!state.alerts.has(id)) startAlert(a);
+  scheduleAlerts();
+}
+
+async function refreshAlerts() {
+  await loadAlerts();
+  for (const entry of state.alerts.values()) queryBreaching(entry);
+}
+setInterval(refreshAlerts, ALERT_POLL_MS);
+
+function resetAlerts() {
+  for (const id of [...state.alerts.keys()]) stopAlert(id);
+  scheduleAlerts();
+}
+
+async function addAlert(ev) {
+  ev.preventDefault();
+  $('alert-error').textContent = '';
+  const district = state.districts.find((d) => d.id === $('alert-district').value) || null;
+  let body;
+  try {
+    body = alertSubscription({ type: $('alert-type').value, attr: $('alert-attr').value.trim(), op: $('alert-op').value, value: $('alert-value').value }, district);
+  } catch (err) { $('alert-error').textContent = err.message; return; }
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  if (state.tenant) headers['NGSILD-Tenant'] = state.tenant;
+  const res = await fetch(`${API}/subscriptions`, { method: 'POST', headers, body: JSON.stringify(body) }).catch(() => null);
+  if (!res?.ok) {
+    const problem = await res?.json().catch(() => null);
+    $('alert-error').textContent = `The alert was not stored: ${problem?.detail || problem?.title || res?.status || 'no connection'}`;
+    return;
+  }
+  const id = decodeURIComponent((res.headers.get('Location') || '').split('/').pop());
+  const alert = alertFromSubscription({ id, ...body });
+  if (alert && !state.alerts.has(id)) startAlert(alert);
+  $('alert-value').value = '';
+  scheduleAlerts();
+}
+
+async function deleteAlert(id) {
+  const headers = {};
+  if (state.tenant) headers['NGSILD-Tenant'] = state.tenant;
+  const res = await fetch(`${API}/subscriptions/${encodeURIComponent(id)}`, { method: 'DELETE', headers }).catch(() => null);
+  if (!res || (!res.ok && res.status !== 404)) { $('alert-error').textContent = `The alert was not deleted (${res?.status || 'no connection'})`; return; }
+  stopAlert(id);
+  scheduleAlerts();
+  $('alerts-h').focus?.();
+}
+
+function renderAlerts() {
+  const items = [];
+  for (const { alert, breaching, conn } of state.alerts.values()) {
+    const li = document.createElement('li');
+    li.dataset.id = alert.id;
+    li.className = breaching.size ? 'alert breaching' : 'alert';
+    const head = document.createElement('div');
+    head.className = 'alert-head';
+    const label = document.createElement('strong');
+    label.textContent = alertLabel(alert);
+    const count = document.createElement('span');
+    count.className = 'alert-count';
+    count.textContent = `${breaching.size} breaching${conn === 'live' ? '' : ` · ${conn}`}`;
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', `Delete alert ${alertLabel(alert)}`);
+    del.addEventListener('click', () => deleteAlert(alert.id));
+    head.append(label, count, del);
+    const ul = document.createElement('ul');
+    ul.className = 'breaching-list';
+    for (const e of [...breaching.values()].slice(0, 50)) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.dataset.id = e.id;
+      b.textContent = `${e.id.split(':').slice(-1)[0]} — ${alert.attr} ${valueOf(e[alert.attr]) ?? '–'} ${unitLabel(state.units[alert.attr])}`;
+      b.addEventListener('click', () => {
+        const pos = positionOf(e);
+        if (pos) map.setView([pos[1], pos[0]], Math.max(map.getZoom(), 16));
+        openPanel(e.id, { focus: true });
+      });
+      const item = document.createElement('li');
+      item.append(b);
+      ul.append(item);
+    }
+    li.append(head, ul);
+    items.push(li);
+  }
+  $('alerts').replaceChildren(...items);
+  $('alerts-total').textContent = state.alerts.size ? `(${state.alerts.size})` : '';
+}
+
+function renderHighlights() {
+  highlightLayer.clearLayers();
+  const done = new Set();
+  for (const { breaching } of state.alerts.values()) {
+    for (const e of breaching.values()) {
+      if (done.has(e.id)) continue;
+      done.add(e.id);
+      const pos = positionOf(state.entities.get(e.id) || e);
+      if (!pos) continue;
+      L.circleMarker([pos[1], pos[0]], { radius: 12, color: '#b3261e', weight: 3, fill: false, interactive: false, entityId: e.id })
+        .addTo(highlightLayer);
+    }
+  }
+}
+
+let alertTimer = 0;
+function scheduleAlerts() {  // list and map rings, at most 4 times a second
+  if (alertTimer) return;
+  alertTimer = setTimeout(() => { alertTimer = 0; renderAlerts(); renderHighlights(); }, 250);
+}
+$('alert-form').addEventListener('submit', addAlert);
+
 // ---- filters -------------------------------------------------------------------------------
 $('filters').addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -358,8 +645,9 @@ $('filters').addEventListener('submit', async (ev) => {
   state.type = $('type').value;
   state.district = $('district').value;
   state.q = buildQ($('q-attr').value, $('q-op').value, $('q-value').value);
-  if (tenantChanged) { await loadTypes(); state.type = $('type').value; await loadDistricts(); }
+  if (tenantChanged) { resetAlerts(); await loadTypes(); state.type = $('type').value; await loadDistricts(); }
   await loadEntities();
+  if (tenantChanged) await loadAlerts();
 });
 $('colour').addEventListener('change', () => { state.colour = $('colour').value; recolour(); scheduleList(); });
 
@@ -367,3 +655,4 @@ $('tenant').value = state.tenant;
 await loadDistricts();
 await loadTypes();
 await loadEntities();
+await loadAlerts();

@@ -1,0 +1,229 @@
+// The dashboard against the demo city (Aarhus: 8 car parks, 24 districts) plus air-quality
+// sensors this test adds through the API: markers, filters, the entity panel, live updates,
+// alerts, a server restart, a phone-size screen and the console.
+import { copyFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { inPolygon } from '../src/logic.js';
+import { ROOT, artifactsDir, assert, assertEq, sleep } from './harness.mjs';
+
+const AQ = 'AirQualityObserved';
+const sensorId = (i) => `urn:ngsi-ld:${AQ}:e2e:${String(i).padStart(3, '0')}`;
+
+// A deterministic point inside a district polygon.
+function pointIn(geometry, seed) {
+  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.coordinates[0][0];
+  const xs = ring.map((c) => c[0]), ys = ring.map((c) => c[1]);
+  let s = seed * 7919 + 17;
+  const rnd = () => { s = (s * 48271) % 2147483647; return s / 2147483647; };
+  for (let i = 0; i < 10000; i++) {
+    const p = [Math.min(...xs) + rnd() * (Math.max(...xs) - Math.min(...xs)), Math.min(...ys) + rnd() * (Math.max(...ys) - Math.min(...ys))];
+    if (inPolygon(p, geometry)) return p;
+  }
+  throw new Error('no point found inside the district');
+}
+
+const prop = (value, observedAt) => ({ type: 'Property', value, ...(observedAt ? { observedAt } : {}) });
+
+// In the page: waits until fn(window.civitas, arg) is truthy.
+const until = (page, fn, arg, timeout = 10000) => page.waitForFunction(fn, arg, { timeout, polling: 20 });
+const loaded = (page) => until(page, () => window.civitas?.loadedAt > 0);
+
+async function applyFilters(page, { type, district = '' }) {
+  await page.selectOption('#type', type);
+  await page.selectOption('#district', district);
+  await page.evaluate(() => { window.civitas.loadedAt = 0; });
+  await page.click('#filters button[type=submit]');
+  await loaded(page);
+}
+
+export async function run({ server, browser, test, figures }) {
+  const dir = artifactsDir();
+  let districts, inside, outside, page;
+
+  await test('setup: 2 air-quality sensors in each of the first 10 districts, with an hour of history', async () => {
+    const areas = (await server.api('/entities?type=AdministrativeArea&limit=1000&options=keyValues')).json;
+    assertEq(areas.length, 24, 'demo districts');
+    districts = areas.map((a) => ({ id: a.id, name: a.name, geometry: a.location })).sort((a, b) => a.name.localeCompare(b.name));
+    const now = Date.now();
+    const sensors = [];
+    for (let i = 0; i < 20; i++) {
+      const d = districts[i >> 1];
+      sensors.push({ id: sensorId(i), type: AQ, NO2: { ...prop(10 + i), unitCode: 'GQ', observedAt: new Date(now - 3600e3).toISOString() },
+        PM10: prop(5 + i), location: { type: 'GeoProperty', value: { type: 'Point', coordinates: pointIn(d.geometry, i) } },
+        refDistrict: { type: 'Relationship', object: d.id } });
+    }
+    await server.api('/entityOperations/create', { method: 'POST', body: sensors });
+    // History for sensor 0: one value every 5 minutes over the last hour.
+    for (let k = 11; k >= 1; k--) {
+      await server.api(`/entities/${sensorId(0)}/attrs`, { method: 'PATCH',
+        body: { NO2: { ...prop(10 + (k % 4) * 3, new Date(now - k * 5 * 60e3).toISOString()), unitCode: 'GQ' } } });
+    }
+    inside = { id: sensorId(2), district: districts[1] };   // two sensors in districts[1]
+    outside = { id: sensorId(6), district: districts[3] };
+  });
+
+  await test('the page loads with one marker per entity of the first type', async () => {
+    page = await browser.newPage('desktop');
+    await page.goto(server.base + '/');
+    await loaded(page);
+    const type = await page.inputValue('#type');
+    assertEq(JSON.stringify(await page.evaluate(() => window.civitas.failures)), '[]', 'failed API calls');
+    assertEq(type, AQ, 'first type');
+    const expected = await server.count({ type });
+    assertEq(expected, 20, 'sensors via the API');
+    assertEq(await page.evaluate(() => window.civitas.markerCount()), expected, 'markers');
+    await until(page, (n) => document.querySelector('#total').textContent === `(${n} shown)`, expected);
+    await until(page, () => document.querySelector('#conn').dataset.state === 'live');
+  });
+
+  await test('type filter: OffStreetParking gives the car parks the API counts', async () => {
+    await applyFilters(page, { type: 'OffStreetParking' });
+    const expected = await server.count({ type: 'OffStreetParking' });
+    assertEq(expected, 8, 'car parks via the API');
+    assertEq(await page.evaluate(() => window.civitas.markerCount()), expected, 'markers');
+    await page.screenshot({ path: join(dir, 'type-filter.png') });
+  });
+
+  await test('district filter: the sensors within one district, as the geo-query counts them', async () => {
+    const d = inside.district;
+    await applyFilters(page, { type: AQ, district: d.id });
+    const expected = await server.count({ type: AQ, georel: 'within', geometry: d.geometry.type, coordinates: JSON.stringify(d.geometry.coordinates) });
+    assertEq(expected, 2, `sensors in ${d.name} via the API`);
+    assertEq(await page.evaluate(() => window.civitas.markerCount()), expected, 'markers');
+    await until(page, ([name, n]) => [...document.querySelectorAll('#counts tbody tr')]
+      .some((tr) => tr.cells[0].textContent === name && tr.cells[1].textContent === String(n)), [d.name, expected]);
+    await page.screenshot({ path: join(dir, 'district-filter.png') });
+    await applyFilters(page, { type: AQ });
+  });
+
+  await test('keyboard: Enter on a list row opens the entity panel with a history chart', async () => {
+    const row = page.locator(`#list button[data-id="${sensorId(0)}"]`);
+    await row.waitFor();
+    await row.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#panel h2').filter({ hasText: sensorId(0) }).waitFor();
+    assertEq(await page.evaluate(() => document.activeElement?.textContent), sensorId(0), 'focus on the panel heading');
+    await page.selectOption('#panel select[aria-label="Time range"]', 'hour');
+    await page.selectOption('#panel select[aria-label="Aggregation period"]', 'PT1M');
+    await until(page, () => Number(document.querySelector('#panel .chart')?.dataset.points) >= 10);
+    assert(await page.locator('#panel .chart canvas').count() > 0, 'a uPlot canvas');
+    const points = await page.evaluate(() => Number(document.querySelector('#panel .chart').dataset.points));
+    figures.historyPoints = points;
+    await page.locator('#panel').screenshot({ path: join(dir, 'entity-panel.png') });
+    // Space works too: close the panel, open the first entity of the list with the keyboard.
+    await page.click('#panel button:text("Close")');
+    await page.waitForSelector('#panel', { state: 'hidden' });
+    const first = page.locator('#list button').first();
+    const id = await first.getAttribute('data-id');
+    await first.focus();
+    await page.keyboard.press(' ');
+    await page.locator('#panel h2').filter({ hasText: id }).waitFor();
+  });
+
+  await test('an update through the API changes its marker within one second', async () => {
+    const id = sensorId(5);
+    const before = await page.evaluate((i) => window.civitas.state.markers.get(i).options.fillColor, id);
+    const t0 = Date.now();
+    await server.api(`/entities/${id}/attrs`, { method: 'PATCH', body: { NO2: prop(39) } });
+    await until(page, ([i, t]) => window.civitas.updatedAt.get(i) >= t && window.civitas.state.entities.get(i).NO2 === 39, [id, t0]);
+    const ms = (await page.evaluate((i) => window.civitas.updatedAt.get(i), id)) - t0;
+    const after = await page.evaluate((i) => window.civitas.state.markers.get(i).options.fillColor, id);
+    assert(after !== before, `the marker's colour changed (${before} -> ${after})`);
+    figures.updateLatencyMs = ms;
+    console.log(`       update shown ${ms} ms after the PATCH was sent`);
+    assert(ms < 1000, `update shown after ${ms} ms`);
+  });
+
+  let alertId;
+  await test('alerts: NO2 > 40 in a district is a subscription; a breach is listed and highlighted', async () => {
+    await page.selectOption('#alert-type', AQ);
+    await page.fill('#alert-attr', 'NO2');
+    await page.selectOption('#alert-op', '>');
+    await page.fill('#alert-value', '40');
+    await page.selectOption('#alert-district', inside.district.id);
+    await page.click('#alert-form button[type=submit]');
+    const li = page.locator('#alerts > li');
+    await li.first().waitFor();
+    assertEq(await li.count(), 1, 'alerts listed');
+    alertId = await li.first().getAttribute('data-id');
+    const sub = (await server.api(`/subscriptions/${encodeURIComponent(alertId)}`)).json;
+    assertEq(sub.q, 'NO2>40', 'subscription q');
+    assertEq(sub.notification.endpoint.uri, 'urn:civitas:sse', 'subscription endpoint');
+    assertEq(sub.entities[0].type, AQ, 'subscription type');
+    assertEq(sub.geoQ?.georel, 'within', 'subscription geoQ');
+    assertEq(await page.locator('#alerts .breaching-list button').count(), 0, 'nothing breaches yet');
+    // Wait for the alert's stream, then breach outside the district (ignored) and inside it.
+    await until(page, (id) => window.civitas.state.alerts.get(id)?.conn === 'live', alertId);
+    await server.api(`/entities/${outside.id}/attrs`, { method: 'PATCH', body: { NO2: prop(60) } });
+    const t0 = Date.now();
+    await server.api(`/entities/${inside.id}/attrs`, { method: 'PATCH', body: { NO2: prop(55) } });
+    await page.locator(`#alerts .breaching-list button[data-id="${inside.id}"]`).waitFor({ timeout: 5000 });
+    figures.alertLatencyMs = Date.now() - t0;
+    await until(page, (id) => window.civitas.highlighted().includes(id), inside.id);
+    assertEq(JSON.stringify(await page.evaluate(() => window.civitas.highlighted())), JSON.stringify([inside.id]), 'highlighted on the map');
+    assertEq(await page.locator(`#alerts .breaching-list button[data-id="${outside.id}"]`).count(), 0, 'the breach outside the district is not listed');
+    assert((await li.first().getAttribute('class')).includes('breaching'), 'the alert is marked as breaching');
+    await page.screenshot({ path: join(dir, 'alert.png') });
+  });
+
+  await test('alerts: kept across a reload, cleared when the value drops, deleted with their subscription', async () => {
+    await page.reload();
+    await loaded(page);
+    await page.locator(`#alerts > li[data-id="${alertId}"] .breaching-list button[data-id="${inside.id}"]`).waitFor();
+    await until(page, (id) => window.civitas.state.alerts.get(id)?.conn === 'live', alertId);
+    await server.api(`/entities/${inside.id}/attrs`, { method: 'PATCH', body: { NO2: prop(20) } });
+    await until(page, (id) => document.querySelectorAll(`#alerts .breaching-list button[data-id="${id}"]`).length === 0, inside.id, 5000);
+    await until(page, () => window.civitas.highlighted().length === 0);
+    // Enter on the Delete button (keyboard) deletes the subscription.
+    await page.locator(`#alerts > li[data-id="${alertId}"] button:text("Delete")`).focus();
+    await page.keyboard.press('Enter');
+    await until(page, () => document.querySelectorAll('#alerts > li').length === 0);
+    await server.api(`/subscriptions/${encodeURIComponent(alertId)}`, { expect: [404] });
+  });
+
+  await test('after a server restart the page reconnects and shows new updates', async () => {
+    // Errors expected while the server is down: the browser's failed loads and stream retries.
+    const done = browser.expectErrorsDuring(/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|Failed to load resource|EventSource/);
+    const t0 = Date.now();
+    await server.stop();
+    await until(page, () => document.querySelector('#conn').dataset.state !== 'live', undefined, 10000);
+    await server.start();
+    await until(page, () => document.querySelector('#conn').dataset.state === 'live', undefined, 20000);
+    const reconnectMs = Date.now() - t0;
+    done();
+    figures.reconnectMs = reconnectMs;
+    console.log(`       live again ${reconnectMs} ms after the stop`);
+    const id = sensorId(7);
+    const t1 = Date.now();
+    await server.api(`/entities/${id}/attrs`, { method: 'PATCH', body: { NO2: prop(33) } });
+    await until(page, ([i, t]) => window.civitas.updatedAt.get(i) >= t && window.civitas.state.entities.get(i).NO2 === 33, [id, t1], 3000);
+    const ms = (await page.evaluate((i) => window.civitas.updatedAt.get(i), id)) - t1;
+    assert(ms < 1000, `update after the restart shown after ${ms} ms`);
+    await page.screenshot({ path: join(dir, 'after-restart.png') });
+  });
+
+  await test('screenshots: the demo city on a desktop and on a phone-size screen', async () => {
+    const desk = await browser.newPage('screenshot');
+    await desk.goto(server.base + '/?type=OffStreetParking');
+    await loaded(desk);
+    await sleep(300);
+    await desk.screenshot({ path: join(dir, 'dashboard.png') });
+    await desk.close();
+    const phone = await browser.newPage('phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    await phone.goto(server.base + '/');
+    await loaded(phone);
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 0, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+    await phone.screenshot({ path: join(dir, 'phone.png'), fullPage: true });
+    await phone.close();
+    if (process.env.E2E_UPDATE_DOCS) {
+      copyFileSync(join(dir, 'dashboard.png'), join(ROOT, 'docs/dashboard.png'));
+      console.log(`       docs/dashboard.png updated (${statSync(join(ROOT, 'docs/dashboard.png')).size} bytes)`);
+    }
+  });
+
+  await test('no errors in the browser console', async () => {
+    const errors = browser.unexpectedErrors();
+    assert(errors.length === 0, `console errors:\n${errors.map((e) => `[${e.page}] ${e.text}`).join('\n')}`);
+  });
+}

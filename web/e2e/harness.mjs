@@ -1,0 +1,134 @@
+// The end-to-end harness: a release `civitas serve` with the demo city on a free loopback port
+// and a temporary data directory, serving the built web/dist, and Debian's chromium driven by
+// playwright-core (no browser download). Used by run.mjs.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
+export const ARTIFACTS = process.env.E2E_ARTIFACTS || join(ROOT, 'build/e2e-artifacts');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const CIVITAS = process.env.CIVITAS_BIN || join(ROOT, 'build/release/src/server/civitas');
+
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.on('error', fail);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One Civitas process; restart() stops it and starts it again on the same port and data dir.
+export class Server {
+  constructor() { this.proc = null; this.log = []; }
+  async start() {
+    this.port ??= await freePort();
+    this.data ??= mkdtempSync(join(tmpdir(), 'civitas-e2e-'));
+    this.base = `http://127.0.0.1:${this.port}`;
+    const proc = spawn(CIVITAS, ['serve', '--port', String(this.port), '--bind', '127.0.0.1', '--data', this.data,
+      '--demo', join(ROOT, 'data/demo'), '--web', join(ROOT, 'web/dist')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    const keep = (d) => { this.log.push(String(d)); if (this.log.length > 200) this.log.shift(); };
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
+    proc.exited = new Promise((r) => proc.on('exit', r));
+    for (let i = 0; i < 200; i++) {
+      if (proc.exitCode !== null) throw new Error(`civitas exited: ${this.log.join('')}`);
+      const ok = await fetch(`${this.base}/health`).then((r) => r.ok, () => false);
+      if (ok) return;
+      await sleep(50);
+    }
+    throw new Error('civitas did not become healthy in 10 s');
+  }
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
+    await this.proc.exited;
+    clearTimeout(t);
+  }
+  async restart() { await this.stop(); await this.start(); }
+  async dispose() { await this.stop(); if (this.data) rmSync(this.data, { recursive: true, force: true }); }
+
+  // The NGSI-LD API: JSON in, JSON (or null) out; throws on an unexpected status.
+  async api(path, { method = 'GET', body, tenant, expect = [200, 201, 204], headers = {} } = {}) {
+    const h = { Accept: 'application/json', ...headers };
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    if (tenant) h['NGSILD-Tenant'] = tenant;
+    const res = await fetch(`${this.base}/ngsi-ld/v1${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    if (!expect.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+  }
+  // The number of entities a query selects (NGSILD-Results-Count).
+  async count(params, tenant) {
+    const p = new URLSearchParams({ ...params, count: 'true', limit: '0' });
+    const r = await this.api(`/entities?${p}`, { tenant });
+    return Number(r.headers.get('NGSILD-Results-Count'));
+  }
+}
+
+// Chromium with every page's console errors and uncaught exceptions collected.
+export async function launchBrowser() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  const errors = [];
+  const allowed = [];  // {from, to, pattern}: windows in which some errors are expected
+  const track = (page, label) => {
+    page.on('console', (m) => { if (m.type() === 'error') errors.push({ at: Date.now(), page: label, text: m.text() }); });
+    page.on('pageerror', (e) => errors.push({ at: Date.now(), page: label, text: `uncaught: ${e.message}` }));
+    return page;
+  };
+  return {
+    browser,
+    async newPage(label, options = {}) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+      return track(await context.newPage(), label);
+    },
+    // Errors expected while the server is deliberately down (failed loads during a restart).
+    expectErrorsDuring(pattern) {
+      const w = { from: Date.now(), to: Infinity, pattern };
+      allowed.push(w);
+      return () => { w.to = Date.now() + 500; };
+    },
+    unexpectedErrors() {
+      return errors.filter((e) => !allowed.some((w) => e.at >= w.from && e.at <= w.to && w.pattern.test(e.text)));
+    },
+  };
+}
+
+export function artifactsDir() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return ARTIFACTS;
+}
+
+// A minimal runner: named steps, timings, a summary; the first failure of a file stops that file
+// (later steps build on earlier ones).
+export function makeTest(results) {
+  return async function test(name, fn) {
+    const t = performance.now();
+    try {
+      await fn();
+      const ms = performance.now() - t;
+      results.push({ name, ok: true, ms });
+      console.log(`  ok   ${name} (${ms.toFixed(0)} ms)`);
+    } catch (err) {
+      const ms = performance.now() - t;
+      results.push({ name, ok: false, ms, err });
+      console.log(`  FAIL ${name} (${ms.toFixed(0)} ms)\n       ${String(err?.stack || err).split('\n').slice(0, 6).join('\n       ')}`);
+      throw err;
+    }
+  };
+}
+
+export function assert(cond, message) { if (!cond) throw new Error(message); }
+export function assertEq(actual, expected, what) {
+  if (actual !== expected) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+export const haveChromium = () => existsSync(CHROMIUM);
+export const haveCivitas = () => existsSync(CIVITAS);
