@@ -13,6 +13,7 @@
 #include "query/selector.h"
 #include "storage/entity_store.h"
 #include "storage/geo_index.h"
+#include "storage/query_index.h"
 
 namespace civitas::subscription {
 class Manager;
@@ -37,6 +38,8 @@ class Broker {
     // Finds candidates for geo-queries; without one they scan the tenant. Must be added to the
     // store (EntityStore::AddIndex) and outlive the broker.
     const storage::GeoIndex* geo_index = nullptr;
+    // Type, attribute and value indexes for queries (null: queries scan or use geo_index).
+    const storage::QueryIndex* query_index = nullptr;
     // The history store behind /temporal; null: the temporal API answers 501.
     temporal::TemporalStore* temporal = nullptr;
     // Attribute instances of one entity in one temporal response; beyond, the answer is cut

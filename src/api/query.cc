@@ -11,6 +11,7 @@
 #include "ngsild/render.h"
 #include "query/order.h"
 #include "query/selector.h"
+#include "storage/query_runner.h"
 
 namespace civitas::api {
 namespace {
@@ -66,38 +67,18 @@ void Broker::AnswerQuery(const CallPtr& call, query::EntityFilter filter,
       call->params.Has("orderGeometry")) {
     return Fail(call, Unsupported("orderBy with collation or by distance"));
   }
-  // Otherwise entities are visited in id order, so offset paging is stable.
-  std::vector<ngsild::EntityPtr> page;
-  int64_t matched = 0;
-  auto visit = [&](const ngsild::EntityPtr& e) {
-    if (!filter.Matches(*e)) return true;
-    if (order) {
-      page.push_back(e);
-      ++matched;
-      return true;
-    }
-    if (matched >= *offset && static_cast<int64_t>(page.size()) < *limit) page.push_back(e);
-    ++matched;
-    return count || static_cast<int64_t>(page.size()) < *limit || matched <= *offset;
-  };
-  std::optional<std::vector<geo::Box>> boxes;
-  if (filter.geo) boxes = filter.geo->query.SearchBoxes();
-  if (boxes && options_.geo_index != nullptr) {
-    // The index proposes the entities whose geometry may match; the filter decides.
-    const std::string& property = filter.geo->property;
-    store_.ForEachCandidate(
-        call->rc.tenant,
-        [&] { return options_.geo_index->Candidates(call->rc.tenant, property, *boxes); }, visit);
-  } else {
-    store_.ForEach(call->rc.tenant, visit);
-  }
-  if (order) {
-    std::sort(page.begin(), page.end(),
-              [&](const auto& a, const auto& b) { return order->Less(*a, *b); });
-    int64_t from = std::min<int64_t>(*offset, static_cast<int64_t>(page.size()));
-    int64_t to = std::min<int64_t>(from + *limit, static_cast<int64_t>(page.size()));
-    page = std::vector<ngsild::EntityPtr>(page.begin() + from, page.begin() + to);
-  }
+  // Otherwise entities are visited in id order, so offset paging is stable. Indexes narrow the
+  // candidates (storage/query_runner.h); the filter decides.
+  storage::QuerySpec spec;
+  spec.filter = &filter;
+  spec.order = order ? &*order : nullptr;
+  spec.offset = *offset;
+  spec.limit = *limit;
+  spec.count = count;
+  storage::QueryPage result =
+      storage::RunQuery(store_, options_.query_index, options_.geo_index, call->rc.tenant, spec);
+  std::vector<ngsild::EntityPtr>& page = result.entities;
+  const int64_t matched = result.matched;
   const std::string tenant = call->rc.tenant;
   options.lookup = [this, tenant](const std::string& id) { return store_.Get(tenant, id); };
   bool geo = call->accept == MediaType::kGeoJson;

@@ -1258,6 +1258,109 @@ void CollectIndexable(const Node& n, std::vector<QExpr::Comparison>* out) {
   out->push_back({p.attr, "<=", std::move(hi)});
 }
 
+
+// ---- Index planning -------------------------------------------------------------------------
+
+// A literal as an index bound; false when no index answers comparisons with it exactly or as a
+// superset (Dates, Times, and strings that are DateTimes compare in mixed ways).
+bool PlanBound(const Literal& lit, IndexPlan::ValueKind* kind, IndexPlan::Bound* b,
+               bool* exact) {
+  *exact = true;
+  switch (lit.kind) {
+    case Literal::Kind::kNumber:
+      *kind = IndexPlan::ValueKind::kNumber;
+      b->number = lit.is_int ? static_cast<double>(lit.i) : lit.d;
+      // Integers compare exactly, the index by doubles: beyond 2^53 only a superset.
+      if (lit.is_int && (lit.i > (int64_t{1} << 53) || lit.i < -(int64_t{1} << 53))) {
+        *exact = false;
+      }
+      return true;
+    case Literal::Kind::kBool:
+      *kind = IndexPlan::ValueKind::kBool;
+      b->number = lit.b ? 1 : 0;
+      return true;
+    case Literal::Kind::kString:
+      if (lit.has_instant) return false;
+      *kind = IndexPlan::ValueKind::kString;
+      b->text = lit.s;
+      return true;
+    case Literal::Kind::kDateTime:
+      *kind = IndexPlan::ValueKind::kInstant;
+      b->instant = lit.instant;
+      return true;
+    default:
+      return false;
+  }
+}
+
+IndexPlan PlanTerm(const Term& t) {
+  const Path& p = t.path;
+  if (p.root != Path::Root::kAttribute || p.link || t.op == Op::kNotExists) {
+    return IndexPlan::All(false);
+  }
+  IndexPlan has;  // every other term needs the attribute's slot
+  has.kind = IndexPlan::Kind::kAttr;
+  has.name = p.attr;
+  if (!p.steps.empty() || p.has_members) return has;
+  if (t.op == Op::kExists) {
+    has.existence_term = true;
+    has.exact = true;
+    return has;
+  }
+  if (t.op != Op::kEq && t.op != Op::kGt && t.op != Op::kGe && t.op != Op::kLt &&
+      t.op != Op::kLe) {
+    return has;
+  }
+  IndexPlan any;
+  any.kind = IndexPlan::Kind::kOr;
+  any.exact = true;
+  for (const Item& item : t.items) {
+    IndexPlan v;
+    v.kind = IndexPlan::Kind::kValue;
+    v.name = p.attr;
+    v.ordering = t.op != Op::kEq;
+    IndexPlan::Bound lo;
+    bool exact = true;
+    if (!PlanBound(item.lo, &v.value_kind, &lo, &exact)) return has;
+    v.exact = exact;
+    if (item.is_range) {
+      IndexPlan::ValueKind hi_kind;
+      IndexPlan::Bound hi;
+      if (!PlanBound(item.hi, &hi_kind, &hi, &exact) || hi_kind != v.value_kind) return has;
+      v.exact = v.exact && exact;
+      v.lo = lo;
+      v.hi = hi;
+    } else if (t.op == Op::kEq) {
+      v.lo = lo;
+      v.hi = lo;
+    } else if (t.op == Op::kGt || t.op == Op::kGe) {
+      lo.inclusive = t.op == Op::kGe;
+      v.lo = lo;
+    } else {
+      lo.inclusive = t.op == Op::kLe;
+      v.hi = lo;
+    }
+    any.exact = any.exact && v.exact;
+    any.children.push_back(std::move(v));
+  }
+  if (any.children.empty()) return has;
+  if (any.children.size() == 1) return std::move(any.children[0]);
+  return any;
+}
+
+IndexPlan PlanNode(const Node& n) {
+  if (n.kind == Node::Kind::kTerm) return PlanTerm(n.term);
+  IndexPlan out;
+  out.kind = n.kind == Node::Kind::kAnd ? IndexPlan::Kind::kAnd : IndexPlan::Kind::kOr;
+  out.exact = true;
+  for (const auto& c : n.children) {
+    IndexPlan child = PlanNode(*c);
+    out.exact = out.exact && child.exact;
+    out.children.push_back(std::move(child));
+  }
+  return out;
+}
+
 }  // namespace
 
 QExpr::QExpr() = default;
@@ -1300,6 +1403,29 @@ std::vector<QExpr::Comparison> QExpr::IndexableTerms() const {
     for (const auto& c : root_->children) CollectIndexable(*c, &out);
   }
   return out;
+}
+
+IndexPlan QExpr::Plan() const { return root_ ? PlanNode(*root_) : IndexPlan::All(true); }
+
+void ForEachTargetValue(const ngsild::AttributeSlot& slot,
+                        const std::function<void(const Json& value, bool relationship)>& fn) {
+  Path path;
+  auto visit = [&](const Json& v, bool relationship) {
+    fn(Unwrap(v), relationship);
+    return false;
+  };
+  TargetWalker<decltype(visit)> w(path, visit);
+  w.Slot(slot);
+}
+
+bool TargetInstant(const Json& raw, Micros* out) {
+  const Json& v = Unwrap(raw);
+  if (!v.is_string()) return false;
+  if (auto t = ParseDateTime(v.as_string())) {
+    *out = *t;
+    return true;
+  }
+  return DateMidnight(v.as_string(), out);
 }
 
 }  // namespace civitas::query

@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/status.h"
 #include "ngsild/entity.h"
+#include "query/index_plan.h"
 
 namespace civitas::query {
 
@@ -124,6 +125,9 @@ class QExpr {
     Json literal;
   };
   std::vector<Comparison> IndexableTerms() const;
+
+  // The expression as index look-ups (see IndexPlan); an empty expression is All(exact).
+  IndexPlan Plan() const;
 
   struct Node;
 

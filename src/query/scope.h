@@ -37,6 +37,8 @@ class ScopeQ {
   static Result<ScopeQ> Parse(std::string_view text);
 
   bool Matches(const Json& scope) const;
+  // True for the empty query (matches every entity).
+  bool empty() const { return root_ == nullptr; }
 
   struct Node;
 

@@ -57,6 +57,63 @@ bool EntityFilter::Matches(const ngsild::Entity& e) const {
   return !geo || geo->Matches(e);
 }
 
+IndexPlan EntitySelector::Plan() const {
+  IndexPlan all;
+  all.kind = IndexPlan::Kind::kAnd;
+  all.exact = true;
+  if (!ids.empty()) {
+    IndexPlan p;
+    p.kind = IndexPlan::Kind::kIds;
+    p.exact = true;
+    p.ids = ids;
+    all.children.push_back(std::move(p));
+  }
+  if (id_pattern_) {
+    all.exact = false;
+    all.children.push_back(IndexPlan::All(false));
+  }
+  if (type) all.children.push_back(type->Plan());
+  return all;
+}
+
+IndexPlan EntityFilter::Plan() const {
+  IndexPlan all;
+  all.kind = IndexPlan::Kind::kAnd;
+  all.exact = true;
+  auto add = [&all](IndexPlan p) {
+    all.exact = all.exact && p.exact;
+    all.children.push_back(std::move(p));
+  };
+  if (!selectors.empty()) {
+    IndexPlan any;
+    any.kind = IndexPlan::Kind::kOr;
+    any.exact = true;
+    for (const auto& s : selectors) {
+      IndexPlan p = s.Plan();
+      any.exact = any.exact && p.exact;
+      any.children.push_back(std::move(p));
+    }
+    add(std::move(any));
+  }
+  if (!attrs.empty()) {
+    IndexPlan any;
+    any.kind = IndexPlan::Kind::kOr;
+    any.exact = true;
+    for (const auto& a : attrs) {
+      IndexPlan p;
+      p.kind = IndexPlan::Kind::kAttr;
+      p.exact = true;
+      p.name = a;
+      any.children.push_back(std::move(p));
+    }
+    add(std::move(any));
+  }
+  if (!scope_q.empty()) add(IndexPlan::All(false));
+  add(q.Plan());
+  if (geo) add(IndexPlan::All(false));
+  return all;
+}
+
 Result<EntitySelector> EntitySelectorFromJson(
     const Json& item, const std::function<std::string(std::string_view)>& expand) {
   if (!item.is_object()) return Status::BadRequest("an EntitySelector must be an object");

@@ -37,6 +37,8 @@ class EntitySelector {
   Status SetIdPattern(std::string_view pattern);
 
   bool Matches(const ngsild::Entity& e) const;
+  // Index look-ups narrowing the selector (see IndexPlan).
+  IndexPlan Plan() const;
 
  private:
   std::unique_ptr<re2::RE2> id_pattern_;
@@ -59,6 +61,9 @@ struct EntityFilter {
   EntityLookup lookup;             // for q terms on linked entities (rel{attr}); may be empty
 
   bool Matches(const ngsild::Entity& e) const;
+  // Index look-ups narrowing the filter (see IndexPlan). The geo-query is not part of it (the
+  // spatial index answers it): a filter with one is never exact.
+  IndexPlan Plan() const;
 };
 
 }  // namespace civitas::query

@@ -135,4 +135,32 @@ std::vector<std::string> TypeExpr::AlternativeNames() const {
   return names;
 }
 
+namespace {
+
+IndexPlan PlanTypes(const TypeExpr::Node& n) {
+  IndexPlan p;
+  p.exact = true;
+  if (n.kind == TypeExpr::Node::Kind::kName) {
+    p.kind = IndexPlan::Kind::kType;
+    p.name = n.name;
+    return p;
+  }
+  p.kind = n.kind == TypeExpr::Node::Kind::kAll ? IndexPlan::Kind::kAnd : IndexPlan::Kind::kOr;
+  for (const auto& c : n.children) p.children.push_back(PlanTypes(*c));
+  return p;
+}
+
+}  // namespace
+
+IndexPlan TypeExpr::Plan() const {
+  // An unparsed expression matches nothing: an empty set of ids.
+  if (!root_) {
+    IndexPlan p;
+    p.kind = IndexPlan::Kind::kIds;
+    p.exact = true;
+    return p;
+  }
+  return PlanTypes(*root_);
+}
+
 }  // namespace civitas::query

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "query/index_plan.h"
 
 namespace civitas::query {
 
@@ -25,6 +26,9 @@ class TypeExpr {
   // The type names that, if any of them is absent, cannot match: for an expression that is a
   // plain disjunction of names, all of them (used to pick index candidates); empty otherwise.
   std::vector<std::string> AlternativeNames() const;
+
+  // The expression as type look-ups (exact: a type index answers it completely).
+  IndexPlan Plan() const;
 
   struct Node;
 

@@ -85,6 +85,7 @@ int Serve(const Config& config) {
   storage::EntityStore::Options store_options;
   store_options.sync = config.sync;
   storage::GeoIndex geo_index;  // declared before the store, which updates it until destroyed
+  storage::QueryIndex query_index;  // likewise
   auto store = storage::EntityStore::Open(std::move(*backend), store_options);
   if (!store.ok()) {
     Log(LogLevel::kError, "cannot load the store", {{"error", store.status().detail()}});
@@ -93,6 +94,7 @@ int Serve(const Config& config) {
   storage::EntityStore& entities = **store;
   // Before anything is written (the demo city).
   entities.AddIndex(&geo_index);
+  entities.AddIndex(&query_index);
   entities.AddListener(&history);
 
   jsonld::ContextFetcher fetcher =
@@ -179,6 +181,7 @@ int Serve(const Config& config) {
   broker_options.max_json_depth = config.max_json_depth;
   broker_options.subscriptions = &subscriptions;
   broker_options.geo_index = &geo_index;
+  broker_options.query_index = &query_index;
   broker_options.temporal = &history;
   broker_options.temporal_max_instances = config.temporal_max_instances;
   api::Broker broker(entities, contexts, broker_options);

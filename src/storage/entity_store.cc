@@ -140,6 +140,14 @@ void EntityStore::ForEachCandidate(
   }
 }
 
+bool EntityStore::ReadLocked(std::string_view tenant, const std::function<void()>& fn) const {
+  Tenant* t = FindTenant(tenant);
+  if (t == nullptr) return false;
+  std::shared_lock<std::shared_mutex> lock(t->mu);
+  fn();
+  return true;
+}
+
 void EntityStore::AddListener(ChangeListener* listener) { listeners_.push_back(listener); }
 
 void EntityStore::AddIndex(EntityIndex* index) {

@@ -112,6 +112,10 @@ class EntityStore {
       const std::function<std::optional<std::vector<std::string_view>>()>& candidates,
       const std::function<bool(const EntityPtr&)>& fn) const;
 
+  // Runs fn under the tenant's shared lock, so that an index (QueryIndex::Visit) and the
+  // entities it hands out are read in one consistent state. False if the tenant does not exist.
+  bool ReadLocked(std::string_view tenant, const std::function<void()>& fn) const;
+
   // Submits writes; done receives one Status per op, in order, once they are durable (or
   // failed). done runs on the commit thread: it must not block.
   void Submit(std::vector<WriteOp> ops, std::function<void(std::vector<Status>)> done);

@@ -56,6 +56,8 @@ void BrokerFixture::Start() {
   store_ = std::move(*store);
   geo_index_ = std::make_unique<storage::GeoIndex>();
   store_->AddIndex(geo_index_.get());
+  query_index_ = std::make_unique<storage::QueryIndex>();
+  store_->AddIndex(query_index_.get());
   store_->AddListener(temporal_.get());
   storage::EntityStore* s = store_.get();
   contexts_ = std::make_unique<jsonld::ContextRegistry>(
@@ -89,6 +91,7 @@ void BrokerFixture::Start() {
   api::Broker::Options bo;
   bo.subscriptions = subscriptions_.get();
   bo.geo_index = geo_index_.get();
+  bo.query_index = query_index_.get();
   bo.temporal = temporal_.get();
   broker_ = std::make_unique<api::Broker>(*store_, *contexts_, bo);
   registry_ = std::make_unique<ingest::Registry>(ingest::RegistryPersistence{
@@ -133,6 +136,7 @@ void BrokerFixture::Stop() {
   store_.reset();
   subscriptions_.reset();
   geo_index_.reset();
+  query_index_.reset();
   temporal_.reset();
 }
 

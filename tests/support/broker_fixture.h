@@ -10,6 +10,7 @@
 #include "jsonld/context.h"
 #include "storage/entity_store.h"
 #include "storage/geo_index.h"
+#include "storage/query_index.h"
 #include "subscription/manager.h"
 #include "temporal/temporal_store.h"
 
@@ -36,6 +37,7 @@ class BrokerFixture {
   std::filesystem::path dir_;
   std::unique_ptr<http::Server> context_server_;
   std::unique_ptr<storage::GeoIndex> geo_index_;  // outlives store_, which updates it
+  std::unique_ptr<storage::QueryIndex> query_index_;  // likewise
   std::unique_ptr<temporal::TemporalStore> temporal_;  // outlives store_ (its listener)
   std::unique_ptr<storage::EntityStore> store_;
   std::unique_ptr<subscription::Manager> subscriptions_;
