@@ -594,7 +594,7 @@ if [ -n "$pg_port" ]; then
   aq_id="'urn:ngsi-ld:AirQualityObserved:' || lpad((:k * 3)::text, 7, '0')"
   printf '\\set k random(0, %d)\nSELECT data FROM entities WHERE id = %s;\n' \
     "$((aq_sensors - 1))" "$aq_id" >"$pgb/get.sql"
-  printf '\\set k random(0, %d)\n\\set v random(0, 999999)\nUPDATE entities SET data = jsonb_set(data, '"'"'{NO2,value}'"'"', to_jsonb(:v)) WHERE id = %s;\n' \
+  printf '\\set k random(0, %d)\n\\set v random(0, 999999)\nUPDATE entities SET data = jsonb_set(data, '"'"'{NO2,value}'"'"', to_jsonb(:v::int)) WHERE id = %s;\n' \
     "$((aq_sensors - 1))" "$aq_id" >"$pgb/patch.sql"
   bench_json=${entity_body//\{i\}/0}
   printf '\\set k random(1, 1000000000000)\nINSERT INTO entities (id, type, data, geom) VALUES ('"'"'urn:ngsi-ld:Bench:pg-'"'"' || :k, '"'"'Bench'"'"', '"'"'%s'"'"', ST_SetSRID(ST_MakePoint(10.2, 56.1), 4326)) ON CONFLICT (id) DO NOTHING;\n' \
