@@ -67,6 +67,7 @@ struct Options {
   std::string method = "GET";
   std::vector<std::string> headers;
   std::string body;
+  std::vector<std::string> bodies;  // --bodies: one of these per request, in turn ({i} picks)
   int connections = 64;
   int pipeline = 1;
   int threads = 1;
@@ -102,6 +103,8 @@ throughput, status classes and errors; the last line of output is a JSON result.
   -H, --header 'N: V'   add a request header (repeatable)
   -b, --body TEXT       request body
       --body-file FILE  request body from a file
+      --bodies FILE     many bodies, separated by the byte 0x1E: request k sends body k modulo
+                        their number (with --random: a random one); --range is ignored
       --range N         {i} in the path and body is a counter modulo N (default 1)
       --random          ... or a uniformly random number in [0, N)
       --rand-max N      {rand} is a random number in [0, N) (default 1000000)
@@ -210,6 +213,20 @@ Result<Options> ParseArgs(int argc, char** argv) {
         ss << in.rdbuf();
         if (!in) return bad("cannot read " + v);
         o.body = ss.str();
+      } else if (a == "--bodies") {
+        std::ifstream in(v, std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        if (!in) return bad("cannot read " + v);
+        std::string all = ss.str();
+        size_t from = 0;
+        while (from < all.size()) {
+          size_t to = all.find('\x1e', from);
+          if (to == std::string::npos) to = all.size();
+          if (to > from) o.bodies.push_back(all.substr(from, to - from));
+          from = to + 1;
+        }
+        if (o.bodies.empty()) return bad("no bodies in " + v);
       } else if (a == "--range") {
         if (!ParseU64(v, 1, UINT64_MAX / 2, &o.range)) return bad(a + ": expected N >= 1");
       } else if (a == "--rand-max") {
@@ -293,6 +310,7 @@ struct Counters {
 struct Shared {
   const Options* opt = nullptr;
   const RequestTemplate* tmpl = nullptr;
+  const std::vector<RequestTemplate>* many = nullptr;  // --bodies
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   int64_t start_ns = 0;
@@ -462,12 +480,19 @@ void Worker::Fill(size_t i, int64_t now) {
     Issue issue = NextIssue(now);
     if (issue == Issue::kNone) break;
     uint64_t index = 0;
-    if (tmpl_.uses_index()) {
+    if (shared_.many != nullptr) {
+      const auto& many = *shared_.many;
+      uint64_t k = opt_.random ? rng_.Below(many.size())
+                               : shared_.next_index.fetch_add(1, std::memory_order_relaxed);
+      many[k % many.size()].Append(c.out, 0, 0);
+    } else if (tmpl_.uses_index()) {
       index = opt_.random ? rng_.Below(opt_.range)
                           : shared_.next_index.fetch_add(1, std::memory_order_relaxed) % opt_.range;
     }
-    uint64_t rand = tmpl_.uses_rand() ? rng_.Below(opt_.rand_max) : 0;
-    tmpl_.Append(c.out, index, rand);
+    if (shared_.many == nullptr) {
+      uint64_t rand = tmpl_.uses_rand() ? rng_.Below(opt_.rand_max) : 0;
+      tmpl_.Append(c.out, index, rand);
+    }
     bool measured = issue == Issue::kMeasured;
     c.ring[(c.head + c.count) % depth] = {now, measured};
     ++c.count;
@@ -550,6 +575,20 @@ void Worker::Parse(size_t i, int64_t now) {
         return;
       }
       c.have_frame = true;
+    }
+    if (c.frame.chunked) {
+      size_t end = 0;
+      std::string error;
+      FrameResult r = ChunkedBodyEnd(data, c.frame.head_bytes, &end, &error);
+      if (r == FrameResult::kNeedMore) break;
+      if (r == FrameResult::kError) {
+        ++counters_.protocol_errors;
+        NoteError(error);
+        Close(i, Loss::kProtocol, now, 0);
+        return;
+      }
+      c.frame.total_bytes = end;
+      c.frame.chunked = false;
     }
     if (data.size() < c.frame.total_bytes) break;
     c.have_frame = false;
@@ -895,6 +934,7 @@ int Main(int argc, char** argv) {
     std::cerr << "civitas_loadgen: " << parsed.status().detail() << "\n\n" << kUsage;
     return 2;
   }
+  std::vector<std::string> bodies = std::move(parsed->bodies);  // held once, in the templates
   const Options& opt = *parsed;
   auto tmpl =
       RequestTemplate::Compile(opt.method, opt.host_header, opt.path, opt.headers, opt.body);
@@ -902,11 +942,23 @@ int Main(int argc, char** argv) {
     std::cerr << "civitas_loadgen: " << tmpl.status().detail() << "\n";
     return 2;
   }
+  // --bodies: a template per body, compiled once (no placeholders are expanded in them).
+  std::vector<RequestTemplate> many;
+  for (std::string& body : bodies) {
+    auto t = RequestTemplate::Compile(opt.method, opt.host_header, opt.path, opt.headers, body);
+    if (!t.ok()) {
+      std::cerr << "civitas_loadgen: " << t.status().detail() << "\n";
+      return 2;
+    }
+    many.push_back(std::move(*t));
+    std::string().swap(body);
+  }
   signal(SIGPIPE, SIG_IGN);
 
   Shared shared;
   shared.opt = &opt;
   shared.tmpl = &*tmpl;
+  if (!many.empty()) shared.many = &many;
   if (!Resolve(opt, &shared)) return 1;
   Outcome outcome = RunLoad(opt, shared);
 

@@ -7,15 +7,17 @@
 # Prints a markdown table of medians (min-max) over --runs rounds and writes
 # bench/results/notify-<timestamp>.json.
 #
-#   bench/notify.sh [--runs 3] [--duration 10] [--no-build]
+#   bench/notify.sh [--runs 3] [--duration 10] [--no-build] [--out DIR]
+# CIVITAS and NOTIFY_BENCH in the environment name the binaries (default: build/release's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-runs=3 duration=10 build=1
+runs=3 duration=10 build=1 out=$ROOT/bench/results
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift ;;
     --duration) duration=$2; shift ;;
     --no-build) build=0 ;;
+    --out) out=$2; shift ;;
     *) echo "notify.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -25,8 +27,8 @@ if [ $build -eq 1 ]; then
   cmake --preset release >/dev/null
   cmake --build --preset release --target civitas civitas_notify_bench >/dev/null
 fi
-CIVITAS=$ROOT/build/release/src/server/civitas
-BENCH=$ROOT/build/release/bench/civitas_notify_bench
+CIVITAS=${CIVITAS:-$ROOT/build/release/src/server/civitas}
+BENCH=${NOTIFY_BENCH:-$ROOT/build/release/bench/civitas_notify_bench}
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
@@ -60,9 +62,9 @@ for round in $(seq "$runs"); do
   run_one fanout --mode fanout --subs 1000 --rate 200 --batch 50 --threads 2
 done
 
-mkdir -p "$ROOT/bench/results"
+mkdir -p "$out"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-cp "$tmp/results.jsonl" "$ROOT/bench/results/notify-$stamp.jsonl"
+cp "$tmp/results.jsonl" "$out/notify-$stamp.jsonl"
 python3 - "$tmp/results.jsonl" "$(nproc)" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

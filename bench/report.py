@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Turns the load generator's JSON results of one bench/run.sh run into the results table.
+"""Turns the measurements of one bench/run.sh run into the results table.
 
-Inputs: the run's metadata (machine, settings, resources), the load phase's result, and a
-directory of per-run results named <scenario>.<round>.json. Outputs a markdown report and a JSON
-document with, per scenario, the median and the min-max spread over the rounds of throughput,
-p50, p99 and p99.9, and the ratios Civitas/nginx (the ratio of the medians, and the spread of the
-per-round ratios: the rounds interleave the scenarios, so each round's ratio compares runs made
-moments apart). Exits 1 when any run had a failed request (an error or a non-2xx answer) or
-completed nothing, so that the smoke test catches a misbehaving server.
+Inputs: the run's metadata (machine, settings, city, resources, notes, the notification
+benchmark's rows), the Bench load's result, and a directory of per-run results named
+<scenario>@<server>.<round>.json in the load generator's shape (bench_tools.py converts pgbench's
+and COPY's). Outputs a markdown report and a JSON document with, per scenario and server, the
+median and min-max spread over the rounds of throughput (and items/s where a request carries many:
+attribute updates, observations), p50, p99 and p99.9; the ratios Civitas/peer of the medians and
+the spread of the per-round ratios (the rounds interleave scenarios and servers, so each round's
+ratio compares runs made moments apart); and each figure against its goal from the issues.
+Exits 1 when any run had a failed request (an error or a non-2xx answer) or completed nothing,
+or a correctness check failed, so that the smoke test catches a misbehaving server or harness.
 """
 
 import argparse
@@ -17,13 +20,34 @@ import os
 import statistics
 import sys
 
-GOAL_PATCH_RATIO = 0.5  # issue 2: PATCH throughput at least 50% of nginx's
-GOAL_P99_MS = 5.0  # issue 2: p99 latency under 5 ms
+SERVERS = ["civitas", "nginx", "postgres", "influxdb"]
 
-DESCRIPTIONS = {
-    "nginx": "nginx static GET (the ceiling)",
-    "get": "GET /entities/{id}, random ids",
-    "patch": "PATCH /entities/{id}/attrs, 1 attribute, random ids, fsync on",
+# name: (what is measured, the unit of items/s or None for requests/s)
+SCENARIOS = {
+    "nginx": ("nginx static GET of an entity-sized JSON (the HTTP ceiling)", None),
+    "get": ("GET one entity by id, random ids (PostgreSQL: SELECT data by primary key)", None),
+    "patch": ("PATCH one attribute, random ids, durable (PostgreSQL: UPDATE jsonb_set)", None),
+    "create": ("create one entity, durable (POST /entities; PostgreSQL: INSERT)", None),
+    "batch-upsert": ("batch upsert of 1,000 entities × 3 attributes per request, durable "
+                     "(PostgreSQL: multi-row INSERT ... ON CONFLICT DO UPDATE data || excluded)",
+                     "attribute updates/s"),
+    "query-q": ("type=AirQualityObserved&q=NO2>40, page of 100 with count "
+                "(PostgreSQL: JSONB predicate, count(*) OVER (), ORDER BY id LIMIT 100)", None),
+    "query-q2": ("type=AirQualityObserved&q=NO2>40;PM10<30, page of 100 with count", None),
+    "geo-near": ("georel=near;maxDistance==500 around a point in Aarhus C, page of 100 with count "
+                 "(PostGIS: ST_DWithin on geography, GiST)", None),
+    "geo-within": ("georel=within the Aarhus C district polygon (880 vertices), page of 100 with "
+                   "count (PostGIS: ST_Within, GiST)", None),
+    "temporal-ingest": ("history ingest, durable: Civitas batch upserts of 1,000 sensors with "
+                        "observedAt; PostgreSQL COPY into the narrow history table (btree on "
+                        "entity, attribute, time); InfluxDB line protocol, one batch per request",
+                        "observations/s"),
+    "temporal-agg-one": ("hourly avg of NO2 of one sensor over the history window, 1 connection "
+                         "(Civitas aggregatedValues; PG GROUP BY date_trunc; InfluxDB GROUP BY "
+                         "time(1h))", None),
+    "temporal-agg-all": ("hourly avg of NO2 of every AirQualityObserved sensor (one series per "
+                         "sensor) over the window, 1 connection; Civitas: all pages of 1,000",
+                         None),
 }
 
 
@@ -37,11 +61,16 @@ def failures(r):
     return (r["requests"] - r["status_classes"]["2xx"]) + sum(r["errors"].values())
 
 
-def fmt_spread(s, digits):
+def fmt(s, digits, scale=1.0):
     if s is None:
         return "n/a"
-    f = f"{{:.{digits}f}}"
-    return f"{f.format(s['median'])} ({f.format(s['min'])}–{f.format(s['max'])})"
+    f = f"{{:,.{digits}f}}"
+    return (f"{f.format(s['median'] * scale)} "
+            f"({f.format(s['min'] * scale)}–{f.format(s['max'] * scale)})")
+
+
+def rate(r):
+    return r.get("items_per_s", r["throughput_rps"])
 
 
 def main():
@@ -55,110 +84,137 @@ def main():
 
     meta = json.load(open(a.meta))
     load = json.load(open(a.load)) if os.path.exists(a.load) else None
-    runs = {}
+    runs = {}  # (scenario, server) -> {round: result}
     for path in sorted(glob.glob(os.path.join(a.runs, "*.json"))):
-        name, rnd = os.path.basename(path)[: -len(".json")].rsplit(".", 1)
-        runs.setdefault(name, {})[int(rnd)] = json.load(open(path))
+        key, rnd = os.path.basename(path)[: -len(".json")].rsplit(".", 1)
+        scenario, server = key.split("@", 1)
+        runs.setdefault((scenario, server), {})[int(rnd)] = json.load(open(path))
 
     problems = []
-    scenarios = {}
+    results = {}
     for name in meta["scenarios"]:
-        if name not in DESCRIPTIONS:
+        if name not in SCENARIOS:
             continue
-        rs = runs.get(name, {})
-        if not rs:
-            scenarios[name] = {"available": False, "runs": []}
+        desc, unit = SCENARIOS[name]
+        entry = {"description": desc, "unit": unit or "requests/s", "servers": {}}
+        if name in meta["not_available"]:
+            entry["available"] = False
+            results[name] = entry
             continue
-        ordered = [rs[k] for k in sorted(rs)]
-        for k in sorted(rs):
-            r = rs[k]
-            if failures(r) or r["requests"] == 0 or r.get("aborted"):
-                problems.append(
-                    f"{name} round {k}: {r['requests']} answered, "
-                    f"status {r['status_codes']}, errors {r['errors']}, "
-                    f"aborted {r.get('aborted')}, first error {r.get('first_error')}, "
-                    f"first non-2xx {r.get('first_unexpected')!r}"
-                )
-        scenarios[name] = {
-            "available": True,
-            "description": DESCRIPTIONS[name],
-            "throughput_rps": spread([r["throughput_rps"] for r in ordered]),
-            "p50_ms": spread([r["latency_ms"]["p50"] for r in ordered]),
-            "p99_ms": spread([r["latency_ms"]["p99"] for r in ordered]),
-            "p999_ms": spread([r["latency_ms"]["p999"] for r in ordered]),
-            "max_ms": spread([r["latency_ms"]["max"] for r in ordered]),
-            "failed_requests": sum(failures(r) for r in ordered),
-            # CPU the load generator itself used, in cores (it shares the machine).
-            "loadgen_cores": spread(
-                [(r["cpu_user_s"] + r["cpu_sys_s"]) / r["duration_s"] for r in ordered]
-            ),
-            "runs": ordered,
-        }
-
-    ratios = {}
-    ng = runs.get("nginx", {})
-    for name in ("get", "patch"):
-        mine = runs.get(name, {})
-        if not ng or not mine or name not in scenarios:
-            continue
-        per_round = [
-            mine[k]["throughput_rps"] / ng[k]["throughput_rps"]
-            for k in sorted(mine)
-            if k in ng and ng[k]["throughput_rps"] > 0
-        ]
-        med = scenarios[name]["throughput_rps"]["median"] / scenarios["nginx"]["throughput_rps"][
-            "median"
-        ]
-        ratios[name] = {"of_medians": med, "per_round": spread(per_round)}
-
-    goals = []
-    if "patch" in ratios:
-        v = ratios["patch"]["of_medians"]
-        goals.append(
-            {
-                "goal": "PATCH throughput >= 50% of nginx's (issue 2)",
-                "value": f"{v:.1%}",
-                "met": v >= GOAL_PATCH_RATIO,
+        entry["available"] = any((name, s) in runs for s in SERVERS)
+        for server in SERVERS:
+            rs = runs.get((name, server))
+            if not rs:
+                continue
+            ordered = [rs[k] for k in sorted(rs)]
+            for k in sorted(rs):
+                r = rs[k]
+                if failures(r) or r["requests"] == 0 or r.get("aborted"):
+                    problems.append(
+                        f"{name} on {server}, round {k}: {r['requests']} answered, "
+                        f"status {r.get('status_codes')}, errors {r['errors']}, "
+                        f"aborted {r.get('aborted')}, first error {r.get('first_error')!r}, "
+                        f"first non-2xx {r.get('first_unexpected')!r}")
+            entry["servers"][server] = {
+                "rounds": sorted(rs),
+                "throughput_rps": spread([r["throughput_rps"] for r in ordered]),
+                "items_per_s": spread([r["items_per_s"] for r in ordered])
+                if all("items_per_s" in r for r in ordered) else None,
+                "p50_ms": spread([r["latency_ms"]["p50"] for r in ordered]),
+                "p99_ms": spread([r["latency_ms"]["p99"] for r in ordered]),
+                "p999_ms": spread([r["latency_ms"]["p999"] for r in ordered]),
+                "max_ms": spread([r["latency_ms"]["max"] for r in ordered]),
+                "failed_requests": sum(failures(r) for r in ordered),
+                "runs": ordered,
             }
-        )
+        # Ratios Civitas/peer of the rates (items/s, else requests/s): > 1 means Civitas is faster.
+        ratios = {}
+        mine = runs.get((name, "civitas"), {})
+        peers = [(s, s) for s in ("postgres", "influxdb")]
+        if name in ("get", "patch"):
+            peers = [("nginx", "nginx")] + peers
+        for peer, label in peers:
+            theirs = runs.get((name, peer)) if peer != "nginx" else runs.get(("nginx", "nginx"))
+            if not mine or not theirs:
+                continue
+            per_round = [rate(mine[k]) / rate(theirs[k]) for k in sorted(mine)
+                         if k in theirs and rate(theirs[k]) > 0]
+            med_mine = statistics.median(rate(r) for r in mine.values())
+            med_theirs = statistics.median(rate(r) for r in theirs.values())
+            if med_theirs > 0:
+                ratios[label] = {"of_medians": med_mine / med_theirs,
+                                 "per_round": spread(per_round)}
+        entry["ratios"] = ratios
+        results[name] = entry
+
+    # --- goals (issues 2, 3, 4, 5) ---
+    res = meta["resources"]
+    st = meta["settings"]
+    city = meta.get("city", {})
+    goals = []
+
+    def civ(name, field="p50_ms"):
+        e = results.get(name)
+        if not e or not e.get("available") or "civitas" not in e["servers"]:
+            return None
+        s = e["servers"]["civitas"][field]
+        return s["median"] if s else None
+
+    def goal(text, value, shown, met):
+        if value is not None:
+            goals.append({"goal": text, "value": shown, "met": bool(met)})
+
+    r = results.get("patch", {}).get("ratios", {}).get("nginx")
+    if r:
+        goal("PATCH throughput >= 50% of nginx's (issue 2)", r["of_medians"],
+             f"{r['of_medians']:.1%}", r["of_medians"] >= 0.5)
     for name in ("get", "patch"):
-        s = scenarios.get(name)
-        if s and s["available"]:
-            v = s["p99_ms"]["median"]
-            goals.append(
-                {
-                    "goal": f"{name.upper()} p99 < {GOAL_P99_MS:g} ms (issue 2)",
-                    "value": f"{v:.2f} ms",
-                    "met": v < GOAL_P99_MS,
-                }
-            )
-    goals.append(
-        {
-            "goal": "durable writes on (issue 2)",
-            "value": "fsync on: a PATCH is answered after its WAL fsync",
-            "met": bool(meta["settings"]["fsync"]),
-        }
-    )
-    if load is not None and (failures(load) or load["requests"] != meta["settings"]["entities"]):
+        v = civ(name, "p99_ms")
+        goal(f"{name.upper()} p99 < 5 ms, 64 connections (issue 2)", v, f"{v:.2f} ms" if v else "",
+             v is not None and v < 5)
+    v = civ("batch-upsert", "items_per_s")
+    goal("batch upsert >= 1,000,000 attribute updates/s, durable, 8 connections (issue 3)", v,
+         f"{v:,.0f}/s" if v else "", v is not None and v >= 1e6)
+    for name in ("query-q", "query-q2"):
+        v = civ(name)
+        goal(f"{name} p50 < 5 ms for a page of 100 with count (issue 3; goal stated at "
+             f"1,000,000 entities)", v, f"{v:.2f} ms" if v else "", v is not None and v < 5)
+    grown = res["civitas_rss_after_city_kb"] - res["civitas_rss_start_kb"]
+    if st["sensors"] > 0:
+        per = grown * 1024 / st["sensors"]
+        goal("RSS per entity <= 1 KiB (issue 3): RSS growth while loading the city / entities",
+             per, f"{per:,.0f} B", per <= 1024)
+    v = civ("geo-near")
+    goal("geo near;maxDistance==500 p50 < 1 ms (issue 4; at 1,000,000 entities)", v,
+         f"{v:.2f} ms" if v else "", v is not None and v < 1)
+    v = civ("geo-within")
+    goal("geo within a district p50 < 5 ms, page of 100 with count (issue 4; at 1,000,000)", v,
+         f"{v:.2f} ms" if v else "", v is not None and v < 5)
+    v = civ("temporal-ingest", "items_per_s")
+    goal("history ingest >= 1,000,000 observations/s, durable (issue 5)", v,
+         f"{v:,.0f}/s" if v else "", v is not None and v >= 1e6)
+    v = civ("temporal-agg-one")
+    goal("hourly avg of one sensor p50 < 1 ms (issue 5; over 24 h)", v,
+         f"{v:.2f} ms" if v else "", v is not None and v < 1)
+    v = civ("temporal-agg-all")
+    goal("hourly avg across all sensors p50 < 50 ms (issue 5; 10,000 sensors over 24 h)", v,
+         f"{v:.2f} ms" if v else "", v is not None and v < 50)
+    goals.append({"goal": "durable writes on (issues 2, 3, 5)",
+                  "value": "fsync on: a write is answered after its WAL fsync", "met": True})
+    if load is not None and (failures(load) or load["requests"] != st["entities"]):
         problems.append(f"load: {load['requests']} created, status {load['status_codes']}")
+    for n in meta["notes"]:
+        if n.startswith("CHECK FAILED"):
+            problems.append(n)
 
     doc = dict(meta)
-    doc.update(
-        {
-            "load": load,
-            "results": scenarios,
-            "ratios_vs_nginx": ratios,
-            "goals": goals,
-            "problems": problems,
-        }
-    )
+    doc.update({"load": load, "results": results, "goals": goals, "problems": problems})
     with open(a.json, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
 
-    st = meta["settings"]
+    # --- markdown ---
     m = meta["machine"]
-    res = meta["resources"]
     L = []
     L.append(f"## {meta['timestamp']}" + (" (smoke)" if meta["smoke"] else ""))
     L.append("")
@@ -166,65 +222,118 @@ def main():
     L.append(
         f"- Machine: {m['nproc']} × {m['cpu']}, {m['memory_kb'] / 1048576:.1f} GiB, "
         f"Linux {m['kernel']}; load average {m['loadavg_start']} at the start, "
-        f"{m['loadavg_end']} at the end"
-    )
+        f"{m['loadavg_end']} at the end (a shared machine: other sessions were working)")
     L.append(
-        f"- Setup: {st['entities']} entities; {st['connections']} keep-alive connections, "
-        f"pipeline {st['pipeline']}; {st['runs']} rounds × {st['duration_s']:g} s "
-        f"(+{st['warmup_s']:g} s warm-up) per scenario, scenarios interleaved in each round; "
-        f"load generator {st['loadgen_threads']} thread(s); Civitas --threads "
-        f"{st['civitas_threads']}, fsync on; nginx {st['nginx']}, worker_processes "
-        f"{st['nginx_worker_processes']}"
-    )
+        f"- City: {st['sensors']:,} sensors (seed {st['seed']}), {st['hours']:g} h of history "
+        f"every 60 s = {res['observations']:,} observations; plus {st['entities']:,} Bench "
+        f"entities for get/patch")
+    L.append(
+        f"- Setup: {st['runs']} rounds × {st['duration_s']:g} s (+{st['warmup_s']:g} s warm-up) "
+        f"per scenario and server, interleaved; {st['connections']} connections for "
+        f"nginx/get/patch/create, {st['query_connections']} for batch upsert, queries, geo and "
+        f"ingest, 1 for temporal aggregation; Civitas --threads {st['civitas_threads']}, fsync "
+        f"on; nginx {st['nginx']} (2 workers); {st['postgres']} (fsync, synchronous_commit on; "
+        f"pgbench -M prepared); InfluxDB {st['influxdb']} (wal-fsync-delay 0s)")
     L.append("")
-    L.append(
-        "| scenario | throughput req/s | p50 ms | p99 ms | p99.9 ms | vs nginx (per round) "
-        "| failed | loadgen CPU |"
-    )
-    L.append("|---|---|---|---|---|---|---|---|")
+    L.append("| scenario | server | throughput | p50 ms | p99 ms | Civitas/peer | failed |")
+    L.append("|---|---|---|---|---|---|---|")
     for name in meta["scenarios"]:
-        s = scenarios.get(name)
-        if s is None:
+        e = results.get(name)
+        if e is None:
             continue
-        if not s["available"]:
-            L.append(f"| {name} | not available | | | | | | |")
+        if not e["available"]:
+            L.append(f"| {name} | | not available | | | | |")
             continue
-        ratio = "1 (ceiling)" if name == "nginx" else "n/a"
-        if name in ratios:
-            r = ratios[name]
-            ratio = f"{r['of_medians']:.2f}"
-            if r["per_round"]:
-                ratio += f" ({r['per_round']['min']:.2f}–{r['per_round']['max']:.2f})"
-        L.append(
-            f"| {s['description']} | {fmt_spread(s['throughput_rps'], 0)} "
-            f"| {fmt_spread(s['p50_ms'], 2)} | {fmt_spread(s['p99_ms'], 2)} "
-            f"| {fmt_spread(s['p999_ms'], 2)} | {ratio} | {s['failed_requests']} "
-            f"| {s['loadgen_cores']['median']:.2f} cores |"
-        )
+        first = True
+        for server, s in e["servers"].items():
+            if s["items_per_s"] is not None:
+                thr = f"{fmt(s['items_per_s'], 0)} {e['unit']}"
+            else:
+                thr = f"{fmt(s['throughput_rps'], 0)} req/s"
+            ratio = ""
+            if server != "civitas" and server in e["ratios"]:
+                rr = e["ratios"][server]
+                ratio = f"{rr['of_medians']:.2f}"
+                if rr["per_round"]:
+                    ratio += f" ({rr['per_round']['min']:.2f}–{rr['per_round']['max']:.2f})"
+            if name in ("get", "patch") and server == "civitas" and "nginx" in e["ratios"]:
+                rr = e["ratios"]["nginx"]
+                ratio = f"{rr['of_medians']:.2f} of nginx"
+            L.append(f"| {name if first else ''} | {server} | {thr} | {fmt(s['p50_ms'], 2)} "
+                     f"| {fmt(s['p99_ms'], 2)} | {ratio} | {s['failed_requests']} |")
+            first = False
     L.append("")
-    L.append("Medians over the rounds, (min–max) in parentheses.")
+    L.append("Medians over the rounds, (min–max) in parentheses. Civitas/peer: the ratio of the "
+             "medians of the rates (> 1: Civitas is faster), (min–max of the per-round ratios).")
     L.append("")
+    for name in meta["scenarios"]:
+        if name in SCENARIOS and results.get(name, {}).get("available"):
+            L.append(f"- {name}: {SCENARIOS[name][0]}")
+    L.append("")
+    cl = meta.get("city_load") or {}
+    if cl.get("civitas"):
+        c = cl["civitas"]
+        L.append(f"- City load, Civitas: {st['sensors']:,} entities in {c['requests']} upserts of "
+                 f"1,000 in {c['duration_s']:.2f} s ({st['sensors'] / c['duration_s']:,.0f} "
+                 f"entities/s, durable)")
+    if cl.get("postgres"):
+        c = cl["postgres"]
+        L.append(f"- City load, PostgreSQL: COPY and index builds (type btree, GIN on data, GiST "
+                 f"on geometry and geography) in {c['duration_s']:.2f} s "
+                 f"({st['sensors'] / c['duration_s']:,.0f} entities/s)")
     if load is not None:
         lat = load["latency_ms"]
-        L.append(
-            f"- Load: {load['requests']} entities created with POST /entities in "
-            f"{load['duration_s']:.2f} s ({load['throughput_rps']:.0f} req/s, p50 "
-            f"{lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms; durable)"
-        )
+        L.append(f"- Bench load: {load['requests']} entities with POST /entities in "
+                 f"{load['duration_s']:.2f} s ({load['throughput_rps']:.0f} req/s, p50 "
+                 f"{lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms; durable)")
+    obs = res["observations"] or 1
     L.append(
-        f"- Resources: Civitas peak RSS {res['civitas_peak_rss_kb'] / 1024:.1f} MiB, CPU "
-        f"{res['civitas_cpu_s']:.1f} s, data directory {res['civitas_data_bytes'] / 1048576:.1f} "
-        f"MiB; nginx peak RSS (master + workers) {res['nginx_peak_rss_kb'] / 1024:.1f} MiB, CPU "
-        f"{res['nginx_cpu_s']:.1f} s"
-    )
+        f"- Civitas: peak RSS {res['civitas_peak_rss_kb'] / 1024:.1f} MiB; RSS "
+        f"{res['civitas_rss_start_kb'] / 1024:.1f} MiB at start, "
+        f"{res['civitas_rss_after_city_kb'] / 1024:.1f} MiB after the city load "
+        f"({grown * 1024 / max(1, st['sensors']):,.0f} B per entity), "
+        f"{res['civitas_rss_end_kb'] / 1024:.1f} MiB at the end; CPU {res['civitas_cpu_s']:.1f} s;"
+        f" data directory {res['civitas_data_bytes'] / 1048576:.1f} MiB "
+        f"({res['civitas_data_bytes'] / obs:.1f} B per observation, everything included)")
+    if res.get("postgres_data_bytes"):
+        L.append(
+            f"- PostgreSQL: peak memory (PSS of all its processes) "
+            f"{res['postgres_peak_pss_kb'] / 1024:.1f} MiB; CPU {res['postgres_cpu_s']:.1f} s; "
+            f"data directory {res['postgres_data_bytes'] / 1048576:.1f} MiB "
+            f"({res['postgres_data_bytes'] / obs:.1f} B per observation, everything included)")
+    if res.get("influxdb_data_bytes"):
+        L.append(
+            f"- InfluxDB: peak memory (PSS) {res['influxdb_peak_pss_kb'] / 1024:.1f} MiB; CPU "
+            f"{res['influxdb_cpu_s']:.1f} s; data, WAL and meta "
+            f"{res['influxdb_data_bytes'] / 1048576:.1f} MiB "
+            f"({res['influxdb_data_bytes'] / obs:.1f} B per observation)")
+    if res.get("nginx_peak_rss_kb"):
+        L.append(f"- nginx: peak RSS (master + workers) {res['nginx_peak_rss_kb'] / 1024:.1f} MiB,"
+                 f" CPU {res['nginx_cpu_s']:.1f} s")
+    notify = meta.get("notify") or []
+    if notify:
+        def col(scn, key, digits=2):
+            v = [n["result"][key] for n in notify if n["scenario"] == scn and key in n["result"]]
+            return fmt(spread(v), digits) if v else "n/a"
+        L.append(
+            f"- Notifications (bench/notify.sh, own Civitas per round): latency p50 "
+            f"{col('latency', 'latency_p50_ms')} ms, p99 {col('latency', 'latency_p99_ms')} ms at "
+            f"{col('latency', 'updates_per_s', 0)} updates/s with 1 subscription; writes "
+            f"{col('writes-0', 'updates_per_s', 0)} updates/s without subscriptions, "
+            f"{col('writes-1k', 'updates_per_s', 0)} with 1,000; fan-out "
+            f"{col('fanout', 'notified_entities_per_s', 0)} notified entities/s (1,000 "
+            f"subscriptions)")
+    L.append("")
+    L.append("| goal | value | met |")
+    L.append("|---|---|---|")
     for g in goals:
-        L.append(f"- Goal: {g['goal']}: {g['value']}: **{'met' if g['met'] else 'NOT met'}**")
+        L.append(f"| {g['goal']} | {g['value']} | {'yes' if g['met'] else '**no**'} |")
+    L.append("")
     for n in meta["notes"]:
         L.append(f"- {n}")
-    L.append(
-        "- Not available yet (issue 7 scenarios whose features do not exist): "
-        + ", ".join(meta["not_available"])
-    )
+    if meta["not_available"]:
+        L.append("- Not available (Civitas answers 501 or lacks the feature): "
+                 + ", ".join(meta["not_available"]))
     for p in problems:
         L.append(f"- PROBLEM: {p}")
     L.append("")

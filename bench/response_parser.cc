@@ -56,6 +56,7 @@ FrameResult ParseResponseHead(std::string_view data, bool head_request, size_t m
       (status_line[9] - '0') * 100 + (status_line[10] - '0') * 10 + (status_line[11] - '0');
 
   bool have_length = false;
+  bool chunked = false;
   size_t length = 0;
   bool close = http10;
   size_t pos = eol + 2;
@@ -91,8 +92,11 @@ FrameResult ParseResponseHead(std::string_view data, bool head_request, size_t m
       have_length = true;
       length = n;
     } else if (EqualsIgnoreCase(name, "transfer-encoding")) {
-      *error = "Transfer-Encoding in a response is not supported: " + std::string(value);
-      return FrameResult::kError;
+      if (!EqualsIgnoreCase(value, "chunked")) {
+        *error = "Transfer-Encoding in a response is not supported: " + std::string(value);
+        return FrameResult::kError;
+      }
+      chunked = true;
     } else if (EqualsIgnoreCase(name, "connection")) {
       if (ContainsTokenIgnoreCase(value, "close")) close = true;
       if (http10 && ContainsTokenIgnoreCase(value, "keep-alive")) close = false;
@@ -102,7 +106,11 @@ FrameResult ParseResponseHead(std::string_view data, bool head_request, size_t m
   bool no_body = head_request || status < 200 || status == 204 || status == 304;
   if (no_body) {
     length = 0;
-  } else if (!have_length) {
+    chunked = false;
+  } else if (chunked && have_length) {
+    *error = "both Content-Length and Transfer-Encoding";
+    return FrameResult::kError;
+  } else if (!have_length && !chunked) {
     *error = "response " + std::to_string(status) + " without Content-Length";
     return FrameResult::kError;
   }
@@ -110,7 +118,56 @@ FrameResult ParseResponseHead(std::string_view data, bool head_request, size_t m
   out->head_bytes = head_len;
   out->total_bytes = head_len + length;
   out->close = close;
+  out->chunked = chunked;
   return FrameResult::kComplete;
+}
+
+FrameResult ChunkedBodyEnd(std::string_view data, size_t from, size_t* end, std::string* error) {
+  size_t pos = from;
+  for (;;) {
+    size_t eol = data.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      if (data.size() - pos > 1024) {
+        *error = "chunk size line too long";
+        return FrameResult::kError;
+      }
+      return FrameResult::kNeedMore;
+    }
+    size_t size = 0, digits = 0;
+    for (size_t k = pos; k < eol && data[k] != ';'; ++k) {
+      char c = data[k];
+      int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (v < 0 || ++digits > 15) {
+        *error = "bad chunk size";
+        return FrameResult::kError;
+      }
+      size = size * 16 + static_cast<size_t>(v);
+    }
+    if (digits == 0) {
+      *error = "bad chunk size";
+      return FrameResult::kError;
+    }
+    pos = eol + 2;
+    if (size == 0) {
+      // Trailer fields (usually none), then the blank line.
+      for (;;) {
+        size_t t = data.find("\r\n", pos);
+        if (t == std::string_view::npos) return FrameResult::kNeedMore;
+        if (t == pos) {
+          *end = t + 2;
+          return FrameResult::kComplete;
+        }
+        pos = t + 2;
+      }
+    }
+    if (data.size() < pos + size + 2) return FrameResult::kNeedMore;
+    if (data.substr(pos + size, 2) != "\r\n") {
+      *error = "chunk not followed by CRLF";
+      return FrameResult::kError;
+    }
+    pos += size + 2;
+  }
 }
 
 }  // namespace civitas::bench
