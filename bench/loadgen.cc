@@ -385,6 +385,12 @@ class Worker {
   void NoteError(const std::string& what) {
     if (counters_.first_error.empty()) counters_.first_error = what;
   }
+  // An unparsable response: counted, noted and the connection closed.
+  void ProtocolError(size_t i, const std::string& what, int64_t now) {
+    ++counters_.protocol_errors;
+    NoteError(what);
+    Close(i, Loss::kProtocol, now, 0);
+  }
 
   Shared& shared_;
   const Options& opt_;
@@ -568,12 +574,7 @@ void Worker::Parse(size_t i, int64_t now) {
       std::string error;
       FrameResult r = ParseResponseHead(data, tmpl_.is_head(), kMaxHeadBytes, &c.frame, &error);
       if (r == FrameResult::kNeedMore) break;
-      if (r == FrameResult::kError) {
-        ++counters_.protocol_errors;
-        NoteError(error);
-        Close(i, Loss::kProtocol, now, 0);
-        return;
-      }
+      if (r == FrameResult::kError) return ProtocolError(i, error, now);
       c.have_frame = true;
     }
     if (c.frame.chunked) {
@@ -581,12 +582,7 @@ void Worker::Parse(size_t i, int64_t now) {
       std::string error;
       FrameResult r = ChunkedBodyEnd(data, c.frame.head_bytes, &end, &error);
       if (r == FrameResult::kNeedMore) break;
-      if (r == FrameResult::kError) {
-        ++counters_.protocol_errors;
-        NoteError(error);
-        Close(i, Loss::kProtocol, now, 0);
-        return;
-      }
+      if (r == FrameResult::kError) return ProtocolError(i, error, now);
       c.frame.total_bytes = end;
       c.frame.chunked = false;
     }
