@@ -88,6 +88,33 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
   return s;
 }
 
+bool HasObservedAt(const Sample& s) {
+  // A member of the top-level object of `extra` (a sub-attribute may have its own observedAt).
+  // Scanned rather than parsed: queries call this for every instance in their interval.
+  const std::string_view e = s.extra;
+  if (e.find(kObservedMarker) == std::string_view::npos) return false;
+  int depth = 0;
+  bool at_key = false;
+  for (size_t i = 0; i < e.size(); ++i) {
+    const char c = e[i];
+    if (c == '"') {
+      size_t end = i + 1;
+      while (end < e.size() && e[end] != '"') end += e[end] == '\\' ? 2 : 1;
+      if (at_key && e.substr(i + 1, end - i - 1) == kObservedMarker) return true;
+      at_key = false;
+      i = end;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      at_key = c == '{' && depth == 1;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == ',') {
+      at_key = depth == 1;
+    }
+  }
+  return false;
+}
+
 ngsild::AttrKind KindOf(const Sample& s) {
   ngsild::AttrKind kind = ngsild::AttrKind::kProperty;
   auto extra = ParseJson(s.extra);

@@ -28,6 +28,9 @@ ngsild::Attribute InstanceFromSample(const Sample& s, bool sys_attrs);
 // clients and the ETSI examples write them), else with milliseconds.
 std::string FormatInstant(Micros t);
 
+// True if the instance had an observedAt (its time is then that instant, else modifiedAt).
+bool HasObservedAt(const Sample& s);
+
 // The attribute kind recorded in a sample (Property when unknown).
 ngsild::AttrKind KindOf(const Sample& s);
 

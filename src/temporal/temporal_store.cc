@@ -444,11 +444,20 @@ storage::WriteOp TemporalStore::AppendOp(std::string tenant, std::string id,
     storage::Outcome o = storage::Outcome::None();
     o.prepare = [this, tenant, id, types, instances, now](Batch* batch) {
       History* h = Stage(tenant, id, true);
-      if (!types.empty() && h->types != types) {
-        h->types = types;
+      for (const auto& t : types) {
+        if (std::find(h->types.begin(), h->types.end(), t) != h->types.end()) continue;
+        h->types.push_back(t);
         staged_[Key2(tenant, id)].header_dirty = true;
       }
       for (const auto& inst : instances) {
+        std::string_view observed_text = inst.instance.GetString("observedAt");
+        if (auto observed = observed_text.empty() ? std::nullopt : ParseDateTime(observed_text)) {
+          const std::string dataset(ngsild::DatasetIdOf(inst.instance));
+          if (Series* s = StageSeries(h, tenant, inst.attr, dataset, false)) {
+            // The hook cannot fail the op any more; a damaged chunk only keeps the old sample.
+            (void)DropObservedAt(tenant, h, s, *observed, batch);
+          }
+        }
         Json stamped = inst.instance;
         const std::string at = FormatDateTime(now);
         if (stamped.Find("createdAt") == nullptr) stamped.Set("createdAt", at);
@@ -569,6 +578,26 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     return Status::Ok();
   }
   return Status::NotFound("no attribute instance " + InstanceId(instance));
+}
+
+Status TemporalStore::DropObservedAt(const std::string& tenant, History* h, Series* s, Micros t,
+                                     Batch* batch) {
+  std::vector<uint64_t> numbers;
+  for (const auto& x : s->open) {
+    if (x.time == t && HasObservedAt(x)) numbers.push_back(x.instance);
+  }
+  for (const auto& c : s->chunks) {
+    if (c.stats.count == 0 || t < c.stats.first_time || t > c.stats.last_time) continue;
+    auto samples = DecodeChunk(*c.data);
+    if (!samples.ok()) return samples.status();
+    for (const auto& x : *samples) {
+      if (x.time == t && HasObservedAt(x)) numbers.push_back(x.instance);
+    }
+  }
+  for (uint64_t n : numbers) {
+    CIVITAS_RETURN_IF_ERROR(RewriteInstance(tenant, h, s, n, std::nullopt, batch));
+  }
+  return Status::Ok();
 }
 
 storage::WriteOp TemporalStore::ModifyInstanceOp(std::string tenant, std::string id,

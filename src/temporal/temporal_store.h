@@ -104,9 +104,11 @@ class TemporalStore : public storage::ChangeListener {
     std::string attr;             // expanded IRI
     ngsild::Attribute instance;   // expanded; observedAt (if any) gives its instant
   };
-  // Adds instances (a history upload: any number per attribute, in any order; all kept).
-  // `types` replaces the recorded types when not empty. must_exist: NotFound when the entity
-  // has no history yet.
+  // Adds instances (a history upload: any number per attribute, in any order). An instance
+  // with an observedAt replaces those of its series (attribute, datasetId) observed at the same
+  // instant, so that uploading a measurement again corrects it instead of doubling it (clause
+  // 5.6.11 is an upsert); instances without observedAt are always added. `types` are added to
+  // the recorded types. must_exist: NotFound when the entity has no history yet.
   storage::WriteOp AppendOp(std::string tenant, std::string id, std::vector<std::string> types,
                             std::vector<Instance> instances, bool must_exist);
   storage::WriteOp DeleteEntityOp(std::string tenant, std::string id);
@@ -151,6 +153,8 @@ class TemporalStore : public storage::ChangeListener {
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
   void DropExpired(const History& h, Series* s, const std::string& tenant, Batch* batch);
+  // Removes the samples of s observed (observedAt given) at instant t.
+  Status DropObservedAt(const std::string& tenant, History* h, Series* s, Micros t, Batch* batch);
   Status RewriteInstance(const std::string& tenant, History* h, Series* s, uint64_t instance,
                          const std::optional<ngsild::Attribute>& patch, Batch* batch);
   std::string SeriesPrefix(char kind, const std::string& tenant, const std::string& id,

@@ -136,10 +136,33 @@ TEST_F(TemporalStoreTest, WithoutObservedAtTheInstantIsModifiedAt) {
   EXPECT_EQ(InstanceFromSample(s[0], false).Find("observedAt"), nullptr);
 }
 
+TEST(RecordTest, HasObservedAtOnlyForTheInstanceItself) {
+  auto sample = [](const char* json) {
+    auto inst = ParseJson(json);
+    EXPECT_TRUE(inst.ok());
+    return SampleFromInstance(*inst, 1000, 1);
+  };
+  EXPECT_TRUE(HasObservedAt(
+      sample(R"({"type":"Property","value":1,"observedAt":"2024-01-01T00:00:00Z"})")));
+  EXPECT_TRUE(HasObservedAt(
+      sample(R"({"type":"Property","value":1,"observedAt":"2024-01-01T00:00:00.000Z"})")));
+  EXPECT_TRUE(HasObservedAt(
+      sample(R"({"type":"Property","value":1,"observedAt":"2024-01-01T00:00:00.5+00:00"})")));
+  EXPECT_FALSE(HasObservedAt(sample(R"({"type":"Property","value":1})")));
+  // observedAt of a sub-property, or inside a value, is not the instance's.
+  EXPECT_FALSE(HasObservedAt(sample(
+      R"({"type":"Property","value":1,"unit":{"type":"Property","value":"C","observedAt":"2024-01-01T00:00:00Z"}})")));
+  EXPECT_FALSE(
+      HasObservedAt(sample(R"({"type":"Property","value":{"observedAt":"x","a":[1,{"b":","}]}})")));
+  EXPECT_FALSE(HasObservedAt(sample(R"({"type":"Property","value":"observedAt"})")));
+  EXPECT_TRUE(HasObservedAt(sample(
+      R"({"type":"Property","value":1,"note":{"type":"Property","value":"\"observedAt\""},"observedAt":"2024-01-01T00:00:00Z"})")));
+}
+
 TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
   std::vector<TemporalStore::Instance> up = {
       Obs("2024-01-01T00:05:00Z", 5), Obs("2024-01-01T00:01:00Z", 1),
-      Obs("2024-01-01T00:03:00Z", 3), Obs("2024-01-01T00:03:00Z", 33),  // same instant
+      Obs("2024-01-01T00:03:00Z", 3), Obs("2024-01-01T00:03:30Z", 33),
       Obs("2024-01-01T00:02:00Z", 2), Obs("2024-01-01T00:04:00Z", 4),
       Obs("2024-01-01T00:00:00Z", 0), Obs("2024-01-01T00:06:00Z", 6),
       Obs("2024-01-01T00:07:00Z", 7), Obs("2024-01-01T00:08:00Z", 8, "urn:ds:b")};
@@ -168,6 +191,49 @@ TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
   ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2024-02-01T00:00:00Z", 99)}, true))
                   .ok());
   EXPECT_GT(Samples().back().instance, max_before);
+}
+
+TEST_F(TemporalStoreTest, UploadReplacesWhatWasObservedAtTheSameInstant) {
+  std::vector<TemporalStore::Instance> up;
+  for (int i = 0; i < 6; ++i) {
+    std::string at = "2024-01-01T00:0" + std::to_string(i) + ":00Z";
+    up.push_back(Obs(at.c_str(), i));
+  }
+  up.push_back(Obs("2024-01-01T00:01:00Z", 100, "urn:ds:b"));
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, up, false)).ok());
+  ASSERT_EQ(temporal_->Get("", "urn:x:1")->series.at(kAttr + std::string(1, '\0'))->chunks.size(),
+            1u);  // 0..3 sealed, 4 and 5 open
+  // Again: one in a sealed chunk, one open, one new, twice the same instant in one upload, and
+  // the same instant in another dataset.
+  std::vector<TemporalStore::Instance> again = {
+      Obs("2024-01-01T00:01:00Z", 11), Obs("2024-01-01T00:05:00Z", 55),
+      Obs("2024-01-01T00:06:00Z", 6),  Obs("2024-01-01T00:07:00Z", 7),
+      Obs("2024-01-01T00:07:00Z", 77), Obs("2024-01-01T00:02:00Z", 200, "urn:ds:b")};
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Car"}, again, true)).ok());
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 11, 2, 3, 4, 55, 6, 77}));
+  EXPECT_EQ(Values(Samples(kAttr, "urn:ds:b")), (std::vector<double>{100, 200}));
+  // Types are added to, not replaced (clause 5.6.11).
+  EXPECT_EQ(temporal_->Get("", "urn:x:1")->types,
+            (std::vector<std::string>{"https://example.org/Road", "https://example.org/Car"}));
+  Open();
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 11, 2, 3, 4, 55, 6, 77}));
+  EXPECT_EQ(temporal_->Get("", "urn:x:1")->types,
+            (std::vector<std::string>{"https://example.org/Road", "https://example.org/Car"}));
+}
+
+TEST_F(TemporalStoreTest, RecordingWithoutObservedAtNeverReplaces) {
+  // Changes of the current entity without observedAt are recorded at their modifiedAt; an upload
+  // without observedAt is always added.
+  ASSERT_TRUE(PutEntity(1).ok());
+  ASSERT_TRUE(PutEntity(2).ok());
+  Json inst = Json::MakeObject();
+  inst.Set("type", "Property");
+  inst.Set("value", Json(3));
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {}, {{kAttr, inst}, {kAttr, inst}}, true)).ok());
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{1, 2, 3, 3}));
 }
 
 TEST_F(TemporalStoreTest, AppendToMissingEntityFailsWhenItMustExist) {
