@@ -12,6 +12,7 @@
 #include "ngsild/parse.h"
 #include "ngsild/projection.h"
 #include "ngsild/render.h"
+#include "query/order.h"
 #include "query/selector.h"
 #include "temporal/aggregate.h"
 #include "temporal/record.h"
@@ -724,12 +725,35 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   if (*limit == 0 && !count) {
     return Fail(call, Status::BadRequest("limit=0 is only allowed with count=true"));
   }
+  // orderBy (clause 5.7.4.4): only "id" may order a temporal query. The clause also rejects
+  // ordering when the query is not limited to the local scope; Civitas has no context sources,
+  // so every temporal query runs on local data only and the ordering is always applicable.
+  bool descending = false;
+  if (auto text = p.Get("orderBy")) {
+    auto expand = [&call](std::string_view n) { return call->ctx->Expand(n); };
+    auto order = query::EntityOrder::Parse(*text, expand);
+    if (!order.ok()) {
+      return Fail(call, Status::BadRequest("orderBy: " + order.status().detail()));
+    }
+    for (const auto& term : order->terms()) {
+      if (term.member != "id" || !term.attr.empty()) {
+        return Fail(call,
+                    Status::BadRequest("a temporal query can only be ordered by id (orderBy=id or "
+                                       "orderBy=id;desc), not '" +
+                                       std::string(*text) + "'"));
+      }
+    }
+    descending = !order->terms().empty() && order->terms().front().descending;
+  }
+  if (p.Has("collation")) return Fail(call, Unsupported("orderBy with a collation"));
   // The page: entities matching the filter (and, with a time or dataset filter, having an
-  // instance left), in id order.
+  // instance left), in id order (descending with orderBy=id;desc).
   std::vector<HistoryPtr> page;
   int64_t matched = 0;
   const bool aggregated = q.rep == Representation::kAggregated;
-  for (const HistoryPtr& h : options_.temporal->List(call->rc.tenant)) {
+  std::vector<HistoryPtr> histories = options_.temporal->List(call->rc.tenant);
+  if (descending) std::reverse(histories.begin(), histories.end());
+  for (const HistoryPtr& h : histories) {
     ngsild::Entity shell;
     shell.id = h->id;
     shell.types = h->types;
