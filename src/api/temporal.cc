@@ -316,6 +316,22 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   return out;
 }
 
+// The kind of an attribute ("Property", "Relationship", ...), from any recorded instance.
+std::string RecordedKind(const temporal::History& h, const std::string& attr) {
+  for (const auto& [key, s] : h.series) {
+    if (s->attr != attr) continue;
+    if (!s->open.empty())
+      return std::string(ngsild::AttrKindName(temporal::KindOf(s->open.front())));
+    if (!s->chunks.empty()) {
+      auto d = temporal::DecodeChunk(*s->chunks.front().data);
+      if (d.ok() && !d->empty()) {
+        return std::string(ngsild::AttrKindName(temporal::KindOf(d->front())));
+      }
+    }
+  }
+  return "Property";
+}
+
 // The instance range of a response cut at the instance limit (clause 6.3.10): its bounds in
 // the order the instances were taken (most recent first with lastN), and the size.
 struct Truncation {
@@ -363,23 +379,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
   out.Erase("modifiedAt");
   if (q.rep == Representation::kAggregated) {
     for (const auto& attr : attrs) {
-      // The kind from any recorded instance.
-      std::string kind = "Property";
-      for (const auto& [key, s] : h.series) {
-        if (s->attr != attr) continue;
-        const Sample* any = !s->open.empty() ? &s->open.front() : nullptr;
-        std::vector<Sample> decoded;
-        if (any == nullptr && !s->chunks.empty()) {
-          auto d = temporal::DecodeChunk(*s->chunks.front().data);
-          if (d.ok() && !d->empty()) {
-            decoded = std::move(*d);
-            any = &decoded.front();
-          }
-        }
-        if (any) kind = std::string(ngsild::AttrKindName(temporal::KindOf(*any)));
-        break;
-      }
-      auto agg = AggregateAttribute(h, attr, q, kind);
+      auto agg = AggregateAttribute(h, attr, q, RecordedKind(h, attr));
       if (!agg.ok()) return agg.status();
       if (agg->size() > 1) ++trunc->attributes;
       out.Set(ctx.Compact(attr), std::move(*agg));
@@ -463,8 +463,18 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     std::vector<Sample>* samples = &per_attr[a];
     if (!samples->empty()) ++trunc->attributes;
     if (samples->empty()) {
-      // Cut away entirely: present, and empty, so the client sees it was cut.
-      if (trunc->truncated) out.Set(name, Json::MakeArray());
+      // Cut away entirely: present, and empty, so the client sees it was cut; in the simplified
+      // representation an attribute is an object even then (clause 4.5.9).
+      if (!trunc->truncated) continue;
+      if (q.rep == Representation::kSimplified) {
+        const std::string kind = RecordedKind(h, attr);
+        Json group = Json::MakeObject();
+        group.Set("type", Json(kind));
+        group.Set(SimplifiedMember(kind), Json::MakeArray());
+        out.Set(name, std::move(group));
+      } else {
+        out.Set(name, Json::MakeArray());
+      }
       continue;
     }
     Json::Array instances;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "common/json.h"
 #include "common/time.h"
@@ -200,8 +201,13 @@ TEST_P(ApiCaseTest, Run) {
   std::stringstream ss;
   ss << in.rdbuf();
   BrokerFixture broker(SourceDir() + "/tests/api/contexts");
-  broker.Start();
   std::string text = ss.str();
+  // "#! temporal-max-instances N" configures the broker (like the serve flag).
+  constexpr std::string_view kMaxInstances = "#! temporal-max-instances ";
+  if (size_t at = text.find(kMaxInstances); at != std::string::npos) {
+    broker.set_temporal_max_instances(std::stoul(text.substr(at + kMaxInstances.size())));
+  }
+  broker.Start();
   ReplaceAll(text, "{{ctx}}", broker.context_base());
   auto steps = ParseCases(text);
   ASSERT_FALSE(steps.empty()) << "no steps in " << path;

@@ -93,6 +93,7 @@ void BrokerFixture::Start() {
   bo.geo_index = geo_index_.get();
   bo.query_index = query_index_.get();
   bo.temporal = temporal_.get();
+  bo.temporal_max_instances = temporal_max_instances_;
   broker_ = std::make_unique<api::Broker>(*store_, *contexts_, bo);
   registry_ = std::make_unique<ingest::Registry>(ingest::RegistryPersistence{
       [s](const std::string& k, const std::string& v) { return s->PutMeta(k, v); },

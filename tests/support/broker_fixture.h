@@ -28,12 +28,16 @@ class BrokerFixture {
   void Start();
   void Stop();
 
+  // Broker settings, applied by the next Start().
+  void set_temporal_max_instances(size_t n) { temporal_max_instances_ = n; }
+
   uint16_t port() const { return server_ ? server_->port() : 0; }
   std::string context_base() const;
   const std::filesystem::path& data_dir() const { return dir_; }
 
  private:
   std::string contexts_dir_;
+  size_t temporal_max_instances_ = api::Broker::Options{}.temporal_max_instances;
   std::filesystem::path dir_;
   std::unique_ptr<http::Server> context_server_;
   std::unique_ptr<storage::GeoIndex> geo_index_;  // outlives store_, which updates it
