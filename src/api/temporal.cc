@@ -86,6 +86,9 @@ Status ApplyTimeFilter(std::optional<std::string_view> timerel,
       q->property = TimeProperty::kCreatedAt;
     } else if (*timeproperty == "modifiedAt") {
       q->property = TimeProperty::kModifiedAt;
+    } else if (*timeproperty == "deletedAt") {
+      // A temporal property of clause 4.8, but deletions are not recorded in the history yet.
+      return Unsupported("timeproperty=deletedAt");
     } else {
       return Status::BadRequest("timeproperty must be observedAt, createdAt or modifiedAt");
     }
