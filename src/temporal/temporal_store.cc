@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include "temporal/record.h"
 
@@ -449,15 +452,35 @@ storage::WriteOp TemporalStore::AppendOp(std::string tenant, std::string id,
         h->types.push_back(t);
         staged_[Key2(tenant, id)].header_dirty = true;
       }
-      for (const auto& inst : instances) {
-        std::string_view observed_text = inst.instance.GetString("observedAt");
-        if (auto observed = observed_text.empty() ? std::nullopt : ParseDateTime(observed_text)) {
-          const std::string dataset(ngsild::DatasetIdOf(inst.instance));
-          if (Series* s = StageSeries(h, tenant, inst.attr, dataset, false)) {
-            // The hook cannot fail the op any more; a damaged chunk only keeps the old sample.
-            (void)DropObservedAt(tenant, h, s, *observed, batch);
-          }
+      // Instances observed at one instant in one series: the last of the upload wins, and it
+      // replaces what the series holds at that instant. All replaced samples are dropped
+      // before any is recorded, so each lookup scans only what was there before the upload.
+      using SeriesInstant = std::tuple<std::string, std::string, Micros>;
+      std::map<SeriesInstant, size_t> last;
+      std::vector<std::optional<SeriesInstant>> keys(instances.size());
+      for (size_t i = 0; i < instances.size(); ++i) {
+        const ngsild::Attribute& inst = instances[i].instance;
+        std::string_view text = inst.GetString("observedAt");
+        auto observed = text.empty() ? std::nullopt : ParseDateTime(text);
+        if (!observed) continue;
+        keys[i] =
+            SeriesInstant{instances[i].attr, std::string(ngsild::DatasetIdOf(inst)), *observed};
+        last[*keys[i]] = i;
+      }
+      std::map<std::pair<std::string, std::string>, std::vector<Micros>> instants;
+      for (const auto& entry : last) {
+        const auto& [attr, dataset, at] = entry.first;
+        instants[{attr, dataset}].push_back(at);  // sorted: `last` is ordered by instant
+      }
+      for (const auto& [series, at] : instants) {
+        if (Series* s = StageSeries(h, tenant, series.first, series.second, false)) {
+          // The hook cannot fail the op any more; a damaged chunk only keeps its samples.
+          (void)DropObservedAt(tenant, *h, s, at, batch);
         }
+      }
+      for (size_t i = 0; i < instances.size(); ++i) {
+        if (keys[i] && last.at(*keys[i]) != i) continue;  // superseded within this upload
+        const auto& inst = instances[i];
         Json stamped = inst.instance;
         const std::string at = FormatDateTime(now);
         if (stamped.Find("createdAt") == nullptr) stamped.Set("createdAt", at);
@@ -580,22 +603,43 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
   return Status::NotFound("no attribute instance " + InstanceId(instance));
 }
 
-Status TemporalStore::DropObservedAt(const std::string& tenant, History* h, Series* s, Micros t,
-                                     Batch* batch) {
-  std::vector<uint64_t> numbers;
-  for (const auto& x : s->open) {
-    if (x.time == t && HasObservedAt(x)) numbers.push_back(x.instance);
-  }
-  for (const auto& c : s->chunks) {
-    if (c.stats.count == 0 || t < c.stats.first_time || t > c.stats.last_time) continue;
-    auto samples = DecodeChunk(*c.data);
-    if (!samples.ok()) return samples.status();
-    for (const auto& x : *samples) {
-      if (x.time == t && HasObservedAt(x)) numbers.push_back(x.instance);
+Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h, Series* s,
+                                     const std::vector<Micros>& instants, Batch* batch) {
+  auto observed_then = [&](const Sample& x) {
+    return std::binary_search(instants.begin(), instants.end(), x.time) && HasObservedAt(x);
+  };
+  const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h.id, s->attr, s->dataset);
+  std::erase_if(s->open, [&](const Sample& x) {
+    if (!observed_then(x)) return false;
+    std::string key = raw_prefix;
+    PutBe64(&key, x.instance);
+    batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), std::move(key), ""});
+    return true;
+  });
+  // Each chunk that may hold one of the instants is decoded and rewritten once.
+  for (size_t c = 0; c < s->chunks.size();) {
+    Chunk& chunk = s->chunks[c];
+    auto it = std::lower_bound(instants.begin(), instants.end(), chunk.stats.first_time);
+    if (chunk.stats.count == 0 || it == instants.end() || *it > chunk.stats.last_time) {
+      ++c;
+      continue;
     }
-  }
-  for (uint64_t n : numbers) {
-    CIVITAS_RETURN_IF_ERROR(RewriteInstance(tenant, h, s, n, std::nullopt, batch));
+    auto samples = DecodeChunk(*chunk.data);
+    if (!samples.ok()) return samples.status();
+    if (std::erase_if(*samples, observed_then) == 0) {
+      ++c;
+      continue;
+    }
+    if (samples->empty()) {
+      batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), chunk.key, ""});
+      s->chunks.erase(s->chunks.begin() + c);
+      continue;
+    }
+    chunk.data = std::make_shared<const std::string>(EncodeChunk(*samples));
+    chunk.stats = ChunkStats();
+    for (const auto& x : *samples) chunk.stats.Add(x);
+    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), chunk.key, *chunk.data});
+    ++c;
   }
   return Status::Ok();
 }

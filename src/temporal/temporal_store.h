@@ -153,8 +153,9 @@ class TemporalStore : public storage::ChangeListener {
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
   void DropExpired(const History& h, Series* s, const std::string& tenant, Batch* batch);
-  // Removes the samples of s observed (observedAt given) at instant t.
-  Status DropObservedAt(const std::string& tenant, History* h, Series* s, Micros t, Batch* batch);
+  // Removes the samples of s observed (observedAt given) at one of `instants` (sorted).
+  Status DropObservedAt(const std::string& tenant, const History& h, Series* s,
+                        const std::vector<Micros>& instants, Batch* batch);
   Status RewriteInstance(const std::string& tenant, History* h, Series* s, uint64_t instance,
                          const std::optional<ngsild::Attribute>& patch, Batch* batch);
   std::string SeriesPrefix(char kind, const std::string& tenant, const std::string& id,

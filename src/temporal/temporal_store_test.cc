@@ -221,6 +221,15 @@ TEST_F(TemporalStoreTest, UploadReplacesWhatWasObservedAtTheSameInstant) {
   EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 11, 2, 3, 4, 55, 6, 77}));
   EXPECT_EQ(temporal_->Get("", "urn:x:1")->types,
             (std::vector<std::string>{"https://example.org/Road", "https://example.org/Car"}));
+  // Sending a whole batch again (emptied chunks are dropped, the new samples sealed anew).
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, again, true)).ok());
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, up, true)).ok());
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 1, 2, 3, 4, 5, 6, 77}));
+  EXPECT_EQ(Values(Samples(kAttr, "urn:ds:b")), (std::vector<double>{100, 200}));
+  EXPECT_EQ(temporal_->stats().samples, 10u);
+  Open();
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 1, 2, 3, 4, 5, 6, 77}));
+  EXPECT_EQ(temporal_->stats().samples, 10u);
 }
 
 TEST_F(TemporalStoreTest, RecordingWithoutObservedAtNeverReplaces) {
