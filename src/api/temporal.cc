@@ -324,7 +324,7 @@ std::string RecordedKind(const temporal::History& h, const std::string& attr) {
   for (const auto& [key, s] : h.series) {
     if (s->attr != attr) continue;
     if (!s->open.empty())
-      return std::string(ngsild::AttrKindName(temporal::KindOf(s->open.front())));
+      return std::string(ngsild::AttrKindName(temporal::KindOf(s->open[0])));
     if (!s->chunks.empty()) {
       auto d = temporal::DecodeChunk(*s->chunks.front().data);
       if (d.ok() && !d->empty()) {

@@ -181,9 +181,7 @@ Status TemporalStore::Load(Backend& backend) {
       s->dataset = std::string(parts[3]);
     }
     if (kind == kRaw) {
-      auto sample = DecodeSample(value);
-      if (!sample.ok()) return Corrupt("sample");
-      s->open.push_back(std::move(*sample));
+      if (!s->open.AppendRecord(value).ok()) return Corrupt("sample");
     } else {
       auto stats = ReadChunkStats(value);
       if (!stats.ok()) return stats.status();
@@ -259,9 +257,10 @@ void TemporalStore::Record(const std::string& tenant, History* h, const std::str
   Sample sample = SampleFromInstance(instance, now, next_instance_++);
   std::string key = SeriesPrefix(kRaw, tenant, h->id, attr, dataset);
   PutBe64(&key, sample.instance);
-  batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), std::move(key),
-                    EncodeSample(sample)});
-  s->open.push_back(std::move(sample));
+  std::string record = EncodeSample(sample);
+  s->open.Append(sample, record);
+  batch->push_back(
+      {Backend::Op::Kind::kPut, std::string(kSpace), std::move(key), std::move(record)});
 }
 
 void TemporalStore::DropSeries(const std::string& tenant, const History& h, const Series& s,
@@ -311,7 +310,7 @@ void TemporalStore::SealFull(Batch* batch) {
       DropExpired(*h, s, tenant, batch);
       continue;
     }
-    std::vector<Sample> sorted = s->open;
+    std::vector<Sample> sorted = s->open.Decode();
     SortSamples(&sorted);
     const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h->id, s->attr, s->dataset);
     const std::string chunk_prefix = SeriesPrefix(kChunk, tenant, h->id, s->attr, s->dataset);
@@ -334,7 +333,7 @@ void TemporalStore::SealFull(Batch* batch) {
       batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key, *data});
       s->chunks.push_back({std::move(key), std::move(data), stats});
     }
-    s->open.assign(sorted.begin() + sealed, sorted.end());
+    s->open.Assign(std::vector<Sample>(sorted.begin() + sealed, sorted.end()));
     DropExpired(*h, s, tenant, batch);  // also what was sealed just now
   }
 }
@@ -567,11 +566,12 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     std::string key = SeriesPrefix(kRaw, tenant, h->id, s->attr, s->dataset);
     PutBe64(&key, instance);
     if (patch) {
-      s->open[i] = merged(s->open[i]);
-      batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key,
-                        EncodeSample(s->open[i])});
+      Sample updated = merged(s->open[i]);
+      batch->push_back(
+          {Backend::Op::Kind::kPut, std::string(kSpace), key, EncodeSample(updated)});
+      s->open.Replace(i, updated);
     } else {
-      s->open.erase(s->open.begin() + i);
+      s->open.Erase(i);
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), key, ""});
     }
     return Status::Ok();
@@ -609,13 +609,21 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
     return std::binary_search(instants.begin(), instants.end(), x.time) && HasObservedAt(x);
   };
   const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h.id, s->attr, s->dataset);
-  std::erase_if(s->open, [&](const Sample& x) {
-    if (!observed_then(x)) return false;
-    std::string key = raw_prefix;
-    PutBe64(&key, x.instance);
-    batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), std::move(key), ""});
-    return true;
-  });
+  // The open samples are decoded only when one of the instants is in their range.
+  auto first = s->open.empty() ? instants.end()
+                               : std::lower_bound(instants.begin(), instants.end(),
+                                                  s->open.min_time());
+  if (first != instants.end() && *first <= s->open.max_time()) {
+    std::vector<Sample> open = s->open.Decode();
+    size_t dropped = std::erase_if(open, [&](const Sample& x) {
+      if (!observed_then(x)) return false;
+      std::string key = raw_prefix;
+      PutBe64(&key, x.instance);
+      batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), std::move(key), ""});
+      return true;
+    });
+    if (dropped > 0) s->open.Assign(open);
+  }
   // Each chunk that may hold one of the instants is decoded and rewritten once.
   for (size_t c = 0; c < s->chunks.size();) {
     Chunk& chunk = s->chunks[c];

@@ -15,6 +15,7 @@
 #include "storage/entity_store.h"
 #include "temporal/aggregate.h"
 #include "temporal/chunk.h"
+#include "temporal/open_samples.h"
 
 namespace civitas::temporal {
 
@@ -31,7 +32,7 @@ struct Series {
   std::string attr;     // expanded IRI
   std::string dataset;  // "" for the default instance
   std::vector<Chunk> chunks;
-  std::vector<Sample> open;  // recorded since the last seal, in the order recorded
+  OpenSamples open;  // recorded since the last seal, in the order recorded
 
   size_t size() const;
   // Every sample with from <= time < to, sorted by time (record order for equal times).

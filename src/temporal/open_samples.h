@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "temporal/chunk.h"
+
+namespace civitas::temporal {
+
+// The samples of a series recorded since its last seal, in record order, kept as their
+// encoded records (EncodeSample) in a buffer that the versions of the series share.
+//
+// A version sees the first size() records of the buffer; they never change while a version
+// can see them. Appending to the newest version writes past its end, which no other version
+// can see, so copying a Series (once per series per commit round) costs O(1) instead of
+// O(open samples), and an open sample takes its encoded size (about 40 bytes) instead of a
+// Sample with its strings. Anything else copies the records first: an append to a version
+// that is not the newest (after an aborted round), Replace, Erase and Assign.
+//
+// Thread safety: as for any value, but a copy may be read on other threads while the
+// original is appended to (the TemporalStore's commit thread stages a copy and publishes it
+// under its lock; readers read published versions).
+class OpenSamples {
+ public:
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+
+  // The encoded record of sample i (i < size()).
+  std::string_view record(size_t i) const;
+  // Sample i, decoded. Records are valid: they come from EncodeSample or were checked by
+  // Append.
+  Sample operator[](size_t i) const;
+  std::vector<Sample> Decode() const;
+
+  // The earliest and latest instant (Sample::time) of the samples; only when not empty.
+  Micros min_time() const { return min_time_; }
+  Micros max_time() const { return max_time_; }
+
+  // Appends an encoded record. BadRequest (nothing appended) when it does not decode.
+  Status AppendRecord(std::string_view record);
+  void Append(const Sample& s);
+  // The same, when the caller already has the record: record == EncodeSample(s).
+  void Append(const Sample& s, std::string_view record);
+  void Assign(const std::vector<Sample>& samples);
+  void Replace(size_t i, const Sample& s);
+  void Erase(size_t i);
+
+  // Iterates decoded samples: `for (const Sample& s : open)`.
+  class Iterator {
+   public:
+    Iterator(const OpenSamples* o, size_t i) : o_(o), i_(i) {}
+    Sample operator*() const { return (*o_)[i_]; }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const Iterator& other) const { return i_ != other.i_; }
+
+   private:
+    const OpenSamples* o_;
+    size_t i_;
+  };
+  Iterator begin() const { return {this, 0}; }
+  Iterator end() const { return {this, count_}; }
+
+ private:
+  struct Buffer;
+  // Makes buf_ private to this version (a copy of its records) with room for `more_records`
+  // more records of `more_bytes` bytes in all.
+  void Reserve(size_t more_records, size_t more_bytes);
+  void AppendUnchecked(Micros time, std::string_view record);
+
+  std::shared_ptr<Buffer> buf_;
+  size_t count_ = 0;  // records this version sees
+  size_t bytes_ = 0;  // their bytes
+  Micros min_time_ = 0, max_time_ = 0;
+};
+
+}  // namespace civitas::temporal
