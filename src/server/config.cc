@@ -164,7 +164,8 @@ Options of serve (environment variable in brackets):
   --temporal-max-instances N  attribute instances per entity in one temporal response (more:
                            206 and Content-Range), default 1000 [CIVITAS_TEMPORAL_MAX_INSTANCES]
   --temporal-retention DURATION  drop history older than this (ISO 8601, e.g. P90D), whole
-                           chunks at a time; default: keep everything [CIVITAS_TEMPORAL_RETENTION]
+                           chunks at a time, on the next write to a series and by a sweep
+                           every minute; default: keep everything [CIVITAS_TEMPORAL_RETENTION]
   --temporal-retention-type TYPE=DURATION  the same for entities of one type (a full IRI, or a
                            name of the default vocabulary); repeatable
   --context-timeout-ms MS  timeout for fetching a remote @context, default 5000

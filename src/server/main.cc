@@ -23,6 +23,7 @@
 #include "storage/backend.h"
 #include "storage/entity_store.h"
 #include "subscription/manager.h"
+#include "temporal/retention_sweeper.h"
 #include "temporal/temporal_store.h"
 
 #ifndef CIVITAS_VERSION
@@ -96,6 +97,12 @@ int Serve(const Config& config) {
   entities.AddIndex(&geo_index);
   entities.AddIndex(&query_index);
   entities.AddListener(&history);
+  // Retention also reaches series that are no longer written: a sweep every minute.
+  std::unique_ptr<temporal::RetentionSweeper> sweeper;
+  if (!history_options.retention.zero() || !history_options.retention_by_type.empty()) {
+    sweeper = std::make_unique<temporal::RetentionSweeper>(&history, &entities,
+                                                           std::chrono::minutes(1));
+  }
 
   jsonld::ContextFetcher fetcher =
       [timeout = config.context_timeout_ms](const std::string& url) -> Result<std::string> {
@@ -273,6 +280,7 @@ int Serve(const Config& config) {
   if (mqtt) mqtt->Stop();
   server.Stop(5000);
   subscriptions.Stop();
+  if (sweeper) sweeper->Stop();
   entities.Close();
   Log(LogLevel::kInfo, "stopped");
   return 0;

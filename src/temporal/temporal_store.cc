@@ -276,25 +276,66 @@ void TemporalStore::DropSeries(const std::string& tenant, const History& h, cons
   }
 }
 
-void TemporalStore::DropExpired(const History& h, Series* s, const std::string& tenant,
-                                Batch* batch) {
+std::optional<Micros> TemporalStore::Cutoff(const History& h, Micros now) const {
   Duration keep = options_.retention;
   bool typed = false;
   for (const auto& t : h.types) {
     auto it = options_.retention_by_type.find(t);
     if (it == options_.retention_by_type.end()) continue;
-    const Micros now = NowMicros();
     if (!typed || AddDuration(now, it->second) > AddDuration(now, keep)) keep = it->second;
     typed = true;
   }
-  if (keep.zero()) return;
-  const Micros cutoff = AddDuration(NowMicros(), Duration{-keep.months, -keep.micros});
+  if (keep.zero()) return std::nullopt;
+  return AddDuration(now, Duration{-keep.months, -keep.micros});
+}
+
+void TemporalStore::DropExpired(const History& h, Series* s, const std::string& tenant,
+                                Batch* batch) {
+  const std::optional<Micros> cutoff = Cutoff(h, NowMicros());
+  if (!cutoff) return;
   std::erase_if(s->chunks, [&](const Chunk& c) {
-    if (c.stats.last_time >= cutoff) return false;
+    if (c.stats.last_time >= *cutoff) return false;
     batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
     return true;
   });
   (void)tenant;
+}
+
+std::vector<std::pair<std::string, std::string>> TemporalStore::Expired(Micros now) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (options_.retention.zero() && options_.retention_by_type.empty()) return out;
+  std::shared_lock lock(mu_);
+  for (const auto& [key, h] : histories_) {
+    const std::optional<Micros> cutoff = Cutoff(*h, now);
+    if (!cutoff) continue;
+    bool expired = false;
+    for (const auto& [sk, s] : h->series) {
+      for (const auto& c : s->chunks) expired = expired || c.stats.last_time < *cutoff;
+      if (expired) break;
+    }
+    if (expired) out.emplace_back(key.substr(0, key.find('\0')), h->id);
+  }
+  return out;
+}
+
+storage::WriteOp TemporalStore::ExpireOp(std::string tenant, std::string id) {
+  storage::WriteOp op;
+  op.tenant = tenant;
+  op.id = id;
+  op.apply = [this, tenant, id](const storage::EntityPtr&, Micros) -> Result<storage::Outcome> {
+    storage::Outcome o = storage::Outcome::None();
+    o.prepare = [this, tenant, id](Batch* batch) {
+      History* h = Stage(tenant, id, false);
+      if (h == nullptr) return;  // deleted meanwhile
+      std::vector<std::pair<std::string, std::string>> keys;
+      for (const auto& [k, s] : h->series) keys.emplace_back(s->attr, s->dataset);
+      for (const auto& [attr, dataset] : keys) {
+        DropExpired(*h, StageSeries(h, tenant, attr, dataset, false), tenant, batch);
+      }
+    };
+    return o;
+  };
+  return op;
 }
 
 void TemporalStore::SealFull(Batch* batch) {

@@ -83,8 +83,8 @@ class TemporalStore : public storage::ChangeListener {
     size_t chunk_samples = 1024;
     // Retention: sealed chunks whose every sample is older than this are dropped (zero: keep
     // everything). Per entity type (expanded IRI) when set, the longest of the entity's types;
-    // else the default. Enforced when a series is written (in that write's batch), so a
-    // series that is never written again keeps its chunks.
+    // else the default. Enforced when a series is written (in that write's batch), and for
+    // series no longer written by ExpireOp (RetentionSweeper).
     Duration retention;
     std::map<std::string, Duration> retention_by_type;
   };
@@ -121,6 +121,12 @@ class TemporalStore : public storage::ChangeListener {
   storage::WriteOp ModifyInstanceOp(std::string tenant, std::string id, std::string attr,
                                     uint64_t instance, std::optional<ngsild::Attribute> patch);
 
+  // Retention for series that are no longer written (a write to a series drops its expired
+  // chunks itself): the (tenant, id) of every history holding a sealed chunk past retention
+  // at `now`, and the op that drops them. RetentionSweeper runs the two periodically.
+  std::vector<std::pair<std::string, std::string>> Expired(Micros now) const;
+  storage::WriteOp ExpireOp(std::string tenant, std::string id);
+
   HistoryPtr Get(std::string_view tenant, std::string_view id) const;
   // The tenant's histories in id order (a snapshot).
   std::vector<HistoryPtr> List(std::string_view tenant) const;
@@ -154,6 +160,8 @@ class TemporalStore : public storage::ChangeListener {
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
   void DropExpired(const History& h, Series* s, const std::string& tenant, Batch* batch);
+  // Samples of h before this instant are past retention; nullopt: h is kept whole.
+  std::optional<Micros> Cutoff(const History& h, Micros now) const;
   // Removes the samples of s observed (observedAt given) at one of `instants` (sorted).
   Status DropObservedAt(const std::string& tenant, const History& h, Series* s,
                         const std::vector<Micros>& instants, Batch* batch);

@@ -10,8 +10,10 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "temporal/record.h"
+#include "temporal/retention_sweeper.h"
 
 namespace civitas::temporal {
 namespace {
@@ -314,6 +316,80 @@ TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
   EXPECT_EQ(archive->series.begin()->second->size(), 9u);
   Open();
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+}
+
+// Chunks of a series that is never written again expire by the sweep, durably; histories
+// within retention are not touched.
+TEST_F(TemporalStoreTest, RetentionSweepReachesSeriesNoLongerWritten) {
+  std::vector<TemporalStore::Instance> old, recent;
+  const Micros now = NowMicros();
+  for (int i = 0; i < 9; ++i) {
+    std::string at = "2020-01-01T00:0" + std::to_string(i) + ":00Z";
+    old.push_back(Obs(at.c_str(), i));
+    recent.push_back(Obs(FormatDateTime(now - (9 - i) * 60'000'000LL).c_str(), 100 + i));
+  }
+  // Written while no retention was set: two sealed chunks and one open sample each.
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Road"}, recent, false)).ok());
+  EXPECT_TRUE(temporal_->Expired(now).empty());  // no retention: nothing expires
+
+  auto reopen = [&] {
+    entities_.reset();
+    TemporalStore::Options o;
+    o.chunk_samples = 4;
+    o.retention = *ParseDuration("P30D");
+    temporal_ = std::make_unique<TemporalStore>(o);
+    auto backend = storage::OpenRocksDb({dir_.string()});
+    ASSERT_TRUE(backend.ok());
+    ASSERT_TRUE(temporal_->Load(**backend).ok());
+    auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+    ASSERT_TRUE(store.ok());
+    entities_ = std::move(store).value();
+    entities_->AddListener(temporal_.get());
+  };
+  reopen();
+  using Key = std::pair<std::string, std::string>;
+  EXPECT_EQ(temporal_->Expired(NowMicros()), (std::vector<Key>{{"", "urn:x:1"}}));
+  {
+    RetentionSweeper sweeper(temporal_.get(), entities_.get(), std::chrono::hours(1));
+    EXPECT_EQ(sweeper.SweepOnce(), 1u);
+    EXPECT_EQ(sweeper.SweepOnce(), 0u);  // nothing left to drop
+  }
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));  // the open sample stays
+  HistoryPtr kept = temporal_->Get("", "urn:x:2");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->series.begin()->second->size(), 9u);
+  reopen();  // durable
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+  EXPECT_TRUE(temporal_->Expired(NowMicros()).empty());
+}
+
+// The sweeper's own thread runs sweeps at its interval and stops promptly.
+TEST_F(TemporalStoreTest, RetentionSweeperRunsOnItsOwnThread) {
+  std::vector<TemporalStore::Instance> old;
+  for (int i = 0; i < 9; ++i) {
+    std::string at = "2020-01-01T00:0" + std::to_string(i) + ":00Z";
+    old.push_back(Obs(at.c_str(), i));
+  }
+  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  entities_.reset();
+  TemporalStore::Options o;
+  o.chunk_samples = 4;
+  o.retention = *ParseDuration("P30D");
+  temporal_ = std::make_unique<TemporalStore>(o);
+  auto backend = storage::OpenRocksDb({dir_.string()});
+  ASSERT_TRUE(backend.ok());
+  ASSERT_TRUE(temporal_->Load(**backend).ok());
+  auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+  ASSERT_TRUE(store.ok());
+  entities_ = std::move(store).value();
+  entities_->AddListener(temporal_.get());
+  RetentionSweeper sweeper(temporal_.get(), entities_.get(), std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && Samples().size() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+  sweeper.Stop();
 }
 
 TEST_F(TemporalStoreTest, TenantsAreSeparate) {
