@@ -3,24 +3,10 @@
 // alerts, a server restart, a phone-size screen and the console.
 import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { inPolygon } from '../src/logic.js';
-import { ROOT, artifactsDir, assert, assertEq, sleep } from './harness.mjs';
+import { ROOT, artifactsDir, assert, assertEq, pointIn, sleep } from './harness.mjs';
 
 const AQ = 'AirQualityObserved';
 const sensorId = (i) => `urn:ngsi-ld:${AQ}:e2e:${String(i).padStart(3, '0')}`;
-
-// A deterministic point inside a district polygon.
-function pointIn(geometry, seed) {
-  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.coordinates[0][0];
-  const xs = ring.map((c) => c[0]), ys = ring.map((c) => c[1]);
-  let s = seed * 7919 + 17;
-  const rnd = () => { s = (s * 48271) % 2147483647; return s / 2147483647; };
-  for (let i = 0; i < 10000; i++) {
-    const p = [Math.min(...xs) + rnd() * (Math.max(...xs) - Math.min(...xs)), Math.min(...ys) + rnd() * (Math.max(...ys) - Math.min(...ys))];
-    if (inPolygon(p, geometry)) return p;
-  }
-  throw new Error('no point found inside the district');
-}
 
 const prop = (value, observedAt) => ({ type: 'Property', value, ...(observedAt ? { observedAt } : {}) });
 
@@ -120,6 +106,25 @@ export async function run({ server, browser, test, figures }) {
     await page.locator('#panel h2').filter({ hasText: id }).waitFor();
   });
 
+  await test('mouse: hovering a marker shows its tooltip, clicking it opens its panel', async () => {
+    const id = sensorId(4);
+    const at = await page.evaluate((i) => {
+      const c = window.civitas, m = c.state.markers.get(i);
+      c.map.setView(m.getLatLng(), 17, { animate: false });
+      const p = c.map.latLngToContainerPoint(m.getLatLng());
+      const r = document.getElementById('map').getBoundingClientRect();
+      return { x: r.left + p.x, y: r.top + p.y };
+    }, id);
+    await until(page, (i) => window.civitas.map.hasLayer(window.civitas.state.markers.get(i)), id);
+    await page.mouse.move(at.x, at.y);
+    await page.locator('.leaflet-tooltip').filter({ hasText: id.split(':').pop() }).waitFor({ timeout: 5000 });
+    await page.mouse.click(at.x, at.y);
+    await page.locator('#panel h2').filter({ hasText: id }).waitFor({ timeout: 5000 });
+    await page.click('#panel button:text("Close")');
+    await page.evaluate(() => { const c = window.civitas; c.map.fitBounds(c.state.districts.map((d) => d.geometry)
+      .flatMap((g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).map(([x, y]) => [y, x]))); });
+  });
+
   await test('an update through the API changes its marker within one second', async () => {
     const id = sensorId(5);
     const before = await page.evaluate((i) => window.civitas.state.markers.get(i).options.fillColor, id);
@@ -203,10 +208,23 @@ export async function run({ server, browser, test, figures }) {
   });
 
   await test('screenshots: the demo city on a desktop and on a phone-size screen', async () => {
+    // The README's picture: the car parks of the demo city, one of them open with its last two
+    // hours (written here, as a live city would), the map centred on it.
+    const park = 'urn:ngsi-ld:OffStreetParking:aarhus:BRUUNS';
+    const now = Date.now();
+    for (let k = 24; k >= 0; k--) {
+      const free = Math.round(400 + 250 * Math.sin(k / 5));
+      await server.api(`/entities/${park}/attrs`, { method: 'PATCH', body: {
+        availableSpotNumber: prop(free, new Date(now - k * 5 * 60e3).toISOString()),
+        occupiedSpotNumber: prop(953 - free, new Date(now - k * 5 * 60e3).toISOString()) } });
+    }
     const desk = await browser.newPage('screenshot');
     await desk.goto(server.base + '/?type=OffStreetParking');
     await loaded(desk);
-    await sleep(300);
+    await desk.locator(`#list button[data-id="${park}"]`).click();
+    await until(desk, () => Number(document.querySelector('#panel .chart')?.dataset.points) >= 10);
+    await desk.evaluate(() => { window.civitas.map.setZoom(15, { animate: false }); });
+    await sleep(500);
     await desk.screenshot({ path: join(dir, 'dashboard.png') });
     await desk.close();
     const phone = await browser.newPage('phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
@@ -220,10 +238,5 @@ export async function run({ server, browser, test, figures }) {
       copyFileSync(join(dir, 'dashboard.png'), join(ROOT, 'docs/dashboard.png'));
       console.log(`       docs/dashboard.png updated (${statSync(join(ROOT, 'docs/dashboard.png')).size} bytes)`);
     }
-  });
-
-  await test('no errors in the browser console', async () => {
-    const errors = browser.unexpectedErrors();
-    assert(errors.length === 0, `console errors:\n${errors.map((e) => `[${e.page}] ${e.text}`).join('\n')}`);
   });
 }

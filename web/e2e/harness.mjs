@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { inPolygon } from '../src/logic.js';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 export const ARTIFACTS = process.env.E2E_ARTIFACTS || join(ROOT, 'build/e2e-artifacts');
@@ -132,3 +133,17 @@ export function assertEq(actual, expected, what) {
 
 export const haveChromium = () => existsSync(CHROMIUM);
 export const haveCivitas = () => existsSync(CIVITAS);
+
+// A deterministic point inside a district polygon (GeoJSON Polygon or MultiPolygon).
+export function pointIn(geometry, seed) {
+  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.coordinates[0][0];
+  const xs = ring.map((c) => c[0]), ys = ring.map((c) => c[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  let s = seed * 7919 + 17;
+  const rnd = () => { s = (s * 48271) % 2147483647; return s / 2147483647; };
+  for (let i = 0; i < 10000; i++) {
+    const p = [x0 + rnd() * (x1 - x0), y0 + rnd() * (y1 - y0)];
+    if (inPolygon(p, geometry)) return p;
+  }
+  throw new Error('no point found inside the district');
+}
