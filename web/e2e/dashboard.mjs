@@ -3,6 +3,7 @@
 // alerts, a server restart, a phone-size screen and the console.
 import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { contrastRatio, effectiveBackground, parseCssColour } from '../src/logic.js';
 import { ROOT, artifactsDir, assert, assertEq, pointIn, sleep } from './harness.mjs';
 
 const AQ = 'AirQualityObserved';
@@ -13,6 +14,33 @@ const prop = (value, observedAt) => ({ type: 'Property', value, ...(observedAt ?
 // In the page: waits until fn(window.civitas, arg) is truthy.
 const until = (page, fn, arg, timeout = 10000) => page.waitForFunction(fn, arg, { timeout, polling: 20 });
 const loaded = (page) => until(page, () => window.civitas?.loadedAt > 0);
+
+// Readable colours: every piece of visible text (and each form control's) against what lies
+// behind it has a WCAG contrast of at least 4.5:1 (AA for normal text).
+async function checkContrast(page, where) {
+  const items = await page.evaluate(() => {
+    const out = [];
+    const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility === 'visible';
+    for (const el of document.querySelectorAll('body *')) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const control = ['SELECT', 'BUTTON', 'INPUT'].includes(el.tagName) && (el.value || el.textContent).trim();
+      if ((!own && !control) || el.closest('[hidden]') || !visible(el) || el.tagName === 'OPTION') continue;
+      const backgrounds = [];
+      for (let a = el; a; a = a.parentElement) {
+        const bg = getComputedStyle(a).backgroundColor;
+        backgrounds.push(bg);
+        if (/^rgb\(/.test(bg)) break;
+      }
+      out.push({ text: (own ? el.textContent : el.value || el.textContent).trim().slice(0, 30), tag: el.tagName, cls: String(el.className).slice(0, 40), color: getComputedStyle(el).color, opacity: getComputedStyle(el).opacity, backgrounds });
+    }
+    return out;
+  });
+  assert(items.length > 20, `only ${items.length} texts found`);
+  const poor = items.map((i) => ({ ...i, ratio: contrastRatio(parseCssColour(i.color), effectiveBackground(i.backgrounds)) }))
+    .filter((i) => i.ratio < 4.5);
+  assert(poor.length === 0, `text below 4.5:1 (${where}):\n${poor.map((i) => `  ${i.tag}.${i.cls} "${i.text}" ${i.color} on ${i.backgrounds.join(' < ')}: ${i.ratio.toFixed(2)}`).join('\n')}`);
+  return items.length;
+}
 
 async function applyFilters(page, { type, district = '' }) {
   await page.selectOption('#type', type);
@@ -169,6 +197,7 @@ export async function run({ server, browser, test, figures }) {
     assertEq(await page.locator(`#alerts .breaching-list button[data-id="${outside.id}"]`).count(), 0, 'the breach outside the district is not listed');
     assert((await li.first().getAttribute('class')).includes('breaching'), 'the alert is marked as breaching');
     await page.screenshot({ path: join(dir, 'alert.png') });
+    figures.contrastChecked = await checkContrast(page, 'an alert breaching');
   });
 
   await test('alerts: kept across a reload, cleared when the value drops, deleted with their subscription', async () => {
@@ -207,7 +236,7 @@ export async function run({ server, browser, test, figures }) {
     await page.screenshot({ path: join(dir, 'after-restart.png') });
   });
 
-  await test('screenshots: the demo city on a desktop and on a phone-size screen', async () => {
+  await test('screenshots: the demo city on a desktop, a phone-size screen and a control-room screen', async () => {
     // The README's picture: the car parks of the demo city, one of them open with its last two
     // hours (written here, as a live city would), the map centred on it.
     const park = 'urn:ngsi-ld:OffStreetParking:aarhus:BRUUNS';
@@ -225,6 +254,7 @@ export async function run({ server, browser, test, figures }) {
     await until(desk, () => Number(document.querySelector('#panel .chart')?.dataset.points) >= 10);
     await desk.evaluate(() => { window.civitas.map.setZoom(15, { animate: false }); });
     await sleep(500);
+    await checkContrast(desk, 'an entity panel open');
     await desk.screenshot({ path: join(dir, 'dashboard.png') });
     await desk.close();
     const phone = await browser.newPage('phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
@@ -234,6 +264,17 @@ export async function run({ server, browser, test, figures }) {
     assert(overflow <= 0, `no sideways scrolling on a phone (overflow ${overflow}px)`);
     await phone.screenshot({ path: join(dir, 'phone.png'), fullPage: true });
     await phone.close();
+    // A control-room screen: the map takes the room, nothing scrolls sideways.
+    const wall = await browser.newPage('control-room', { viewport: { width: 2560, height: 1440 } });
+    await wall.goto(server.base + '/');
+    await loaded(wall);
+    const fit = await wall.evaluate(() => {
+      const r = document.getElementById('map').getBoundingClientRect();
+      return { w: r.width, h: r.height, overflow: document.documentElement.scrollWidth - window.innerWidth };
+    });
+    assert(fit.overflow <= 0 && fit.w >= 2000 && fit.h >= 1200, `control-room layout: map ${fit.w}x${fit.h}, overflow ${fit.overflow}px`);
+    await wall.screenshot({ path: join(dir, 'control-room.png') });
+    await wall.close();
     if (process.env.E2E_UPDATE_DOCS) {
       copyFileSync(join(dir, 'dashboard.png'), join(ROOT, 'docs/dashboard.png'));
       console.log(`       docs/dashboard.png updated (${statSync(join(ROOT, 'docs/dashboard.png')).size} bytes)`);

@@ -192,6 +192,37 @@ export function breaches(alert, entity) {
   }
 }
 
+// ---- readable colours ---------------------------------------------------------------------
+// WCAG 2 contrast of CSS colours as computed by the browser ("rgb(r, g, b)" or
+// "rgba(r, g, b, a)"); a see-through background is laid over the ones below it.
+export function parseCssColour(text) {
+  const m = /^rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:[,\s/]+([\d.]+%?))?\s*\)$/.exec(String(text).trim());
+  if (!m) return null;
+  const a = m[4] === undefined ? 1 : m[4].endsWith('%') ? Number(m[4].slice(0, -1)) / 100 : Number(m[4]);
+  return [Number(m[1]), Number(m[2]), Number(m[3]), a];
+}
+
+// backgrounds: from the element outwards, ending at an opaque one (white is assumed below).
+export function effectiveBackground(backgrounds) {
+  let out = [255, 255, 255];
+  for (const b of [...backgrounds].reverse()) {
+    const c = typeof b === 'string' ? parseCssColour(b) : b;
+    if (!c) continue;
+    out = out.map((v, i) => c[i] * c[3] + v * (1 - c[3]));
+  }
+  return out;
+}
+
+function luminance([r, g, b]) {
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+export function contrastRatio(fg, bg) {
+  const [a, b] = [luminance(fg), luminance(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}
+
 // Frame-time figures from requestAnimationFrame deltas (ms): p50, p95, p99, max, count.
 export function frameStats(deltas) {
   const s = [...deltas].filter(Number.isFinite).sort((a, b) => a - b);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, inPrepared, preparePolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
+import { contrastRatio, effectiveBackground, parseCssColour, alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, inPrepared, preparePolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
 
 describe('buildQ', () => {
   it('builds numeric, boolean and quoted terms', () => {
@@ -120,5 +120,25 @@ describe('preparePolygon', () => {
     expect(inPrepared([25, 25], preparePolygon(multi))).toBe(true);
     expect(inPrepared([11, 5], p)).toBe(false);    // outside the box
     expect(inPrepared([1, 1], preparePolygon({ type: 'Point', coordinates: [1, 1] }))).toBe(false);
+  });
+});
+
+describe('contrast', () => {
+  it('parses computed colours', () => {
+    expect(parseCssColour('rgb(31, 52, 71)')).toEqual([31, 52, 71, 1]);
+    expect(parseCssColour('rgba(0, 0, 0, 0)')).toEqual([0, 0, 0, 0]);
+    expect(parseCssColour('rgb(0 0 0 / 50%)')).toEqual([0, 0, 0, 0.5]);
+    expect(parseCssColour('transparent')).toBeNull();
+  });
+  it('computes WCAG ratios', () => {
+    expect(contrastRatio([0, 0, 0], [255, 255, 255])).toBeCloseTo(21, 5);
+    expect(contrastRatio([255, 255, 255], [255, 255, 255])).toBe(1);
+    expect(contrastRatio([118, 118, 118], [255, 255, 255])).toBeCloseTo(4.54, 1);  // #767676, the AA limit
+    expect(contrastRatio([255, 255, 255], [31, 52, 71])).toBeGreaterThan(12);
+  });
+  it('lays see-through backgrounds over the ones below', () => {
+    expect(effectiveBackground(['rgba(0, 0, 0, 0)', 'rgb(10, 20, 30)'])).toEqual([10, 20, 30]);
+    expect(effectiveBackground(['rgba(0, 0, 0, 0.5)', 'rgb(255, 255, 255)'])).toEqual([127.5, 127.5, 127.5]);
+    expect(effectiveBackground([])).toEqual([255, 255, 255]);
   });
 });
