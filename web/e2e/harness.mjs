@@ -2,7 +2,7 @@
 // and a temporary data directory, serving the built web/dist, and Debian's chromium driven by
 // playwright-core (no browser download). Used by run.mjs.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -147,3 +147,41 @@ export function pointIn(geometry, seed) {
   }
   throw new Error('no point found inside the district');
 }
+
+// How much of the machine other work took while a timing was measured (Linux /proc): all CPU
+// time minus that of this process and its descendants (chromium, civitas), in cores. Timing
+// bounds mean something only when the test had the machine; on a shared, busy one they are
+// reported, and the checks that do not depend on it (CPU time, every update shown) still hold.
+function ticks() {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0);
+  const procs = new Map();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), { ppid: Number(rest[1]), cpu: Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]) });
+    } catch { /* gone meanwhile */ }
+  }
+  const ours = new Set([process.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, p] of procs) if (!ours.has(pid) && ours.has(p.ppid)) { ours.add(pid); grew = true; }
+  }
+  let mine = 0;
+  for (const pid of ours) mine += procs.get(pid)?.cpu || 0;
+  return { busy, mine, at: performance.now() };
+}
+export function cpuGauge() {
+  const a = ticks();
+  return () => {
+    const b = ticks();
+    const secs = (b.at - a.at) / 1000;
+    const hz = 100;  // USER_HZ
+    const ours = (b.mine - a.mine) / hz / secs;
+    const others = Math.max(0, (b.busy - a.busy) / hz / secs - ours);
+    return { seconds: secs, ours, others };
+  };
+}
+export const BUSY_CORES = Number(process.env.E2E_BUSY_CORES || 0.5);

@@ -9,7 +9,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { frameStats } from '../src/logic.js';
-import { artifactsDir, assert, assertEq, pointIn, sleep } from './harness.mjs';
+import { BUSY_CORES, artifactsDir, assert, assertEq, cpuGauge, pointIn, sleep } from './harness.mjs';
 
 const env = (name, dflt) => Number(process.env[name] || dflt);
 const ENTITIES = env('E2E_PERF_ENTITIES', 10000);
@@ -19,6 +19,7 @@ const STREET_SECONDS = env('E2E_PERF_STREET_SECONDS', 4);
 // Bounds: generous against a busy 2-core CI machine, tight enough to catch a page that falls
 // behind (a backlog grows without bound at 1,000 updates/s) or stalls for a second.
 const LOAD_MS = env('E2E_PERF_LOAD_MS', 2000);
+const LOAD_CPU_MS = env('E2E_PERF_LOAD_CPU_MS', 1500);  // the page's main thread, busy machine or not
 const FRAME_P95_MS = env('E2E_PERF_FRAME_P95_MS', 100);
 const FRAME_MAX_MS = env('E2E_PERF_FRAME_MAX_MS', 750);
 const LAG_P95_MS = env('E2E_PERF_LAG_P95_MS', 1000);
@@ -88,33 +89,41 @@ const stopRecording = (page) => page.evaluate(() => {
 async function measure(page, server, ids, { seconds, from, during = async () => {} }) {
   await startRecording(page);
   const updates0 = await page.evaluate(() => window.civitas.updates);
+  const gauge = cpuGauge();
   const [load] = await Promise.all([writeLoad(server, ids, { rate: RATE, seconds, from }), during(seconds)]);
   // Not falling behind: every update written is shown shortly after the last write.
   const tEnd = Date.now();
   await page.waitForFunction(([u0, n]) => window.civitas.updates - u0 >= n, [updates0, load.sent], { timeout: 5000, polling: 20 })
     .catch(() => {});
   const drainMs = Date.now() - tEnd;
+  const cpu = gauge();
   await sleep(100);
   const rec = await stopRecording(page);
   const frames = frameStats(rec.frames);
   const lags = frameStats(rec.lags);
-  return { load, rec, frames, lags, drainMs };
+  return { load, rec, frames, lags, drainMs, cpu };
 }
 
 function check(name, m) {
   const f = round(m.frames), l = round(m.lags);
-  console.log(`       ${name}: ${m.load.sent} updates at ${m.load.rate.toFixed(0)}/s (batch of ${Math.round(RATE / 10)} answered in p50 ${m.load.batchMs.p50.toFixed(1)} ms, max ${m.load.batchMs.max.toFixed(1)} ms)`);
+  const busy = m.cpu.others >= BUSY_CORES;
+  console.log(`       ${name}: ${m.load.sent} updates at ${m.load.rate.toFixed(0)}/s (batch of ${Math.round(RATE / 10)} answered in p50 ${m.load.batchMs.p50.toFixed(1)} ms, max ${m.load.batchMs.max.toFixed(1)} ms); the test used ${m.cpu.ours.toFixed(2)} cores, other work ${m.cpu.others.toFixed(2)}`);
   console.log(`       frames: ${f.count}, p50 ${f.p50} ms, p95 ${f.p95} ms, p99 ${f.p99} ms, max ${f.max} ms`);
   console.log(`       write to display: p50 ${l.p50} ms, p95 ${l.p95} ms, max ${l.max} ms; all shown ${m.drainMs} ms after the last write`);
-  assert(m.load.rate >= RATE * 0.9, `the load loop wrote ${m.load.rate.toFixed(0)} updates/s, not ${RATE}`);
+  // Whatever the machine: every update written reaches the page and is displayed.
   assertEq(m.rec.received, m.load.sent, 'updates the page received');
   assertEq(m.lags.count, m.load.sent, 'updates displayed');
-  assert(m.frames.count >= 10 * (m.load.sent / RATE), `only ${m.frames.count} frames in ${m.load.sent / RATE} s`);
-  assert(m.frames.p95 <= FRAME_P95_MS, `frame time p95 ${f.p95} ms > ${FRAME_P95_MS} ms`);
-  assert(m.frames.max <= FRAME_MAX_MS, `longest frame ${f.max} ms > ${FRAME_MAX_MS} ms`);
-  assert(m.lags.p95 <= LAG_P95_MS, `write-to-display p95 ${l.p95} ms > ${LAG_P95_MS} ms`);
-  assert(m.lags.max <= LAG_MAX_MS, `write-to-display max ${l.max} ms > ${LAG_MAX_MS} ms`);
-  return { frames: f, lags: l, rate: Math.round(m.load.rate), drainMs: m.drainMs };
+  if (busy) {
+    console.log(`       timing bounds not asserted: other work took ${m.cpu.others.toFixed(2)} cores (>= ${BUSY_CORES}) of this machine meanwhile`);
+  } else {
+    assert(m.load.rate >= RATE * 0.9, `the load loop wrote ${m.load.rate.toFixed(0)} updates/s, not ${RATE}`);
+    assert(m.frames.count >= 10 * (m.load.sent / RATE), `only ${m.frames.count} frames in ${m.load.sent / RATE} s`);
+    assert(m.frames.p95 <= FRAME_P95_MS, `frame time p95 ${f.p95} ms > ${FRAME_P95_MS} ms`);
+    assert(m.frames.max <= FRAME_MAX_MS, `longest frame ${f.max} ms > ${FRAME_MAX_MS} ms`);
+    assert(m.lags.p95 <= LAG_P95_MS, `write-to-display p95 ${l.p95} ms > ${LAG_P95_MS} ms`);
+    assert(m.lags.max <= LAG_MAX_MS, `write-to-display max ${l.max} ms > ${LAG_MAX_MS} ms`);
+  }
+  return { frames: f, lags: l, rate: Math.round(m.load.rate), drainMs: m.drainMs, otherCores: Math.round(m.cpu.others * 100) / 100, asserted: !busy };
 }
 
 export async function run({ server, browser, test, figures }) {
@@ -153,8 +162,10 @@ export async function run({ server, browser, test, figures }) {
     const p = await browser.newPage(`perf-${attempt}`);
     const cdp = await p.context().newCDPSession(p);
     await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+    const gauge = cpuGauge();
     await p.goto(`${server.base}/?type=${TYPE}`);
     await p.waitForFunction(() => window.civitas?.loadedAt > 0, undefined, { timeout: 20000, polling: 20 });
+    const cpu = gauge();
     const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
     await cdp.detach();
     const ms = await p.evaluate(() => window.civitas.loadedAt);
@@ -162,22 +173,27 @@ export async function run({ server, browser, test, figures }) {
       .filter((m) => m.name.startsWith('civitas:')).map((m) => [m.name.slice(8), Math.round(m.startTime)])));
     assertEq(await p.evaluate(() => window.civitas.markerCount()), ENTITIES, 'markers');
     const cpuMs = Math.round(metrics.ThreadTime * 1000);
-    console.log(`       ${ENTITIES} markers drawn ${ms.toFixed(0)} ms after the navigation started (main thread CPU ${cpuMs} ms, load average ${loadavg()[0].toFixed(1)}); marks ${JSON.stringify(marks)}`);
-    return { page: p, ms, cpuMs, marks };
+    const busy = cpu.others >= BUSY_CORES;
+    console.log(`       ${ENTITIES} markers drawn ${ms.toFixed(0)} ms after the navigation started (main thread CPU ${cpuMs} ms; other work ${cpu.others.toFixed(2)} cores${busy ? ', busy' : ''}, load average ${loadavg()[0].toFixed(1)}); marks ${JSON.stringify(marks)}`);
+    return { page: p, ms, cpuMs, marks, busy, others: cpu.others };
   }
 
   await test(`first load: ${ENTITIES} markers in under ${LOAD_MS} ms`, async () => {
-    // The best of up to three cold loads: one slow load on a busy machine is not a failure,
-    // three are.
-    let best = null;
-    for (let attempt = 1; attempt <= 3 && !(best?.ms < LOAD_MS); attempt++) {
-      const r = await firstLoad(attempt);
-      if (!best || r.ms < best.ms) { await best?.page.context().close(); best = r; } else await r.page.context().close();
-    }
+    // Up to three cold loads: the first one in time on a machine the test had to itself passes.
+    // When other work kept the machine busy during all three, the time is reported and the
+    // main thread's CPU time is checked instead.
+    const runs = [];
+    for (let attempt = 1; attempt <= 3 && !runs.some((r) => !r.busy && r.ms < LOAD_MS); attempt++) runs.push(await firstLoad(attempt));
+    const quiet = runs.filter((r) => !r.busy);
+    const best = (quiet.length ? quiet : runs).reduce((a, b) => (b.ms < a.ms ? b : a));
+    for (const r of runs) if (r !== best) await r.page.context().close();
     page = best.page;
     await page.waitForFunction(() => document.querySelector('#conn').dataset.state === 'live', undefined, { timeout: 10000 });
-    Object.assign(perf, { firstLoadMs: Math.round(best.ms), firstLoadMainThreadCpuMs: best.cpuMs, firstLoadMarks: best.marks });
-    assert(best.ms < LOAD_MS, `first load took ${best.ms.toFixed(0)} ms (best of 3)`);
+    Object.assign(perf, { firstLoadMs: Math.round(best.ms), firstLoadMainThreadCpuMs: best.cpuMs, firstLoadMarks: best.marks,
+      firstLoadOtherCores: Math.round(best.others * 100) / 100, firstLoadAsserted: !best.busy });
+    assert(best.cpuMs < LOAD_CPU_MS, `the first load took ${best.cpuMs} ms of main-thread CPU (bound ${LOAD_CPU_MS} ms)`);
+    if (best.busy) console.log(`       first-load time not asserted: other work kept the machine busy during all ${runs.length} loads`);
+    else assert(best.ms < LOAD_MS, `first load took ${best.ms.toFixed(0)} ms (best of ${runs.length})`);
     await page.screenshot({ path: join(dir, 'perf-city.png') });
   });
 
