@@ -167,6 +167,21 @@ export async function run({ server, browser, test, figures }) {
     assert(ms < 1000, `update shown after ${ms} ms`);
   });
 
+  await test('a sensor that moves to another district is shown and counted there', async () => {
+    const id = sensorId(9);   // in districts[4]
+    const to = districts[8];
+    const at = pointIn(to.geometry, 99);
+    await server.api(`/entities/${id}/attrs`, { method: 'PATCH', body: { location: { type: 'GeoProperty', value: { type: 'Point', coordinates: at } } } });
+    await until(page, ([i, x]) => window.civitas.state.markers.get(i).getLatLng().lng === x, [id, at[0]]);
+    // At street level around its new place the cluster group draws it there.
+    await page.evaluate(([y, x]) => { window.civitas.map.setView([y, x], 17, { animate: false }); }, [at[1], at[0]]);
+    await until(page, (i) => window.civitas.map.hasLayer(window.civitas.state.markers.get(i)), id, 5000);
+    await until(page, ([name, n]) => [...document.querySelectorAll('#counts tbody tr')]
+      .some((tr) => tr.cells[0].textContent === name && tr.cells[1].textContent === String(n)), [to.name, 3]);
+    await page.evaluate(() => { const c = window.civitas; c.map.fitBounds(c.state.districts.map((d) => d.geometry)
+      .flatMap((g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).map(([x, y]) => [y, x]))); });
+  });
+
   let alertId;
   await test('alerts: NO2 > 40 in a district is a subscription; a breach is listed and highlighted', async () => {
     await page.selectOption('#alert-type', AQ);
