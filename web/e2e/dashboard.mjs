@@ -119,7 +119,9 @@ export async function run({ server, browser, test, figures }) {
     assertEq(await page.evaluate(() => document.activeElement?.textContent), sensorId(0), 'focus on the panel heading');
     await page.selectOption('#panel select[aria-label="Time range"]', 'hour');
     await page.selectOption('#panel select[aria-label="Aggregation period"]', 'PT1M');
-    await until(page, () => Number(document.querySelector('#panel .chart')?.dataset.points) >= 10);
+    // One minute over the last hour: about 55 points (the history is 5-minute steps plus the
+    // sensor's creation an hour ago; a 5-minute chart would have 12 or 13).
+    await until(page, () => Number(document.querySelector('#panel .chart')?.dataset.points) > 20);
     assert(await page.locator('#panel .chart canvas').count() > 0, 'a uPlot canvas');
     const points = await page.evaluate(() => Number(document.querySelector('#panel .chart').dataset.points));
     figures.historyPoints = points;

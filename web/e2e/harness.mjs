@@ -34,6 +34,14 @@ export class Server {
     const proc = spawn(CIVITAS, ['serve', '--port', String(this.port), '--bind', '127.0.0.1', '--data', this.data,
       '--demo', join(ROOT, 'data/demo'), '--web', join(ROOT, 'web/dist')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
+    // Never left behind: killed when this process ends, however it ends.
+    const orphan = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
+    process.once('exit', orphan);
+    proc.once('exit', () => process.off('exit', orphan));
+    if (!this.cleanup) {
+      this.cleanup = () => rmSync(this.data, { recursive: true, force: true });
+      process.once('exit', this.cleanup);
+    }
     const keep = (d) => { this.log.push(String(d)); if (this.log.length > 200) this.log.shift(); };
     proc.stdout.on('data', keep);
     proc.stderr.on('data', keep);
@@ -54,7 +62,10 @@ export class Server {
     clearTimeout(t);
   }
   async restart() { await this.stop(); await this.start(); }
-  async dispose() { await this.stop(); if (this.data) rmSync(this.data, { recursive: true, force: true }); }
+  async dispose() {
+    await this.stop();
+    if (this.cleanup) { process.off('exit', this.cleanup); this.cleanup(); this.cleanup = null; }
+  }
 
   // The NGSI-LD API: JSON in, JSON (or null) out; throws on an unexpected status.
   async api(path, { method = 'GET', body, tenant, expect = [200, 201, 204], headers = {} } = {}) {

@@ -18,6 +18,9 @@ if (!haveChromium()) { console.error(`e2e: ${CHROMIUM} not found (apt-get instal
 if (!haveCivitas()) { console.error(`e2e: ${CIVITAS} not found (build the release preset)`); process.exit(2); }
 if (!existsSync(join(ROOT, 'web/dist/index.html'))) { console.error('e2e: web/dist not built (npm run build)'); process.exit(2); }
 
+// Ctrl-C, a kill or a closed pipe: exit through process.exit, which stops the servers.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGPIPE']) process.on(sig, () => process.exit(1));
+process.stdout.on('error', () => process.exit(1));
 artifactsDir();
 const started = performance.now();
 const results = [];

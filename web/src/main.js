@@ -482,11 +482,18 @@ async function openPanel(id, { keepChart = false, focus = false } = {}) {
   if (numeric.length) draw();
 }
 
+// Only the newest draw of a chart shows: choosing a range and then a period quickly starts two,
+// whose answers may arrive in either order.
+const chartDraws = new WeakMap();
 async function drawHistory(el, id, attr, start, period) {
+  const draw = (chartDraws.get(el) || 0) + 1;
+  chartDraws.set(el, draw);
   el.replaceChildren();
+  delete el.dataset.points;
   if (!attr) return;
   const p = new URLSearchParams({ attrs: attr, timerel: 'after', timeAt: start.toISOString(), options: 'aggregatedValues', aggrMethods: 'avg,min,max', aggrPeriodDuration: period });
   const res = await api(`/temporal/entities/${encodeURIComponent(id)}?${p}`).catch(() => null);
+  if (chartDraws.get(el) !== draw) return;
   let a = res?.[attr];
   if (Array.isArray(a)) a = a[0];
   const rows = a?.avg || [];
