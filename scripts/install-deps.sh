@@ -10,6 +10,7 @@ packages=(
   libmosquitto-dev mosquitto libssl-dev openssl
   clang-14 libclang-rt-14-dev
   curl python3
+  chromium
 )
 
 missing=()

@@ -3,30 +3,44 @@
 // alerts, a server restart, a phone-size screen and the console.
 import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { inPolygon } from '../src/logic.js';
-import { ROOT, artifactsDir, assert, assertEq, sleep } from './harness.mjs';
+import { contrastRatio, effectiveBackground, parseCssColour } from '../src/logic.js';
+import { ROOT, artifactsDir, assert, assertEq, pointIn, sleep } from './harness.mjs';
 
 const AQ = 'AirQualityObserved';
 const sensorId = (i) => `urn:ngsi-ld:${AQ}:e2e:${String(i).padStart(3, '0')}`;
-
-// A deterministic point inside a district polygon.
-function pointIn(geometry, seed) {
-  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.coordinates[0][0];
-  const xs = ring.map((c) => c[0]), ys = ring.map((c) => c[1]);
-  let s = seed * 7919 + 17;
-  const rnd = () => { s = (s * 48271) % 2147483647; return s / 2147483647; };
-  for (let i = 0; i < 10000; i++) {
-    const p = [Math.min(...xs) + rnd() * (Math.max(...xs) - Math.min(...xs)), Math.min(...ys) + rnd() * (Math.max(...ys) - Math.min(...ys))];
-    if (inPolygon(p, geometry)) return p;
-  }
-  throw new Error('no point found inside the district');
-}
 
 const prop = (value, observedAt) => ({ type: 'Property', value, ...(observedAt ? { observedAt } : {}) });
 
 // In the page: waits until fn(window.civitas, arg) is truthy.
 const until = (page, fn, arg, timeout = 10000) => page.waitForFunction(fn, arg, { timeout, polling: 20 });
 const loaded = (page) => until(page, () => window.civitas?.loadedAt > 0);
+
+// Readable colours: every piece of visible text (and each form control's) against what lies
+// behind it has a WCAG contrast of at least 4.5:1 (AA for normal text).
+async function checkContrast(page, where) {
+  const items = await page.evaluate(() => {
+    const out = [];
+    const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility === 'visible';
+    for (const el of document.querySelectorAll('body *')) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const control = ['SELECT', 'BUTTON', 'INPUT'].includes(el.tagName) && (el.value || el.textContent).trim();
+      if ((!own && !control) || el.closest('[hidden]') || !visible(el) || el.tagName === 'OPTION') continue;
+      const backgrounds = [];
+      for (let a = el; a; a = a.parentElement) {
+        const bg = getComputedStyle(a).backgroundColor;
+        backgrounds.push(bg);
+        if (/^rgb\(/.test(bg)) break;
+      }
+      out.push({ text: (own ? el.textContent : el.value || el.textContent).trim().slice(0, 30), tag: el.tagName, cls: String(el.className).slice(0, 40), color: getComputedStyle(el).color, opacity: getComputedStyle(el).opacity, backgrounds });
+    }
+    return out;
+  });
+  assert(items.length > 20, `only ${items.length} texts found`);
+  const poor = items.map((i) => ({ ...i, ratio: contrastRatio(parseCssColour(i.color), effectiveBackground(i.backgrounds)) }))
+    .filter((i) => i.ratio < 4.5);
+  assert(poor.length === 0, `text below 4.5:1 (${where}):\n${poor.map((i) => `  ${i.tag}.${i.cls} "${i.text}" ${i.color} on ${i.backgrounds.join(' < ')}: ${i.ratio.toFixed(2)}`).join('\n')}`);
+  return items.length;
+}
 
 async function applyFilters(page, { type, district = '' }) {
   await page.selectOption('#type', type);
@@ -105,7 +119,9 @@ export async function run({ server, browser, test, figures }) {
     assertEq(await page.evaluate(() => document.activeElement?.textContent), sensorId(0), 'focus on the panel heading');
     await page.selectOption('#panel select[aria-label="Time range"]', 'hour');
     await page.selectOption('#panel select[aria-label="Aggregation period"]', 'PT1M');
-    await until(page, () => Number(document.querySelector('#panel .chart')?.dataset.points) >= 10);
+    // One minute over the last hour: about 55 points (the history is 5-minute steps plus the
+    // sensor's creation an hour ago; a 5-minute chart would have 12 or 13).
+    await until(page, () => Number(document.querySelector('#panel .chart')?.dataset.points) > 20);
     assert(await page.locator('#panel .chart canvas').count() > 0, 'a uPlot canvas');
     const points = await page.evaluate(() => Number(document.querySelector('#panel .chart').dataset.points));
     figures.historyPoints = points;
@@ -120,6 +136,25 @@ export async function run({ server, browser, test, figures }) {
     await page.locator('#panel h2').filter({ hasText: id }).waitFor();
   });
 
+  await test('mouse: hovering a marker shows its tooltip, clicking it opens its panel', async () => {
+    const id = sensorId(4);
+    const at = await page.evaluate((i) => {
+      const c = window.civitas, m = c.state.markers.get(i);
+      c.map.setView(m.getLatLng(), 17, { animate: false });
+      const p = c.map.latLngToContainerPoint(m.getLatLng());
+      const r = document.getElementById('map').getBoundingClientRect();
+      return { x: r.left + p.x, y: r.top + p.y };
+    }, id);
+    await until(page, (i) => window.civitas.map.hasLayer(window.civitas.state.markers.get(i)), id);
+    await page.mouse.move(at.x, at.y);
+    await page.locator('.leaflet-tooltip').filter({ hasText: id.split(':').pop() }).waitFor({ timeout: 5000 });
+    await page.mouse.click(at.x, at.y);
+    await page.locator('#panel h2').filter({ hasText: id }).waitFor({ timeout: 5000 });
+    await page.click('#panel button:text("Close")');
+    await page.evaluate(() => { const c = window.civitas; c.map.fitBounds(c.state.districts.map((d) => d.geometry)
+      .flatMap((g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).map(([x, y]) => [y, x]))); });
+  });
+
   await test('an update through the API changes its marker within one second', async () => {
     const id = sensorId(5);
     const before = await page.evaluate((i) => window.civitas.state.markers.get(i).options.fillColor, id);
@@ -132,6 +167,21 @@ export async function run({ server, browser, test, figures }) {
     figures.updateLatencyMs = ms;
     console.log(`       update shown ${ms} ms after the PATCH was sent`);
     assert(ms < 1000, `update shown after ${ms} ms`);
+  });
+
+  await test('a sensor that moves to another district is shown and counted there', async () => {
+    const id = sensorId(9);   // in districts[4]
+    const to = districts[8];
+    const at = pointIn(to.geometry, 99);
+    await server.api(`/entities/${id}/attrs`, { method: 'PATCH', body: { location: { type: 'GeoProperty', value: { type: 'Point', coordinates: at } } } });
+    await until(page, ([i, x]) => window.civitas.state.markers.get(i).getLatLng().lng === x, [id, at[0]]);
+    // At street level around its new place the cluster group draws it there.
+    await page.evaluate(([y, x]) => { window.civitas.map.setView([y, x], 17, { animate: false }); }, [at[1], at[0]]);
+    await until(page, (i) => window.civitas.map.hasLayer(window.civitas.state.markers.get(i)), id, 5000);
+    await until(page, ([name, n]) => [...document.querySelectorAll('#counts tbody tr')]
+      .some((tr) => tr.cells[0].textContent === name && tr.cells[1].textContent === String(n)), [to.name, 3]);
+    await page.evaluate(() => { const c = window.civitas; c.map.fitBounds(c.state.districts.map((d) => d.geometry)
+      .flatMap((g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).map(([x, y]) => [y, x]))); });
   });
 
   let alertId;
@@ -164,6 +214,7 @@ export async function run({ server, browser, test, figures }) {
     assertEq(await page.locator(`#alerts .breaching-list button[data-id="${outside.id}"]`).count(), 0, 'the breach outside the district is not listed');
     assert((await li.first().getAttribute('class')).includes('breaching'), 'the alert is marked as breaching');
     await page.screenshot({ path: join(dir, 'alert.png') });
+    figures.contrastChecked = await checkContrast(page, 'an alert breaching');
   });
 
   await test('alerts: kept across a reload, cleared when the value drops, deleted with their subscription', async () => {
@@ -202,11 +253,25 @@ export async function run({ server, browser, test, figures }) {
     await page.screenshot({ path: join(dir, 'after-restart.png') });
   });
 
-  await test('screenshots: the demo city on a desktop and on a phone-size screen', async () => {
+  await test('screenshots: the demo city on a desktop, a phone-size screen and a control-room screen', async () => {
+    // The README's picture: the car parks of the demo city, one of them open with its last two
+    // hours (written here, as a live city would), the map centred on it.
+    const park = 'urn:ngsi-ld:OffStreetParking:aarhus:BRUUNS';
+    const now = Date.now();
+    for (let k = 24; k >= 0; k--) {
+      const free = Math.round(400 + 250 * Math.sin(k / 5));
+      await server.api(`/entities/${park}/attrs`, { method: 'PATCH', body: {
+        availableSpotNumber: prop(free, new Date(now - k * 5 * 60e3).toISOString()),
+        occupiedSpotNumber: prop(953 - free, new Date(now - k * 5 * 60e3).toISOString()) } });
+    }
     const desk = await browser.newPage('screenshot');
     await desk.goto(server.base + '/?type=OffStreetParking');
     await loaded(desk);
-    await sleep(300);
+    await desk.locator(`#list button[data-id="${park}"]`).click();
+    await until(desk, () => Number(document.querySelector('#panel .chart')?.dataset.points) >= 10);
+    await desk.evaluate(() => { window.civitas.map.setZoom(15, { animate: false }); });
+    await sleep(500);
+    await checkContrast(desk, 'an entity panel open');
     await desk.screenshot({ path: join(dir, 'dashboard.png') });
     await desk.close();
     const phone = await browser.newPage('phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
@@ -216,14 +281,20 @@ export async function run({ server, browser, test, figures }) {
     assert(overflow <= 0, `no sideways scrolling on a phone (overflow ${overflow}px)`);
     await phone.screenshot({ path: join(dir, 'phone.png'), fullPage: true });
     await phone.close();
+    // A control-room screen: the map takes the room, nothing scrolls sideways.
+    const wall = await browser.newPage('control-room', { viewport: { width: 2560, height: 1440 } });
+    await wall.goto(server.base + '/');
+    await loaded(wall);
+    const fit = await wall.evaluate(() => {
+      const r = document.getElementById('map').getBoundingClientRect();
+      return { w: r.width, h: r.height, overflow: document.documentElement.scrollWidth - window.innerWidth };
+    });
+    assert(fit.overflow <= 0 && fit.w >= 2000 && fit.h >= 1200, `control-room layout: map ${fit.w}x${fit.h}, overflow ${fit.overflow}px`);
+    await wall.screenshot({ path: join(dir, 'control-room.png') });
+    await wall.close();
     if (process.env.E2E_UPDATE_DOCS) {
       copyFileSync(join(dir, 'dashboard.png'), join(ROOT, 'docs/dashboard.png'));
       console.log(`       docs/dashboard.png updated (${statSync(join(ROOT, 'docs/dashboard.png')).size} bytes)`);
     }
-  });
-
-  await test('no errors in the browser console', async () => {
-    const errors = browser.unexpectedErrors();
-    assert(errors.length === 0, `console errors:\n${errors.map((e) => `[${e.page}] ${e.text}`).join('\n')}`);
   });
 }

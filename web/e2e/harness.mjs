@@ -2,11 +2,12 @@
 // and a temporary data directory, serving the built web/dist, and Debian's chromium driven by
 // playwright-core (no browser download). Used by run.mjs.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { inPolygon } from '../src/logic.js';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 export const ARTIFACTS = process.env.E2E_ARTIFACTS || join(ROOT, 'build/e2e-artifacts');
@@ -33,6 +34,14 @@ export class Server {
     const proc = spawn(CIVITAS, ['serve', '--port', String(this.port), '--bind', '127.0.0.1', '--data', this.data,
       '--demo', join(ROOT, 'data/demo'), '--web', join(ROOT, 'web/dist')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
+    // Never left behind: killed when this process ends, however it ends.
+    const orphan = () => { if (proc.exitCode === null) proc.kill('SIGKILL'); };
+    process.once('exit', orphan);
+    proc.once('exit', () => process.off('exit', orphan));
+    if (!this.cleanup) {
+      this.cleanup = () => rmSync(this.data, { recursive: true, force: true });
+      process.once('exit', this.cleanup);
+    }
     const keep = (d) => { this.log.push(String(d)); if (this.log.length > 200) this.log.shift(); };
     proc.stdout.on('data', keep);
     proc.stderr.on('data', keep);
@@ -53,7 +62,10 @@ export class Server {
     clearTimeout(t);
   }
   async restart() { await this.stop(); await this.start(); }
-  async dispose() { await this.stop(); if (this.data) rmSync(this.data, { recursive: true, force: true }); }
+  async dispose() {
+    await this.stop();
+    if (this.cleanup) { process.off('exit', this.cleanup); this.cleanup(); this.cleanup = null; }
+  }
 
   // The NGSI-LD API: JSON in, JSON (or null) out; throws on an unexpected status.
   async api(path, { method = 'GET', body, tenant, expect = [200, 201, 204], headers = {} } = {}) {
@@ -132,3 +144,55 @@ export function assertEq(actual, expected, what) {
 
 export const haveChromium = () => existsSync(CHROMIUM);
 export const haveCivitas = () => existsSync(CIVITAS);
+
+// A deterministic point inside a district polygon (GeoJSON Polygon or MultiPolygon).
+export function pointIn(geometry, seed) {
+  const ring = geometry.type === 'Polygon' ? geometry.coordinates[0] : geometry.coordinates[0][0];
+  const xs = ring.map((c) => c[0]), ys = ring.map((c) => c[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  let s = seed * 7919 + 17;
+  const rnd = () => { s = (s * 48271) % 2147483647; return s / 2147483647; };
+  for (let i = 0; i < 10000; i++) {
+    const p = [x0 + rnd() * (x1 - x0), y0 + rnd() * (y1 - y0)];
+    if (inPolygon(p, geometry)) return p;
+  }
+  throw new Error('no point found inside the district');
+}
+
+// How much of the machine other work took while a timing was measured (Linux /proc): all CPU
+// time minus that of this process and its descendants (chromium, civitas), in cores. Timing
+// bounds mean something only when the test had the machine; on a shared, busy one they are
+// reported, and the checks that do not depend on it (CPU time, every update shown) still hold.
+function ticks() {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0);
+  const procs = new Map();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), { ppid: Number(rest[1]), cpu: Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]) });
+    } catch { /* gone meanwhile */ }
+  }
+  const ours = new Set([process.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, p] of procs) if (!ours.has(pid) && ours.has(p.ppid)) { ours.add(pid); grew = true; }
+  }
+  let mine = 0;
+  for (const pid of ours) mine += procs.get(pid)?.cpu || 0;
+  return { busy, mine, at: performance.now() };
+}
+export function cpuGauge() {
+  const a = ticks();
+  return () => {
+    const b = ticks();
+    const secs = (b.at - a.at) / 1000;
+    const hz = 100;  // USER_HZ
+    const ours = (b.mine - a.mine) / hz / secs;
+    const others = Math.max(0, (b.busy - a.busy) / hz / secs - ours);
+    return { seconds: secs, ours, others };
+  };
+}
+export const BUSY_CORES = Number(process.env.E2E_BUSY_CORES || 0.5);

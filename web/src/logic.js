@@ -34,8 +34,8 @@ export function positionOf(entity) {
 export function numericAttributes(entities) {
   const names = new Set();
   for (const e of entities) {
-    for (const [k, v] of Object.entries(e)) {
-      if (typeof valueOf(v) === 'number') names.add(k);
+    for (const k in e) {
+      if (!names.has(k) && typeof valueOf(e[k]) === 'number') names.add(k);
     }
   }
   return [...names].sort();
@@ -73,6 +73,57 @@ export function inPolygon([lon, lat], geometry) {
   const polys = geometry.type === 'Polygon' ? [geometry.coordinates]
     : geometry.type === 'MultiPolygon' ? geometry.coordinates : [];
   return polys.some((rings) => inRing(lon, lat, rings[0]) && !rings.slice(1).some((h) => inRing(lon, lat, h)));
+}
+
+// inPolygon for many points against the same polygon (the district of each of 10,000 sensors):
+// the bounding box first, then only the edges that span the point's latitude, kept in `bands`
+// latitude bands (an edge sits in every band its latitude range touches; a test reads one
+// band, so each edge counts at most once).
+export function preparePolygon(geometry, bands = 64) {
+  const polys = geometry.type === 'Polygon' ? [geometry.coordinates]
+    : geometry.type === 'MultiPolygon' ? geometry.coordinates : [];
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const rings of polys) {
+    for (const [x, y] of rings[0] || []) {
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  const step = (y1 - y0) / bands || 1;
+  const band = (y) => Math.min(bands - 1, Math.max(0, Math.floor((y - y0) / step)));
+  const prepareRing = (ring) => {
+    const buckets = Array.from({ length: bands }, () => []);
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [xi, yi] = ring[i], [xj, yj] = ring[j];
+      for (let b = band(Math.min(yi, yj)); b <= band(Math.max(yi, yj)); b++) buckets[b].push(xi, yi, xj, yj);
+    }
+    return buckets;
+  };
+  return { box: [x0, y0, x1, y1], band, polys: polys.map((rings) => rings.map(prepareRing)) };
+}
+
+function crossings(lon, lat, edges) {
+  let inside = false;
+  for (let k = 0; k < edges.length; k += 4) {
+    const xi = edges[k], yi = edges[k + 1], xj = edges[k + 2], yj = edges[k + 3];
+    if ((yi > lat) !== (yj > lat) && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+export function inPrepared([lon, lat], prepared) {
+  const [x0, y0, x1, y1] = prepared.box;
+  if (lon < x0 || lon > x1 || lat < y0 || lat > y1) return false;
+  const b = prepared.band(lat);
+  for (const rings of prepared.polys) {
+    if (!crossings(lon, lat, rings[0][b])) continue;
+    let hole = false;
+    for (let h = 1; h < rings.length && !hole; h++) hole = crossings(lon, lat, rings[h][b]);
+    if (!hole) return true;
+  }
+  return false;
 }
 
 // Unit codes (UN/CEFACT common codes) the demo and simulator use.
@@ -139,6 +190,37 @@ export function breaches(alert, entity) {
     case '<=': return v <= want;
     default: return false;
   }
+}
+
+// ---- readable colours ---------------------------------------------------------------------
+// WCAG 2 contrast of CSS colours as computed by the browser ("rgb(r, g, b)" or
+// "rgba(r, g, b, a)"); a see-through background is laid over the ones below it.
+export function parseCssColour(text) {
+  const m = /^rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:[,\s/]+([\d.]+%?))?\s*\)$/.exec(String(text).trim());
+  if (!m) return null;
+  const a = m[4] === undefined ? 1 : m[4].endsWith('%') ? Number(m[4].slice(0, -1)) / 100 : Number(m[4]);
+  return [Number(m[1]), Number(m[2]), Number(m[3]), a];
+}
+
+// backgrounds: from the element outwards, ending at an opaque one (white is assumed below).
+export function effectiveBackground(backgrounds) {
+  let out = [255, 255, 255];
+  for (const b of [...backgrounds].reverse()) {
+    const c = typeof b === 'string' ? parseCssColour(b) : b;
+    if (!c) continue;
+    out = out.map((v, i) => c[i] * c[3] + v * (1 - c[3]));
+  }
+  return out;
+}
+
+function luminance([r, g, b]) {
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+export function contrastRatio(fg, bg) {
+  const [a, b] = [luminance(fg), luminance(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
 }
 
 // Frame-time figures from requestAnimationFrame deltas (ms): p50, p95, p99, max, count.

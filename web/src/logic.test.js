@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
+import { contrastRatio, effectiveBackground, parseCssColour, alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, inPrepared, preparePolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
 
 describe('buildQ', () => {
   it('builds numeric, boolean and quoted terms', () => {
@@ -84,5 +84,61 @@ describe('alerts', () => {
   it('summarises frame times', () => {
     expect(frameStats([16, 17, 16, 100, 15])).toEqual({ count: 5, p50: 16, p95: 100, p99: 100, max: 100 });
     expect(frameStats([]).count).toBe(0);
+  });
+});
+
+describe('preparePolygon', () => {
+  // A concave polygon with a hole (a C around a square hole), a MultiPolygon, a thin sliver.
+  const c = { type: 'Polygon', coordinates: [
+    [[0, 0], [10, 0], [10, 2], [3, 2], [3, 8], [10, 8], [10, 10], [0, 10], [0, 0]],
+    [[1, 4], [2, 4], [2, 6], [1, 6], [1, 4]]] };
+  const multi = { type: 'MultiPolygon', coordinates: [c.coordinates, [[[20, 20], [30, 25], [20, 30], [20, 20]]]] };
+  const sliver = { type: 'Polygon', coordinates: [[[0, 0], [100, 0.001], [0, 0.002], [0, 0]]] };
+  it('agrees with inPolygon on points all over and around each shape', () => {
+    let s = 12345;
+    const rnd = () => { s = (s * 48271) % 2147483647; return s / 2147483647; };
+    for (const [g, [x0, y0, x1, y1]] of [[c, [-2, -2, 12, 12]], [multi, [-2, -2, 32, 32]], [sliver, [-1, -0.001, 101, 0.003]]]) {
+      for (const bands of [1, 7, 64]) {
+        const p = preparePolygon(g, bands);
+        let inside = 0;
+        for (let i = 0; i < 3000; i++) {
+          const pt = [x0 + rnd() * (x1 - x0), y0 + rnd() * (y1 - y0)];
+          expect(inPrepared(pt, p)).toBe(inPolygon(pt, g));
+          if (inPolygon(pt, g)) inside++;
+        }
+        expect(inside).toBeGreaterThan(100);  // the sample does hit the inside
+      }
+    }
+  });
+  it('keeps holes and concave parts out and vertices on band edges right', () => {
+    const p = preparePolygon(c, 5);
+    expect(inPrepared([1.5, 5], p)).toBe(false);   // in the hole
+    expect(inPrepared([6, 5], p)).toBe(false);     // in the C's mouth
+    expect(inPrepared([6, 1], p)).toBe(true);
+    expect(inPrepared([0.5, 5], p)).toBe(true);
+    expect(inPrepared([5, 9], preparePolygon(c, 10))).toBe(true);  // lat 9 is a band boundary
+    expect(inPrepared([25, 25], preparePolygon(multi))).toBe(true);
+    expect(inPrepared([11, 5], p)).toBe(false);    // outside the box
+    expect(inPrepared([1, 1], preparePolygon({ type: 'Point', coordinates: [1, 1] }))).toBe(false);
+  });
+});
+
+describe('contrast', () => {
+  it('parses computed colours', () => {
+    expect(parseCssColour('rgb(31, 52, 71)')).toEqual([31, 52, 71, 1]);
+    expect(parseCssColour('rgba(0, 0, 0, 0)')).toEqual([0, 0, 0, 0]);
+    expect(parseCssColour('rgb(0 0 0 / 50%)')).toEqual([0, 0, 0, 0.5]);
+    expect(parseCssColour('transparent')).toBeNull();
+  });
+  it('computes WCAG ratios', () => {
+    expect(contrastRatio([0, 0, 0], [255, 255, 255])).toBeCloseTo(21, 5);
+    expect(contrastRatio([255, 255, 255], [255, 255, 255])).toBe(1);
+    expect(contrastRatio([118, 118, 118], [255, 255, 255])).toBeCloseTo(4.54, 1);  // #767676, the AA limit
+    expect(contrastRatio([255, 255, 255], [31, 52, 71])).toBeGreaterThan(12);
+  });
+  it('lays see-through backgrounds over the ones below', () => {
+    expect(effectiveBackground(['rgba(0, 0, 0, 0)', 'rgb(10, 20, 30)'])).toEqual([10, 20, 30]);
+    expect(effectiveBackground(['rgba(0, 0, 0, 0.5)', 'rgb(255, 255, 255)'])).toEqual([127.5, 127.5, 127.5]);
+    expect(effectiveBackground([])).toEqual([255, 255, 255]);
   });
 });

@@ -1,4 +1,7 @@
-import L from 'leaflet';
+// leaflet.markercluster is a UMD plug-in that extends the global L: leaflet-global.js sets it
+// first (imports run in order), and the plug-in is bundled with the rest (no second fetch).
+import L from './leaflet-global.js';
+import 'leaflet.markercluster';
 import 'leaflet/dist/leaflet.css';
 import 'leaflet.markercluster/dist/MarkerCluster.css';
 import 'leaflet.markercluster/dist/MarkerCluster.Default.css';
@@ -6,13 +9,9 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import {
-  alertFromSubscription, alertLabel, alertSubscription, breaches, buildQ, colourFor, inPolygon, numericAttributes,
-  positionOf, rangeOf, unitLabel, valueOf,
+  alertFromSubscription, alertLabel, alertSubscription, breaches, buildQ, colourFor, inPrepared, numericAttributes,
+  positionOf, preparePolygon, rangeOf, unitLabel, valueOf,
 } from './logic.js';
-
-// leaflet.markercluster is a UMD plug-in that extends the global L.
-window.L = L;
-await import('leaflet.markercluster');
 
 const API = '/ngsi-ld/v1';
 const $ = (id) => document.getElementById(id);
@@ -30,49 +29,88 @@ const state = {
   alerts: new Map(),     // subscription id -> {alert, breaching: Map id -> entity, source}
   panel: null,
 };
-// What the end-to-end tests read (counts and times; the page works without it).
+// What the end-to-end tests read (counts and times; the page works without it). onUpdate, when
+// a test sets it, is called with each entity an event updated, once its marker is restyled.
 const probe = window.civitas = {
-  state, loadedAt: 0, failures: [], updatedAt: new Map(), alertedAt: new Map(), updates: 0,
+  state, loadedAt: 0, failures: [], updatedAt: new Map(), alertedAt: new Map(), updates: 0, onUpdate: null,
   markerCount: () => cluster.getLayers().length,
+  // Markers drawn one by one (not inside a cluster) within the view.
+  visibleMarkers: () => {
+    const b = map.getBounds();
+    return cluster.getLayers().filter((m) => map.hasLayer(m) && b.contains(m.getLatLng())).length;
+  },
   highlighted: () => [...highlightLayer.getLayers()].map((l) => l.options.entityId).sort(),
 };
 
-async function api(path, { tenant = state.tenant, accept = 'application/json', ...init } = {}) {
+async function call(path, { tenant = state.tenant, accept = 'application/json', ...init } = {}) {
   const headers = { Accept: accept, ...(init.headers || {}) };
   if (tenant) headers['NGSILD-Tenant'] = tenant;
   const res = await fetch(API + path, { ...init, headers }).catch((err) => { probe.failures.push(`${path}: ${err}`); throw err; });
   if (!res.ok) { probe.failures.push(`${path}: ${res.status}`); throw new Error(`${res.status} ${path}`); }
-  return res.status === 204 ? null : res.json();
+  return { res, json: res.status === 204 ? null : await res.json() };
 }
+const api = async (path, options) => (await call(path, options)).json;
 
-// All entities of a query, paging by 1000.
+// All entities of a query (at most 100,000), by pages of 1000: the first page with its count,
+// then the others four at a time.
+const PAGE = 1000, MAX_ENTITIES = 100000, PARALLEL_PAGES = 4;
 async function queryAll(params, tenant = state.tenant) {
-  const out = [];
-  for (let offset = 0; ; offset += 1000) {
-    const p = new URLSearchParams({ ...params, options: 'keyValues', limit: '1000', offset: String(offset) });
-    const page = await api(`/entities?${p}`, { tenant });
-    out.push(...page);
-    if (page.length < 1000 || out.length >= 100000) return out;
+  const url = (offset, extra = {}) => `/entities?${new URLSearchParams({ ...params, options: 'keyValues', limit: String(PAGE), offset: String(offset), ...extra })}`;
+  const first = await call(url(0, { count: 'true' }), { tenant });
+  if (first.json.length < PAGE) return first.json;
+  const count = first.res.headers.get('NGSILD-Results-Count');
+  const total = Math.min(MAX_ENTITIES, count === null ? MAX_ENTITIES : Number(count));
+  const pages = [first.json];
+  if (count === null) {  // a server without counts: one page after the other
+    for (let offset = PAGE; offset < total; offset += PAGE) {
+      pages.push(await api(url(offset), { tenant }));
+      if (pages.at(-1).length < PAGE) break;
+    }
+    return pages.flat();
   }
+  const offsets = [];
+  for (let offset = PAGE; offset < total; offset += PAGE) offsets.push(offset);
+  for (let i = 0; i < offsets.length; i += PARALLEL_PAGES) {
+    pages.push(...await Promise.all(offsets.slice(i, i + PARALLEL_PAGES).map((o) => api(url(o), { tenant }))));
+  }
+  return pages.flat();
 }
 
 // ---- map -----------------------------------------------------------------------------------
 // maxZoom: markercluster needs one, and without a tile layer the map has none.
 const map = L.map('map', { preferCanvas: true, zoomControl: true, maxZoom: 19 }).setView([56.16, 10.2], 11);
+probe.map = map;
 const tileUrl = localStorage.getItem('civitas.tiles');  // optional, e.g. a local tile server
 if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
 const districtLayer = L.geoJSON(null, {
   style: () => ({ color: '#3b5b7a', weight: 1, fillColor: '#dde6ee', fillOpacity: 0.5 }),
 }).addTo(map);
-// Markers are added in chunks (the page stays responsive while 10,000 load); when the last
-// chunk is in, the next frame draws them.
+// Markers are added in chunks of up to half a second of work, back to back (10,000 take about
+// one on a 2-core machine; fewer, shorter chunks draw fewer frames in between and load
+// sooner); when the last chunk of a load is in, the next frame draws them. `loading` is that load's number: other
+// additions (the cluster joining the map, a resync) and an outdated load do not count.
+let loads = 0, loading = 0;
+const loaded = (n) => requestAnimationFrame(() => requestAnimationFrame(() => {
+  if (n !== loads) return;
+  probe.loadedAt = performance.now();
+  performance.mark('civitas:loaded');
+  scheduleList();  // the list and counts once the markers are drawn (not in between chunks)
+}));
 const cluster = L.markerClusterGroup({
-  chunkedLoading: true, disableClusteringAtZoom: 16,
+  chunkedLoading: true, chunkInterval: 500, chunkDelay: 0, disableClusteringAtZoom: 16,
   chunkProgress: (done, total) => {
-    if (done === total) requestAnimationFrame(() => requestAnimationFrame(() => { probe.loadedAt = performance.now(); }));
+    if (done === total && loading) { loaded(loading); loading = 0; }
   },
 });
 map.addLayer(cluster);
+// Clicks and tooltips for all markers from the cluster group (marker events reach it), the
+// tooltip bound on a marker's first hover: 10,000 markers load without 10,000 of each.
+cluster.on('click', (ev) => { if (ev.layer.options.entityId) openPanel(ev.layer.options.entityId); });
+cluster.on('mouseover', (ev) => {
+  const m = ev.layer, id = m.options.entityId;
+  if (!id || m.getTooltip()) return;
+  m.bindTooltip(() => tooltip(state.entities.get(id))).openTooltip();
+});
 // Entities breaching an alert: a red ring above the clusters, so they show at every zoom.
 const highlightLayer = L.layerGroup().addTo(map);
 
@@ -82,7 +120,7 @@ async function loadDistricts() {
   let list = await queryAll({ type: 'AdministrativeArea' }).catch(() => []);
   if (!list.length && state.tenant) list = await queryAll({ type: 'AdministrativeArea' }, '').catch(() => []);
   state.districts = list.filter((e) => valueOf(e.location)?.type?.includes('Polygon'))
-    .map((e) => ({ id: e.id, name: valueOf(e.name) || e.id, geometry: valueOf(e.location) }))
+    .map((e) => ({ id: e.id, name: valueOf(e.name) || e.id, geometry: valueOf(e.location), prepared: preparePolygon(valueOf(e.location)) }))
     .sort((a, b) => a.name.localeCompare(b.name));
   districtLayer.clearLayers();
   for (const d of state.districts) {
@@ -123,9 +161,7 @@ function upsertMarker(e, batch = null) {
   if (!pos) return;
   let m = state.markers.get(e.id);
   if (!m) {
-    m = L.circleMarker([pos[1], pos[0]], markerStyle(e));
-    m.on('click', () => openPanel(e.id));
-    m.bindTooltip(() => tooltip(state.entities.get(e.id)));
+    m = L.circleMarker([pos[1], pos[0]], { ...markerStyle(e), entityId: e.id });
     state.markers.set(e.id, m);
     if (batch) batch.push(m); else cluster.addLayer(m);
   } else {
@@ -177,7 +213,7 @@ function renderCounts() {
     let d = state.districtOf.get(e.id);
     if (d === undefined) {
       const pos = positionOf(e);
-      d = (pos && state.districts.find((x) => inPolygon(pos, x.geometry))?.id) || '';
+      d = (pos && state.districts.find((x) => inPrepared(pos, x.prepared))?.id) || '';
       state.districtOf.set(e.id, d);
     }
     if (d) counts.set(d, counts.get(d) + 1);
@@ -238,15 +274,20 @@ async function loadEntities() {
   state.entities.clear();
   state.districtOf.clear();
   probe.loadedAt = 0;
-  if (!state.type) { renderLegend(); scheduleList(); probe.loadedAt = performance.now(); return; }
+  const load = ++loads;
+  loading = 0;
+  if (!state.type) { renderLegend(); scheduleList(); loaded(load); return; }
   const params = queryParams();
   const list = await queryAll(params);
+  if (load !== loads) return;  // a newer load started meanwhile
+  performance.mark('civitas:entities');
   for (const e of list) state.entities.set(e.id, e);
   // Units: from the normalized form of one entity.
   state.units = {};
   if (list.length) {
     const full = await api(`/entities/${encodeURIComponent(list[0].id)}`).catch(() => ({}));
     for (const [k, v] of Object.entries(full)) if (v?.unitCode) state.units[k] = v.unitCode;
+    if (load !== loads) return;
   }
   const numeric = numericAttributes(list);
   const sel = $('colour');
@@ -262,9 +303,9 @@ async function loadEntities() {
   state.range = rangeOf(list.map((e) => valueOf(e[state.colour])));
   const added = [];
   for (const e of list) upsertMarker(e, added);
-  cluster.addLayers(added);  // sets probe.loadedAt once drawn
+  performance.mark('civitas:markers');
+  if (added.length) { loading = load; cluster.addLayers(added); } else loaded(load);  // sets probe.loadedAt once drawn
   renderLegend();
-  scheduleList();
   renderHighlights();
   connectEvents(params);
 }
@@ -339,6 +380,7 @@ function applyUpdate(e) {
   upsertMarker(merged);
   probe.updates++;
   probe.updatedAt.set(e.id, Date.now());
+  probe.onUpdate?.(merged);
   // An entity that no longer breaches an alert leaves its list (the alert's own stream only
   // tells of entities that breach).
   for (const a of state.alerts.values()) {
@@ -440,11 +482,18 @@ async function openPanel(id, { keepChart = false, focus = false } = {}) {
   if (numeric.length) draw();
 }
 
+// Only the newest draw of a chart shows: choosing a range and then a period quickly starts two,
+// whose answers may arrive in either order.
+const chartDraws = new WeakMap();
 async function drawHistory(el, id, attr, start, period) {
+  const draw = (chartDraws.get(el) || 0) + 1;
+  chartDraws.set(el, draw);
   el.replaceChildren();
+  delete el.dataset.points;
   if (!attr) return;
   const p = new URLSearchParams({ attrs: attr, timerel: 'after', timeAt: start.toISOString(), options: 'aggregatedValues', aggrMethods: 'avg,min,max', aggrPeriodDuration: period });
   const res = await api(`/temporal/entities/${encodeURIComponent(id)}?${p}`).catch(() => null);
+  if (chartDraws.get(el) !== draw) return;
   let a = res?.[attr];
   if (Array.isArray(a)) a = a[0];
   const rows = a?.avg || [];
@@ -453,7 +502,7 @@ async function drawHistory(el, id, attr, start, period) {
   const pick = (m) => (a[m] || []).map((r) => r[0]);
   const width = Math.max(260, el.clientWidth || 320);
   const plot = new uPlot({
-    width, height: 200, title: `${attr} (${unitLabel(state.units[attr])})`,
+    width, height: 200, title: unitLabel(state.units[attr]) ? `${attr} (${unitLabel(state.units[attr])})` : attr,
     series: [{}, { label: 'avg', stroke: '#1f5fa8', width: 2 }, { label: 'min', stroke: '#2e8540' }, { label: 'max', stroke: '#b3261e' }],
   }, [t, pick('avg'), pick('min'), pick('max')], el);
   el.dataset.points = String(t.length);
@@ -652,7 +701,11 @@ $('filters').addEventListener('submit', async (ev) => {
 $('colour').addEventListener('change', () => { state.colour = $('colour').value; recolour(); scheduleList(); });
 
 $('tenant').value = state.tenant;
-await loadDistricts();
-await loadTypes();
-await loadEntities();
+performance.mark('civitas:script');
+// The districts (the base layer and the counts) load alongside the types and entities; the
+// counts are taken again once the districts are in.
+await Promise.all([
+  loadDistricts().then(() => { performance.mark('civitas:districts'); state.districtOf.clear(); scheduleList(); }),
+  loadTypes().then(() => { performance.mark('civitas:types'); return loadEntities(); }),
+]);
 await loadAlerts();
