@@ -25,9 +25,12 @@ SERVERS = ["civitas", "nginx", "postgres", "influxdb"]
 # name: (what is measured, the unit of items/s or None for requests/s)
 SCENARIOS = {
     "nginx": ("nginx static GET of an entity-sized JSON (the HTTP ceiling)", None),
-    "get": ("GET one entity by id, random ids (PostgreSQL: SELECT data by primary key)", None),
-    "patch": ("PATCH one attribute, random ids, durable (PostgreSQL: UPDATE jsonb_set)", None),
-    "create": ("create one entity, durable (POST /entities; PostgreSQL: INSERT)", None),
+    "get": ("GET one Bench entity by id, random ids (PostgreSQL: SELECT data by primary key "
+            "from the same entities)", None),
+    "patch": ("PATCH one attribute of a Bench entity, random ids, durable (PostgreSQL: UPDATE "
+              "... SET data = jsonb_set(data, '{v,value}', ...) of the same entities)", None),
+    "create": ("create one entity, durable (POST /entities; PostgreSQL: INSERT ... ON CONFLICT "
+               "DO NOTHING of the same JSON)", None),
     "batch-upsert": ("batch upsert of 1,000 entities × 3 attributes per request, durable "
                      "(PostgreSQL: multi-row INSERT ... ON CONFLICT DO UPDATE data || excluded)",
                      "attribute updates/s"),

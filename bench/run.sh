@@ -353,10 +353,10 @@ elif [ $want_pg -eq 1 ]; then
   pg_pid=$!
   for _ in $(seq 300); do
     kill -0 "$pg_pid" 2>/dev/null || die "postgres exited at start"
-    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
+    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -U postgres && break
     sleep 0.1
   done
-  "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" || die "postgres did not start within 30 s"
+  "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -U postgres || die "postgres did not start within 30 s"
   log "postgres listening on 127.0.0.1:$pg_port ($("$pg_bin/postgres" --version))"
   psql_() { timeout 3600 "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -X -q \
     -v ON_ERROR_STOP=1 "$@"; }
@@ -461,6 +461,13 @@ if [ -n "$pg_port" ]; then
   "$TOOLS" timed --label city-load --seconds "$(awk -v a="$pg_copy_s" -v b="$pg_index_s" \
     'BEGIN {print a + b}')" --json "$work/city-load.postgres.json"
   log "postgres: COPY $pg_copy_s s, indexes $pg_index_s s"
+  # The Bench entities of get/patch, as Civitas has them (not timed: Civitas's are created one
+  # POST at a time, its "Bench load" line).
+  log "loading $entities Bench entities into postgres"
+  psql_ -c "INSERT INTO entities (id, type, data, geom)
+    SELECT 'urn:ngsi-ld:Bench:' || i, 'Bench', replace('$entity_body', '{i}', i::text)::jsonb,
+           ST_SetSRID(ST_MakePoint(10.2, 56.1), 4326)
+    FROM generate_series(0, $((entities - 1))) AS i" -c "ANALYZE entities" >/dev/null
 fi
 
 # --- nginx ----------------------------------------------------------------------------------
@@ -591,11 +598,12 @@ done
 pgb=$work/pgbench
 mkdir -p "$pgb/log"
 if [ -n "$pg_port" ]; then
-  aq_id="'urn:ngsi-ld:AirQualityObserved:' || lpad((:k * 3)::text, 7, '0')"
+  # get and patch address the same Bench entities as on Civitas, uniformly at random.
+  bench_id="'urn:ngsi-ld:Bench:' || :k"
   printf '\\set k random(0, %d)\nSELECT data FROM entities WHERE id = %s;\n' \
-    "$((aq_sensors - 1))" "$aq_id" >"$pgb/get.sql"
-  printf '\\set k random(0, %d)\n\\set v random(0, 999999)\nUPDATE entities SET data = jsonb_set(data, '"'"'{NO2,value}'"'"', to_jsonb(:v::int)) WHERE id = %s;\n' \
-    "$((aq_sensors - 1))" "$aq_id" >"$pgb/patch.sql"
+    "$((entities - 1))" "$bench_id" >"$pgb/get.sql"
+  printf '\\set k random(0, %d)\n\\set v random(0, 999999)\nUPDATE entities SET data = jsonb_set(data, '"'"'{v,value}'"'"', to_jsonb(:v::int)) WHERE id = %s;\n' \
+    "$((entities - 1))" "$bench_id" >"$pgb/patch.sql"
   bench_json=${entity_body//\{i\}/0}
   printf '\\set k random(1, 1000000000000)\nINSERT INTO entities (id, type, data, geom) VALUES ('"'"'urn:ngsi-ld:Bench:pg-'"'"' || :k, '"'"'Bench'"'"', '"'"'%s'"'"', ST_SetSRID(ST_MakePoint(10.2, 56.1), 4326)) ON CONFLICT (id) DO NOTHING;\n' \
     "$bench_json" >"$pgb/create.sql"
@@ -672,18 +680,38 @@ lg() {  # out label connections loadgen-args...
     true
   [ -s "$out" ]
 }
+# pgbench's -T clock starts before it opens its connections, and on this machine a PostgreSQL
+# connection (a forked backend) takes 10-40 ms: 64 of them took 2.5 s under load, so that
+# "-T 1" measured nothing at all and "-T 6" measured half its time. So each connection count is
+# timed once (pgbench -t 1), -T gets three times that on top of warm-up + duration, and
+# bench_tools.py measures the window from the first transaction, after all connections are up.
+declare -A pg_connect_s=()
+pg_connect_allowance() {  # connections: whole seconds to add to -T
+  local c=$1 ms
+  if [ -z "${pg_connect_s[$c]:-}" ]; then
+    printf 'SELECT 1;\n' >"$pgb/connect.sql"
+    ms=$(cd "$pgb/log" && timeout 120 "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres \
+      -c "$c" -j "$(( c < 2 ? c : 2 ))" -t 1 -f "$pgb/connect.sql" postgres 2>/dev/null |
+      sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p')
+    pg_connect_s[$c]=$(awk -v ms="${ms:-5000}" 'BEGIN {printf "%d", int(3 * ms / 1000) + 1}')
+    log "postgres: $c connections open in ${ms:-?} ms; pgbench -T gets ${pg_connect_s[$c]} s more"
+  fi
+  echo "${pg_connect_s[$c]}"
+}
 pgb_run() {  # out label connections script...
   local out=$1 label=$2 c=$3 rc=0 secs prefix
   shift 3
   prefix=$pgb/log/$label.$$.$RANDOM
-  secs=$(awk -v d="$duration" -v w="$warmup" 'BEGIN {s = d + w; printf "%d", (s == int(s)) ? s : int(s) + 1}')
+  pg_connect_allowance "$c" >/dev/null  # fills the cache here, not in a subshell
+  secs=$(awk -v d="$duration" -v w="$warmup" -v a="${pg_connect_s[$c]}" \
+    'BEGIN {s = d + w; printf "%d", ((s == int(s)) ? s : int(s) + 1) + a}')
   local files=()
   for f in "$@"; do files+=(-f "$f"); done
   (cd "$pgb/log" && timeout $((secs + 120)) "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$pg_port" \
     -U postgres -M prepared -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$secs" --log \
     --log-prefix="$prefix" "${files[@]}" postgres >"$pgb/out.txt" 2>"$pgb/err.txt") || rc=$?
   "$TOOLS" pgbench --prefix "$prefix" --warmup "$warmup" --duration "$duration" --label "$label" \
-    --rc "$rc" --stderr "$pgb/err.txt" --json "$out"
+    --rc "$rc" --stderr "$pgb/err.txt" --stdout "$pgb/out.txt" --json "$out"
   rm -f "$prefix".*
 }
 
