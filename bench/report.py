@@ -224,7 +224,9 @@ def main():
     L = []
     L.append(f"## {meta['timestamp']}" + (" (smoke)" if meta["smoke"] else ""))
     L.append("")
-    L.append(f"- Command: `{meta['command']}` (git {meta['git']})")
+    took = meta.get("elapsed_s")
+    L.append(f"- Command: `{meta['command']}` (git {meta['git']})"
+             + (f"; the run took {took // 60} min {took % 60} s" if took is not None else ""))
     L.append(
         f"- Machine: {m['nproc']} × {m['cpu']}, {m['memory_kb'] / 1048576:.1f} GiB, "
         f"Linux {m['kernel']}; load average {m['loadavg_start']} at the start, "

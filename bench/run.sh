@@ -18,11 +18,11 @@
 #
 #   --smoke               tiny sizes, short runs, no package installation (ctest runs this)
 #   --sensors N           sensors of the synthetic city (default 10000; smoke 30)
-#   --hours H             simulated hours of history (default 2; smoke 0.1)
+#   --hours H             simulated hours of history (default 1; smoke 0.1)
 #   --seed S              the city's seed (default 42)
 #   --entities N          extra "Bench" entities for get/patch (default 10000; smoke 100)
 #   --runs K              rounds (default 3; smoke 1)
-#   --duration SEC        measured seconds per run (default 5; smoke 0.5)
+#   --duration SEC        measured seconds per run (default 3; smoke 0.5)
 #   --warmup SEC          unmeasured seconds before each run (default 1; smoke 0)
 #   --connections N       keep-alive connections of get/patch/create/nginx (default 64)
 #   --query-connections N connections of the query, geo and upsert scenarios (default 8)
@@ -102,8 +102,11 @@ if [ $smoke -eq 1 ]; then
   : "${entities:=100}" "${runs:=1}" "${duration:=0.5}" "${warmup:=0}" "${sensors:=30}"
   : "${hours:=0.1}"
 else
-  : "${entities:=10000}" "${runs:=3}" "${duration:=5}" "${warmup:=1}" "${sensors:=10000}"
-  : "${hours:=2}"
+  # Sized so that the whole default run stays under 15 minutes on a loaded 2-core machine: the
+  # history ingest (10,000 sensors x 3 attributes x 60 per hour, every server) is its largest
+  # part (BENCHMARKS.md, "How long it takes").
+  : "${entities:=10000}" "${runs:=3}" "${duration:=3}" "${warmup:=1}" "${sensors:=10000}"
+  : "${hours:=1}"
 fi
 is_count "$entities" && is_count "$runs" && is_count "$connections" && is_count "$pipeline" &&
   is_count "$loadgen_threads" && is_count "$civitas_threads" && is_count "$sensors" 3 &&
@@ -120,7 +123,7 @@ is_seconds "$duration" && is_seconds "$warmup" && is_seconds "$hours" ||
 : "${citygen_bin:=$(dirname "$loadgen_bin")/civitas_city_gen}"
 : "${notify_bin:=$(dirname "$loadgen_bin")/civitas_notify_bench}"
 
-log() { echo "run.sh: $*" >&2; }
+log() { echo "run.sh [${SECONDS}s]: $*" >&2; }
 want() { local s; for s in "${scenarios[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 want_any() { local s; for s in "$@"; do want "$s" && return 0; done; return 1; }
 
@@ -683,7 +686,7 @@ lg() {  # out label connections loadgen-args...
 # pgbench's -T clock starts before it opens its connections, and on this machine a PostgreSQL
 # connection (a forked backend) takes 10-40 ms: 64 of them took 2.5 s under load, so that
 # "-T 1" measured nothing at all and "-T 6" measured half its time. So each connection count is
-# timed once (pgbench -t 1), -T gets three times that on top of warm-up + duration, and
+# timed once (pgbench -t 1), -T gets twice that (+1 s) on top of warm-up + duration, and
 # bench_tools.py measures the window from the first transaction, after all connections are up.
 declare -A pg_connect_s=()
 pg_connect_allowance() {  # connections: whole seconds to add to -T
@@ -693,7 +696,7 @@ pg_connect_allowance() {  # connections: whole seconds to add to -T
     ms=$(cd "$pgb/log" && timeout 120 "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres \
       -c "$c" -j "$(( c < 2 ? c : 2 ))" -t 1 -f "$pgb/connect.sql" postgres 2>/dev/null |
       sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p')
-    pg_connect_s[$c]=$(awk -v ms="${ms:-5000}" 'BEGIN {printf "%d", int(3 * ms / 1000) + 1}')
+    pg_connect_s[$c]=$(awk -v ms="${ms:-5000}" 'BEGIN {printf "%d", int(2 * ms / 1000) + 1}')
     log "postgres: $c connections open in ${ms:-?} ms; pgbench -T gets ${pg_connect_s[$c]} s more"
   fi
   echo "${pg_connect_s[$c]}"
@@ -855,7 +858,7 @@ done
 if want notification; then
   if [ -x "$notify_bin" ]; then
     nruns=$(( runs < 3 ? runs : 3 ))
-    ndur=5
+    ndur=3
     [ $smoke -eq 1 ] && ndur=1
     log "notification benchmark (bench/notify.sh --runs $nruns --duration $ndur)"
     mkdir -p "$work/notify"
@@ -957,7 +960,7 @@ export B_STAMP=$stamp B_COMMAND=$command_line B_SMOKE=$smoke B_ENTITIES=$entitie
   B_INFLUX_BYTES=$influx_bytes B_OBSERVATIONS=$observations \
   B_GIT=$git_rev B_LOADAVG_START=$loadavg_start B_LOADAVG_END=$loadavg_end \
   B_NGINX_VERSION=$nginx_version B_PG_VERSION=$pg_version B_INFLUX_VERSION=$influx_version \
-  B_CPU=$cpu_model B_MEM_KB=$mem_kb B_WORK=$work B_CITY="$city_json"
+  B_CPU=$cpu_model B_MEM_KB=$mem_kb B_WORK=$work B_CITY="$city_json" B_ELAPSED=$SECONDS
 B_NPROC=$(nproc)
 B_KERNEL=$(uname -r)
 export B_NPROC B_KERNEL
@@ -980,6 +983,8 @@ json.dump({
     "command": e["B_COMMAND"],
     "smoke": e["B_SMOKE"] == "1",
     "git": e["B_GIT"],
+    # Wall-clock seconds from the start of run.sh to the report (build included).
+    "elapsed_s": int(e["B_ELAPSED"]),
     "machine": {"nproc": int(e["B_NPROC"]), "cpu": e["B_CPU"],
                 "memory_kb": int(e["B_MEM_KB"]), "kernel": e["B_KERNEL"],
                 # Other work on the machine during the run (1, 5, 15 min load averages).
