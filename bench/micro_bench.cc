@@ -1,6 +1,8 @@
-// Micro-benchmarks of the request hot paths that do not touch the network or the disk: JSON
-// parsing, entity body parsing and expansion, rendering, and the storage serialization.
-// Run: build/release/bench/civitas_micro_bench [--benchmark_filter=REGEX]
+// Micro-benchmarks of the request hot paths that do not touch the network: JSON parsing, entity
+// body parsing and expansion, rendering, and the storage serialization (this file); `q`
+// (micro_query_bench.cc); the history chunk codecs (micro_temporal_bench.cc); the durable
+// write of the RocksDB backend (micro_storage_bench.cc). One binary:
+//   build/release/bench/civitas_micro_bench [--benchmark_filter=REGEX]
 
 #include <benchmark/benchmark.h>
 
@@ -10,6 +12,7 @@
 #include "common/json.h"
 #include "common/time.h"
 #include "jsonld/context.h"
+#include "micro_fixtures.h"
 #include "ngsild/entity.h"
 #include "ngsild/ops.h"
 #include "ngsild/parse.h"
@@ -18,44 +21,16 @@
 namespace civitas::ngsild {
 namespace {
 
-// A sensor as the synthetic city of issue 7 has them: a handful of properties with metadata, a
-// relationship and a location.
-constexpr const char* kEntity = R"({
-  "id": "urn:ngsi-ld:AirQualityObserved:Aarhus:0042",
-  "type": "AirQualityObserved",
-  "NO2": {"type": "Property", "value": 22.7, "unitCode": "GQ",
-          "observedAt": "2024-03-01T12:00:00Z"},
-  "PM10": {"type": "Property", "value": 14.2, "unitCode": "GQ",
-           "observedAt": "2024-03-01T12:00:00Z"},
-  "temperature": {"type": "Property", "value": 6.5, "unitCode": "CEL",
-                  "observedAt": "2024-03-01T12:00:00Z"},
-  "name": {"type": "Property", "value": "Banegårdspladsen"},
-  "refDistrict": {"type": "Relationship", "object": "urn:ngsi-ld:District:Aarhus:Midtbyen"},
-  "location": {"type": "GeoProperty",
-               "value": {"type": "Point", "coordinates": [10.2039, 56.1496]}}
-})";
+using bench::CoreContext;
+using bench::kSensorEntity;
 
 // The single-attribute update of the PATCH benchmark.
 constexpr const char* kPatch = R"({"v":{"type":"Property","value":123456}})";
 
-// The core context only; a fetcher that never succeeds keeps the benchmark offline.
-jsonld::ContextRegistry& Registry() {
-  static jsonld::ContextRegistry r({}, [](const std::string&) -> Result<std::string> {
-    return Status(ErrorCode::kLdContextNotAvailable, "offline");
-  });
-  return r;
-}
-
-Entity MakeEntity() {
-  auto body = ParseJson(kEntity);
-  if (!body.ok()) std::abort();
-  auto f = ParseEntityBody(*body, *Registry().Core(), {.require_id_and_type = true});
-  if (!f.ok()) std::abort();
-  return CreateEntity(std::move(*f), NowMicros());
-}
+Entity MakeEntity() { return bench::MakeSensor(); }
 
 void BM_ParseJson(benchmark::State& state) {
-  std::string text = kEntity;
+  std::string text = kSensorEntity;
   for (auto _ : state) {
     auto v = ParseJson(text);
     benchmark::DoNotOptimize(v);
@@ -65,10 +40,10 @@ void BM_ParseJson(benchmark::State& state) {
 BENCHMARK(BM_ParseJson);
 
 void BM_ParseEntityBody(benchmark::State& state) {
-  auto body = ParseJson(kEntity);
-  auto ctx = Registry().Core();
+  auto body = ParseJson(kSensorEntity);
+  const auto& ctx = CoreContext();
   for (auto _ : state) {
-    auto f = ParseEntityBody(*body, *ctx, {.require_id_and_type = true});
+    auto f = ParseEntityBody(*body, ctx, {.require_id_and_type = true});
     benchmark::DoNotOptimize(f);
   }
 }
@@ -77,10 +52,10 @@ BENCHMARK(BM_ParseEntityBody);
 // What a PATCH costs on the I/O thread before it reaches the store: JSON parse and expansion.
 void BM_ParsePatchBody(benchmark::State& state) {
   std::string text = kPatch;
-  auto ctx = Registry().Core();
+  const auto& ctx = CoreContext();
   for (auto _ : state) {
     auto body = ParseJson(text);
-    auto f = ParseEntityBody(*body, *ctx, {});
+    auto f = ParseEntityBody(*body, ctx, {});
     benchmark::DoNotOptimize(f);
   }
 }
@@ -88,11 +63,11 @@ BENCHMARK(BM_ParsePatchBody);
 
 void BM_RenderEntity(benchmark::State& state, Format format) {
   Entity e = MakeEntity();
-  auto ctx = Registry().Core();
+  const auto& ctx = CoreContext();
   RenderOptions options;
   options.format = format;
   for (auto _ : state) {
-    Json out = RenderEntity(e, *ctx, options);
+    Json out = RenderEntity(e, ctx, options);
     benchmark::DoNotOptimize(out);
   }
 }
@@ -102,12 +77,12 @@ BENCHMARK_CAPTURE(BM_RenderEntity, keyValues, Format::kKeyValues);
 // Rendering plus serialization to text: the whole of a GET's CPU work after the lookup.
 void BM_RenderEntityToText(benchmark::State& state) {
   Entity e = MakeEntity();
-  auto ctx = Registry().Core();
+  const auto& ctx = CoreContext();
   RenderOptions options;
   std::string text;
   for (auto _ : state) {
     text.clear();
-    AppendJson(text, RenderEntity(e, *ctx, options));
+    AppendJson(text, RenderEntity(e, ctx, options));
     benchmark::DoNotOptimize(text);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));

@@ -11,6 +11,9 @@
 # CIVITAS and NOTIFY_BENCH in the environment name the binaries (default: build/release's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The system python first (a version manager's shim in PATH can cost seconds per start).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 runs=3 duration=10 build=1 out=$ROOT/bench/results
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+free_port() { "$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 run_one() {  # name args...
   local name=$1; shift
@@ -65,7 +68,7 @@ done
 mkdir -p "$out"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 cp "$tmp/results.jsonl" "$out/notify-$stamp.jsonl"
-python3 - "$tmp/results.jsonl" "$(nproc)" <<'PY'
+"$PY" - "$tmp/results.jsonl" "$(nproc)" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def col(name, key):

@@ -18,11 +18,11 @@
 #
 #   --smoke               tiny sizes, short runs, no package installation (ctest runs this)
 #   --sensors N           sensors of the synthetic city (default 10000; smoke 30)
-#   --hours H             simulated hours of history (default 2; smoke 0.1)
+#   --hours H             simulated hours of history (default 1; smoke 0.1)
 #   --seed S              the city's seed (default 42)
 #   --entities N          extra "Bench" entities for get/patch (default 10000; smoke 100)
 #   --runs K              rounds (default 3; smoke 1)
-#   --duration SEC        measured seconds per run (default 5; smoke 0.5)
+#   --duration SEC        measured seconds per run (default 2; smoke 0.5)
 #   --warmup SEC          unmeasured seconds before each run (default 1; smoke 0)
 #   --connections N       keep-alive connections of get/patch/create/nginx (default 64)
 #   --query-connections N connections of the query, geo and upsert scenarios (default 8)
@@ -102,8 +102,11 @@ if [ $smoke -eq 1 ]; then
   : "${entities:=100}" "${runs:=1}" "${duration:=0.5}" "${warmup:=0}" "${sensors:=30}"
   : "${hours:=0.1}"
 else
-  : "${entities:=10000}" "${runs:=3}" "${duration:=5}" "${warmup:=1}" "${sensors:=10000}"
-  : "${hours:=2}"
+  # Sized so that the whole default run stays under 15 minutes on a loaded 2-core machine: the
+  # history ingest (10,000 sensors x 3 attributes x 60 per hour, every server) is its largest
+  # part (BENCHMARKS.md, "How long it takes").
+  : "${entities:=10000}" "${runs:=3}" "${duration:=2}" "${warmup:=1}" "${sensors:=10000}"
+  : "${hours:=1}"
 fi
 is_count "$entities" && is_count "$runs" && is_count "$connections" && is_count "$pipeline" &&
   is_count "$loadgen_threads" && is_count "$civitas_threads" && is_count "$sensors" 3 &&
@@ -120,7 +123,7 @@ is_seconds "$duration" && is_seconds "$warmup" && is_seconds "$hours" ||
 : "${citygen_bin:=$(dirname "$loadgen_bin")/civitas_city_gen}"
 : "${notify_bin:=$(dirname "$loadgen_bin")/civitas_notify_bench}"
 
-log() { echo "run.sh: $*" >&2; }
+log() { echo "run.sh [${SECONDS}s]: $*" >&2; }
 want() { local s; for s in "${scenarios[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 want_any() { local s; for s in "$@"; do want "$s" && return 0; done; return 1; }
 
@@ -168,7 +171,11 @@ if [ $install -eq 1 ]; then
     timeout 900 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 fi
-command -v python3 >/dev/null || die "python3 is needed for the report (apt-get install python3)"
+# The system's python3 first: run.sh starts python a few hundred times, and a version manager's
+# shim first in PATH (pyenv's) took 2-3 s per start on the busy machine, minutes per run.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3 || true)
+[ -n "$PY" ] || die "python3 is needed for the report (apt-get install python3)"
 command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
 
 # --- build ----------------------------------------------------------------------------------
@@ -239,7 +246,7 @@ listening() {  # port: is anything listening on that TCP port (IPv4 or IPv6)?
 free_port() {  # a port nothing listens on now (never the lead's 1026, 1883, 9090)
   local p
   for _ in $(seq 50); do
-    p=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+    p=$("$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
     case "$p" in 1026|1883|9090) continue ;; esac
     listening "$p" || { echo "$p"; return 0; }
   done
@@ -288,7 +295,7 @@ t0=$(now)
   --out "$city" 2>"$work/citygen.log" || die "city generation failed: $(cat "$work/citygen.log")"
 log "$(cat "$work/citygen.log") ($(elapsed "$t0") s)"
 city_json=$(cat "$city/city.json")
-cj() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v) if isinstance(v,(list,dict)) else v)' "$city/city.json" "$1"; }
+cj() { "$PY" -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v) if isinstance(v,(list,dict)) else v)' "$city/city.json" "$1"; }
 observations=$(cj observations)
 entity_batches=$(cj entity_batches)
 history_bodies=$(cj history_bodies)
@@ -298,7 +305,7 @@ near_point=$(cj near_point)
 within_polygon=$(cj within_polygon)
 aq_sensors=$(cj air_quality_sensors)
 pg_upserts=$(cj pg_upserts)
-urlenc() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+urlenc() { "$PY" -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 
 # --- Civitas --------------------------------------------------------------------------------
 mkdir -p "$work/data"
@@ -353,10 +360,10 @@ elif [ $want_pg -eq 1 ]; then
   pg_pid=$!
   for _ in $(seq 300); do
     kill -0 "$pg_pid" 2>/dev/null || die "postgres exited at start"
-    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
+    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -U postgres && break
     sleep 0.1
   done
-  "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" || die "postgres did not start within 30 s"
+  "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -U postgres || die "postgres did not start within 30 s"
   log "postgres listening on 127.0.0.1:$pg_port ($("$pg_bin/postgres" --version))"
   psql_() { timeout 3600 "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -X -q \
     -v ON_ERROR_STOP=1 "$@"; }
@@ -424,7 +431,7 @@ fi
 sampler_roots=("civitas=$civitas_pid")
 [ -n "$pg_pid" ] && sampler_roots+=("postgres=$pg_pid")
 [ -n "$influx_pid" ] && sampler_roots+=("influxdb=$influx_pid")
-"$TOOLS" sample --out "$work/resources.json" --max-seconds "$life" "${sampler_roots[@]}" &
+"$PY" "$TOOLS" sample --out "$work/resources.json" --max-seconds "$life" "${sampler_roots[@]}" &
 sampler_pid=$!
 
 # --- load -----------------------------------------------------------------------------------
@@ -458,9 +465,16 @@ if [ -n "$pg_port" ]; then
     -c "CREATE INDEX entities_geog ON entities USING gist ((geom::geography))" \
     -c "VACUUM ANALYZE entities" >/dev/null
   pg_index_s=$(elapsed "$t0")
-  "$TOOLS" timed --label city-load --seconds "$(awk -v a="$pg_copy_s" -v b="$pg_index_s" \
+  "$PY" "$TOOLS" timed --label city-load --seconds "$(awk -v a="$pg_copy_s" -v b="$pg_index_s" \
     'BEGIN {print a + b}')" --json "$work/city-load.postgres.json"
   log "postgres: COPY $pg_copy_s s, indexes $pg_index_s s"
+  # The Bench entities of get/patch, as Civitas has them (not timed: Civitas's are created one
+  # POST at a time, its "Bench load" line).
+  log "loading $entities Bench entities into postgres"
+  psql_ -c "INSERT INTO entities (id, type, data, geom)
+    SELECT 'urn:ngsi-ld:Bench:' || i, 'Bench', replace('$entity_body', '{i}', i::text)::jsonb,
+           ST_SetSRID(ST_MakePoint(10.2, 56.1), 4326)
+    FROM generate_series(0, $((entities - 1))) AS i" -c "ANALYZE entities" >/dev/null
 fi
 
 # --- nginx ----------------------------------------------------------------------------------
@@ -538,8 +552,8 @@ fi
 q_type="type=AirQualityObserved"
 q1="q=$(urlenc 'NO2>40')"
 q2="q=$(urlenc 'NO2>40;PM10<30')"
-near_lon=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[0])' "$near_point")
-near_lat=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[1])' "$near_point")
+near_lon=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[0])' "$near_point")
+near_lat=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[1])' "$near_point")
 near_q="georel=$(urlenc 'near;maxDistance==500')&geometry=Point&coordinates=$(urlenc "[$near_lon,$near_lat]")"
 within_body="{\"type\":\"Query\",\"geoQ\":{\"georel\":\"within\",\"geometry\":\"Polygon\",\"coordinates\":$within_polygon}}"
 printf '%s' "$within_body" >"$work/within.json"
@@ -591,11 +605,12 @@ done
 pgb=$work/pgbench
 mkdir -p "$pgb/log"
 if [ -n "$pg_port" ]; then
-  aq_id="'urn:ngsi-ld:AirQualityObserved:' || lpad((:k * 3)::text, 7, '0')"
+  # get and patch address the same Bench entities as on Civitas, uniformly at random.
+  bench_id="'urn:ngsi-ld:Bench:' || :k"
   printf '\\set k random(0, %d)\nSELECT data FROM entities WHERE id = %s;\n' \
-    "$((aq_sensors - 1))" "$aq_id" >"$pgb/get.sql"
-  printf '\\set k random(0, %d)\n\\set v random(0, 999999)\nUPDATE entities SET data = jsonb_set(data, '"'"'{NO2,value}'"'"', to_jsonb(:v::int)) WHERE id = %s;\n' \
-    "$((aq_sensors - 1))" "$aq_id" >"$pgb/patch.sql"
+    "$((entities - 1))" "$bench_id" >"$pgb/get.sql"
+  printf '\\set k random(0, %d)\n\\set v random(0, 999999)\nUPDATE entities SET data = jsonb_set(data, '"'"'{v,value}'"'"', to_jsonb(:v::int)) WHERE id = %s;\n' \
+    "$((entities - 1))" "$bench_id" >"$pgb/patch.sql"
   bench_json=${entity_body//\{i\}/0}
   printf '\\set k random(1, 1000000000000)\nINSERT INTO entities (id, type, data, geom) VALUES ('"'"'urn:ngsi-ld:Bench:pg-'"'"' || :k, '"'"'Bench'"'"', '"'"'%s'"'"', ST_SetSRID(ST_MakePoint(10.2, 56.1), 4326)) ON CONFLICT (id) DO NOTHING;\n' \
     "$bench_json" >"$pgb/create.sql"
@@ -611,7 +626,7 @@ fi
 # pgbench reads ":name" as a variable anywhere in a script, even inside string literals (ids
 # like urn:ngsi-ld:..., times, JSON): every literal becomes an E'' string with its colons as \x3a.
 pg_escape_scripts() {
-  python3 - "$@" <<'PY'
+  "$PY" - "$@" <<'PY'
 import re, sys
 for path in sys.argv[1:]:
     s = open(path).read()
@@ -639,7 +654,7 @@ done
 # Results go to runs/<scenario>@<server>.<round>.json in the load generator's shape; items
 # (attribute updates, observations) are added where a request carries many.
 set_items() {  # file items_per_request|total:N
-  python3 - "$@" <<'EOF'
+  "$PY" - "$@" <<'EOF'
 import json, sys
 path, spec = sys.argv[1], sys.argv[2]
 r = json.load(open(path))
@@ -654,7 +669,7 @@ json.dump(r, open(path, "w"))
 EOF
 }
 show() {  # file
-  python3 - "$1" <<'EOF' >&2
+  "$PY" - "$1" <<'EOF' >&2
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency_ms"]
@@ -672,18 +687,38 @@ lg() {  # out label connections loadgen-args...
     true
   [ -s "$out" ]
 }
+# pgbench's -T clock starts before it opens its connections, and on this machine a PostgreSQL
+# connection (a forked backend) takes 10-40 ms: 64 of them took 2.5 s under load, so that
+# "-T 1" measured nothing at all and "-T 6" measured half its time. So each connection count is
+# timed once (pgbench -t 1), -T gets twice that (+1 s) on top of warm-up + duration, and
+# bench_tools.py measures the window from the first transaction, after all connections are up.
+declare -A pg_connect_s=()
+pg_connect_allowance() {  # connections: whole seconds to add to -T
+  local c=$1 ms
+  if [ -z "${pg_connect_s[$c]:-}" ]; then
+    printf 'SELECT 1;\n' >"$pgb/connect.sql"
+    ms=$(cd "$pgb/log" && timeout 120 "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres \
+      -c "$c" -j "$(( c < 2 ? c : 2 ))" -t 1 -f "$pgb/connect.sql" postgres 2>/dev/null |
+      sed -n 's/^initial connection time = \([0-9.]*\) ms.*/\1/p')
+    pg_connect_s[$c]=$(awk -v ms="${ms:-5000}" 'BEGIN {printf "%d", int(2 * ms / 1000) + 1}')
+    log "postgres: $c connections open in ${ms:-?} ms; pgbench -T gets ${pg_connect_s[$c]} s more"
+  fi
+  echo "${pg_connect_s[$c]}"
+}
 pgb_run() {  # out label connections script...
   local out=$1 label=$2 c=$3 rc=0 secs prefix
   shift 3
   prefix=$pgb/log/$label.$$.$RANDOM
-  secs=$(awk -v d="$duration" -v w="$warmup" 'BEGIN {s = d + w; printf "%d", (s == int(s)) ? s : int(s) + 1}')
+  pg_connect_allowance "$c" >/dev/null  # fills the cache here, not in a subshell
+  secs=$(awk -v d="$duration" -v w="$warmup" -v a="${pg_connect_s[$c]}" \
+    'BEGIN {s = d + w; printf "%d", ((s == int(s)) ? s : int(s) + 1) + a}')
   local files=()
   for f in "$@"; do files+=(-f "$f"); done
   (cd "$pgb/log" && timeout $((secs + 120)) "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$pg_port" \
     -U postgres -M prepared -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$secs" --log \
     --log-prefix="$prefix" "${files[@]}" postgres >"$pgb/out.txt" 2>"$pgb/err.txt") || rc=$?
-  "$TOOLS" pgbench --prefix "$prefix" --warmup "$warmup" --duration "$duration" --label "$label" \
-    --rc "$rc" --stderr "$pgb/err.txt" --json "$out"
+  "$PY" "$TOOLS" pgbench --prefix "$prefix" --warmup "$warmup" --duration "$duration" \
+    --label "$label" --rc "$rc" --stderr "$pgb/err.txt" --stdout "$pgb/out.txt" --json "$out"
   rm -f "$prefix".*
 }
 
@@ -717,9 +752,18 @@ run_scenario() {  # name round
       [ -z "$pg_port" ] || { pgb_run "$r/create@postgres.$round.json" create@postgres \
         "$connections" "$pgb/create.sql" && show "$r/create@postgres.$round.json"; } ;;
     batch-upsert)
-      lg "$r/batch-upsert@civitas.$round.json" batch-upsert@civitas "$qc" -m POST \
-        -H 'Content-Type: application/json' --bodies "$city/civitas/upsert.bodies" \
-        "$civ/entityOperations/upsert?options=update" &&
+      # A fixed count, not a fixed time: one request is a commit of 1,000 entities that took
+      # 0.5-3 s on the loaded machine, and with 8 of them in flight a window of a few seconds
+      # could end before any answered (0 answers in 2 of 3 rounds, 2026-12-02). Each round
+      # upserts the whole city twice; the rate is over the whole time, from the first request.
+      local n=$((2 * entity_batches))
+      [ "$n" -ge "$qc" ] || n=$qc
+      "$loadgen_bin" -q -c "$qc" -t "$(( qc < loadgen_threads ? qc : loadgen_threads ))" \
+        -n "$n" --timeout 120000 --max-time 600 -m POST -H 'Content-Type: application/json' \
+        --bodies "$city/civitas/upsert.bodies" --label batch-upsert@civitas \
+        --json "$r/batch-upsert@civitas.$round.json" \
+        "$civ/entityOperations/upsert?options=update" >/dev/null || true
+      [ -s "$r/batch-upsert@civitas.$round.json" ] &&
         set_items "$r/batch-upsert@civitas.$round.json" "$upsert_items" &&
         show "$r/batch-upsert@civitas.$round.json"
       if [ -n "$pg_port" ]; then
@@ -743,7 +787,7 @@ run_scenario() {  # name round
       [ -z "$influx_port" ] || { lg "$r/$name@influxdb.$round.json" "$name@influxdb" 1 \
         "$(influx_query_url "$ix_one")" && show "$r/$name@influxdb.$round.json"; } ;;
     temporal-agg-all)
-      "$TOOLS" sweep --warmup "$warmup" --duration "$duration" --label "$name@civitas" \
+      "$PY" "$TOOLS" sweep --warmup "$warmup" --duration "$duration" --label "$name@civitas" \
         --json "$r/$name@civitas.$round.json" "${agg_all_urls[@]}" &&
         show "$r/$name@civitas.$round.json"
       [ -z "$pg_port" ] || { pgb_run "$r/$name@postgres.$round.json" "$name@postgres" 1 \
@@ -773,7 +817,8 @@ if want temporal-ingest && [ "$history_bodies" -gt 0 ]; then
       t0=$(now)
       psql_ -c "\\copy history (entity, attribute, t, value) FROM '$city/pg/history-$part.copy'" \
         >/dev/null
-      "$TOOLS" timed --label temporal-ingest@postgres --seconds "$(elapsed "$t0")" --json "$out"
+      "$PY" "$TOOLS" timed --label temporal-ingest@postgres --seconds "$(elapsed "$t0")" \
+        --json "$out"
       set_items "$out" "total:$obs" && show "$out"
     fi
     if [ -n "$influx_port" ]; then
@@ -790,7 +835,7 @@ fi
 
 # Check: the first hourly average of the sample sensor, from each server.
 if want_any temporal-agg-one temporal-agg-all && [ "$history_bodies" -gt 0 ]; then
-  civ_avg=$(curl -s --max-time 60 "$agg_one_url" | python3 -c '
+  civ_avg=$(curl -s --max-time 60 "$agg_one_url" | "$PY" -c '
 import json, sys
 try:
     d = json.load(sys.stdin)
@@ -802,7 +847,7 @@ except Exception as e:
   if [ -n "$pg_port" ]; then
     pg_avg=$(psql_ -t -A -c "SELECT avg(value) FROM history WHERE entity = '$sample_sensor' AND attribute = 'NO2' AND t >= '$hist_start' AND t < timestamptz '$hist_start' + interval '1 hour'")
     msg+=", PostgreSQL $pg_avg"
-    if python3 -c 'import sys; a, b = sys.argv[1:]; sys.exit(0 if abs(float(a) - float(b)) <= 1e-6 * max(1, abs(float(b))) else 1)' "$civ_avg" "$pg_avg" 2>/dev/null; then
+    if "$PY" -c 'import sys; a, b = sys.argv[1:]; sys.exit(0 if abs(float(a) - float(b)) <= 1e-6 * max(1, abs(float(b))) else 1)' "$civ_avg" "$pg_avg" 2>/dev/null; then
       log "$msg: equal"
     elif [ "$civ_avg" = none ]; then
       NOT_AVAILABLE+=(temporal-agg-one temporal-agg-all)
@@ -827,7 +872,7 @@ done
 if want notification; then
   if [ -x "$notify_bin" ]; then
     nruns=$(( runs < 3 ? runs : 3 ))
-    ndur=5
+    ndur=3
     [ $smoke -eq 1 ] && ndur=1
     log "notification benchmark (bench/notify.sh --runs $nruns --duration $ndur)"
     mkdir -p "$work/notify"
@@ -845,7 +890,7 @@ fi
 # flight on each, at most C writes share one: C / fdatasync is the ceiling of durable PATCH
 # throughput on this disk, whatever the server does. Measured on the data directory's
 # filesystem, after the rounds, so it reflects the same conditions.
-fsync_note=$(python3 - "$work/data" "$connections" <<'EOF2'
+fsync_note=$("$PY" - "$work/data" "$connections" <<'EOF2'
 import os, sys, time
 path = os.path.join(sys.argv[1], "fsync-probe")
 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -929,11 +974,11 @@ export B_STAMP=$stamp B_COMMAND=$command_line B_SMOKE=$smoke B_ENTITIES=$entitie
   B_INFLUX_BYTES=$influx_bytes B_OBSERVATIONS=$observations \
   B_GIT=$git_rev B_LOADAVG_START=$loadavg_start B_LOADAVG_END=$loadavg_end \
   B_NGINX_VERSION=$nginx_version B_PG_VERSION=$pg_version B_INFLUX_VERSION=$influx_version \
-  B_CPU=$cpu_model B_MEM_KB=$mem_kb B_WORK=$work B_CITY="$city_json"
+  B_CPU=$cpu_model B_MEM_KB=$mem_kb B_WORK=$work B_CITY="$city_json" B_ELAPSED=$SECONDS
 B_NPROC=$(nproc)
 B_KERNEL=$(uname -r)
 export B_NPROC B_KERNEL
-python3 - "$meta" <<'EOF'
+"$PY" - "$meta" <<'EOF'
 import json, os, sys
 e = os.environ
 w = e["B_WORK"]
@@ -952,6 +997,8 @@ json.dump({
     "command": e["B_COMMAND"],
     "smoke": e["B_SMOKE"] == "1",
     "git": e["B_GIT"],
+    # Wall-clock seconds from the start of run.sh to the report (build included).
+    "elapsed_s": int(e["B_ELAPSED"]),
     "machine": {"nproc": int(e["B_NPROC"]), "cpu": e["B_CPU"],
                 "memory_kb": int(e["B_MEM_KB"]), "kernel": e["B_KERNEL"],
                 # Other work on the machine during the run (1, 5, 15 min load averages).
@@ -993,7 +1040,7 @@ json.dump({
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 status=0
-python3 "$ROOT/bench/report.py" --meta "$meta" --load "$work/load.json" --runs "$work/runs" \
+"$PY" "$ROOT/bench/report.py" --meta "$meta" --load "$work/load.json" --runs "$work/runs" \
   --md "$out_dir/$stamp.md" --json "$out_dir/$stamp.json" || status=$?
 cat "$out_dir/$stamp.md"
 log "results: $out_dir/$stamp.md and $out_dir/$stamp.json"
