@@ -40,9 +40,13 @@ class TemporalStoreTest : public ::testing::Test {
   }
 
   void Open() {
-    entities_.reset();
     TemporalStore::Options o;
     o.chunk_samples = 4;
+    OpenWith(o);
+  }
+  // Reopens the store (closing it first) with these options.
+  void OpenWith(const TemporalStore::Options& o) {
+    entities_.reset();
     temporal_ = std::make_unique<TemporalStore>(o);
     auto backend = storage::OpenRocksDb({dir_.string()});
     ASSERT_TRUE(backend.ok()) << backend.status().detail();
@@ -288,19 +292,11 @@ TEST_F(TemporalStoreTest, DeleteAndModifyInstances) {
 }
 
 TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
-  entities_.reset();
   TemporalStore::Options o;
   o.chunk_samples = 4;
   o.retention = *ParseDuration("P30D");
   o.retention_by_type["https://example.org/Archive"] = *ParseDuration("P100Y");
-  temporal_ = std::make_unique<TemporalStore>(o);
-  auto backend = storage::OpenRocksDb({dir_.string()});
-  ASSERT_TRUE(backend.ok());
-  ASSERT_TRUE(temporal_->Load(**backend).ok());
-  auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
-  ASSERT_TRUE(store.ok());
-  entities_ = std::move(store).value();
-  entities_->AddListener(temporal_.get());
+  OpenWith(o);
 
   std::vector<TemporalStore::Instance> old;
   for (int i = 0; i < 9; ++i) {
@@ -333,21 +329,10 @@ TEST_F(TemporalStoreTest, RetentionSweepReachesSeriesNoLongerWritten) {
   ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Road"}, recent, false)).ok());
   EXPECT_TRUE(temporal_->Expired(now).empty());  // no retention: nothing expires
 
-  auto reopen = [&] {
-    entities_.reset();
-    TemporalStore::Options o;
-    o.chunk_samples = 4;
-    o.retention = *ParseDuration("P30D");
-    temporal_ = std::make_unique<TemporalStore>(o);
-    auto backend = storage::OpenRocksDb({dir_.string()});
-    ASSERT_TRUE(backend.ok());
-    ASSERT_TRUE(temporal_->Load(**backend).ok());
-    auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
-    ASSERT_TRUE(store.ok());
-    entities_ = std::move(store).value();
-    entities_->AddListener(temporal_.get());
-  };
-  reopen();
+  TemporalStore::Options retained;
+  retained.chunk_samples = 4;
+  retained.retention = *ParseDuration("P30D");
+  OpenWith(retained);
   using Key = std::pair<std::string, std::string>;
   EXPECT_EQ(temporal_->Expired(NowMicros()), (std::vector<Key>{{"", "urn:x:1"}}));
   {
@@ -359,7 +344,7 @@ TEST_F(TemporalStoreTest, RetentionSweepReachesSeriesNoLongerWritten) {
   HistoryPtr kept = temporal_->Get("", "urn:x:2");
   ASSERT_TRUE(kept);
   EXPECT_EQ(kept->series.begin()->second->size(), 9u);
-  reopen();  // durable
+  OpenWith(retained);  // durable
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
   EXPECT_TRUE(temporal_->Expired(NowMicros()).empty());
 }
@@ -372,18 +357,10 @@ TEST_F(TemporalStoreTest, RetentionSweeperRunsOnItsOwnThread) {
     old.push_back(Obs(at.c_str(), i));
   }
   ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
-  entities_.reset();
   TemporalStore::Options o;
   o.chunk_samples = 4;
   o.retention = *ParseDuration("P30D");
-  temporal_ = std::make_unique<TemporalStore>(o);
-  auto backend = storage::OpenRocksDb({dir_.string()});
-  ASSERT_TRUE(backend.ok());
-  ASSERT_TRUE(temporal_->Load(**backend).ok());
-  auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
-  ASSERT_TRUE(store.ok());
-  entities_ = std::move(store).value();
-  entities_->AddListener(temporal_.get());
+  OpenWith(o);
   RetentionSweeper sweeper(temporal_.get(), entities_.get(), std::chrono::milliseconds(10));
   for (int i = 0; i < 500 && Samples().size() != 1; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
