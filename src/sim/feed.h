@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -54,8 +56,12 @@ class MeasureSink {
 
   Status Open();  // connects to the MQTT broker if there is one
   bool Send(const std::string& apikey, const std::string& device, const std::string& payload);
+  // Waits (up to `seconds`) until the broker has acknowledged every MQTT message sent; false if
+  // some are still unacknowledged. The destructor flushes for up to 30 s.
+  bool Flush(double seconds);
 
  private:
+  std::atomic<int64_t> unacked_{0};
   Http& http_;
   std::string mqtt_url_;
   struct mosquitto* mqtt_ = nullptr;

@@ -23,9 +23,12 @@ std::string ApiKeyOf(Dataset d) { return "replay-" + std::string(DatasetName(d))
 
 std::string_view EntityTypeOf(Dataset d) {
   switch (d) {
-    case Dataset::kTraffic: return "TrafficFlowObserved";
-    case Dataset::kParking: return "OffStreetParking";
-    case Dataset::kAir: return "AirQualityObserved";
+    case Dataset::kTraffic:
+      return "TrafficFlowObserved";
+    case Dataset::kParking:
+      return "OffStreetParking";
+    case Dataset::kAir:
+      return "AirQualityObserved";
   }
   return "";
 }
@@ -49,9 +52,12 @@ Json Mapping(std::string_view object_id, std::string_view name, std::string_view
 // The measure's object ids of the two values of each dataset's rows.
 std::pair<const char*, const char*> ObjectIds(Dataset d) {
   switch (d) {
-    case Dataset::kTraffic: return {"flow", "speed"};
-    case Dataset::kParking: return {"occ", "total"};
-    case Dataset::kAir: return {"pm10", "pm25"};
+    case Dataset::kTraffic:
+      return {"flow", "speed"};
+    case Dataset::kParking:
+      return {"occ", "total"};
+    case Dataset::kAir:
+      return {"pm10", "pm25"};
   }
   return {"", ""};
 }
@@ -326,6 +332,10 @@ int RunReplay(const ReplayOptions& o) {
       ++(ok ? sent : failed);
       report(m, false);
     }
+  }
+  if (!sink.Flush(30)) {
+    std::fprintf(stderr, "\ncivitas replay: the MQTT broker did not acknowledge every message\n");
+    failed += 1;
   }
   if (!merged.empty() && i > 0) report(merged[i - 1], true);
   if (!o.quiet) std::fprintf(stderr, "\n");

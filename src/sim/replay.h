@@ -11,13 +11,13 @@ namespace civitas::sim {
 
 struct ReplayOptions {
   std::string civitas = "http://127.0.0.1:1026";  // provisioning (and measures without --mqtt)
-  std::string mqtt;            // mqtt://host:port: measures over MQTT (QoS 1); else HTTP /iot/json
+  std::string mqtt;  // mqtt://host:port: measures over MQTT (QoS 1); else HTTP /iot/json
   std::string service = "aarhus";  // fiware-service: the tenant the entities go to
   std::string data = "data/replay";
-  double speedup = 60;         // simulated seconds per wall-clock second; 0: as fast as possible
+  double speedup = 60;  // simulated seconds per wall-clock second; 0: as fast as possible
   std::vector<Dataset> datasets = {Dataset::kTraffic, Dataset::kParking, Dataset::kAir};
-  uint64_t limit = 0;          // rows to send; 0: all
-  bool quiet = false;          // no progress line
+  uint64_t limit = 0;  // rows to send; 0: all
+  bool quiet = false;  // no progress line
 };
 
 // `civitas replay ARGS`: parses the options. InvalidRequest with a message for the user.

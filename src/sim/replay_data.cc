@@ -75,9 +75,12 @@ uint32_t DeviceIndex(DatasetRows* d, std::map<std::string, uint32_t, std::less<>
 
 std::string_view DatasetName(Dataset d) {
   switch (d) {
-    case Dataset::kTraffic: return "traffic";
-    case Dataset::kParking: return "parking";
-    case Dataset::kAir: return "air";
+    case Dataset::kTraffic:
+      return "traffic";
+    case Dataset::kParking:
+      return "parking";
+    case Dataset::kAir:
+      return "air";
   }
   return "";
 }
@@ -108,7 +111,8 @@ std::vector<std::string_view> SplitCsv(std::string_view line, char sep) {
   size_t pos = 0;
   while (true) {
     size_t at = line.find(sep, pos);
-    out.push_back(line.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos));
+    out.push_back(
+        line.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos));
     if (at == std::string_view::npos) break;
     pos = at + 1;
   }
@@ -150,8 +154,8 @@ Result<DatasetRows> ParseTraffic(std::string_view csv, std::string_view metadata
         !ToDouble(Field(f, mc["POINT_2_LNG"]), &lon2) || Field(f, mc["REPORT_ID"]).empty()) {
       return;
     }
-    DeviceIndex(&d, &index, "traffic-" + std::string(Field(f, mc["REPORT_ID"])),
-                (lat1 + lat2) / 2, (lon1 + lon2) / 2);
+    DeviceIndex(&d, &index, "traffic-" + std::string(Field(f, mc["REPORT_ID"])), (lat1 + lat2) / 2,
+                (lon1 + lon2) / 2);
   });
   Columns c(HeaderOf(csv), ',');
   if (!c.Has({"REPORT_ID", "TIMESTAMP", "vehicleCount", "avgSpeed"})) {
@@ -196,7 +200,8 @@ Result<DatasetRows> ParseParking(std::string_view csv, std::string_view garages_
   });
   Columns c(HeaderOf(csv), ',');
   if (!c.Has({"garagecode", "updatetime", "vehiclecount", "totalspaces"})) {
-    return Status::BadRequest("parking: missing garagecode, updatetime, vehiclecount or totalspaces");
+    return Status::BadRequest(
+        "parking: missing garagecode, updatetime, vehiclecount or totalspaces");
   }
   const int code = c["garagecode"], ts = c["updatetime"], count = c["vehiclecount"],
             total = c["totalspaces"];
@@ -228,8 +233,8 @@ Result<DatasetRows> ParseAir(std::string_view csv) {
   DatasetRows d;
   d.dataset = Dataset::kAir;
   std::map<std::string, uint32_t, std::less<>> index;
-  const int id = c["sensor_id"], lat = c["lat"], lon = c["lon"], ts = c["timestamp"],
-            p1 = c["P1"], p2 = c["P2"];
+  const int id = c["sensor_id"], lat = c["lat"], lon = c["lon"], ts = c["timestamp"], p1 = c["P1"],
+            p2 = c["P2"];
   ForEachLine(csv, [&](std::string_view line) {
     auto f = SplitCsv(line, ';');
     ReplayRow r;

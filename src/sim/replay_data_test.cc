@@ -32,7 +32,7 @@ TEST(ReplayDataTest, TrafficRowsGetTheSegmentMidpointAndBadRowsAreCounted) {
       "REPORT_ID\n"
       "OK,71,52,668,71,2014-03-01T00:05:00,7,2,158324\n"
       "OK,71,0,668,71,2014-03-01T00:00:00,3,1,158324\r\n"
-      "OK,71,x,668,71,2014-03-01T00:10:00,3,3,158324\n"  // bad speed
+      "OK,71,x,668,71,2014-03-01T00:10:00,3,3,158324\n"   // bad speed
       "OK,71,40,668,71,2014-03-01T00:10:00,3,4,424242\n"  // unknown segment
       "OK,71,40,668,71,,3,5,158324\n";                    // no time
   auto d = ParseTraffic(csv, meta);
@@ -79,7 +79,7 @@ TEST(ReplayDataTest, AberdeenRowsAreSemicolonSeparatedAndMayMissOneValue) {
       "sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2\n"
       "15092;SDS011;7647;56.963;-2.211;2019-04-01T00:03:54;6.73;;;2.10;;\n"
       "15092;SDS011;7647;56.963;-2.211;2019-04-01T00:01:25;9.77;;;;;\n"
-      "16000;SDS011;7700;57.1;-2.1;2019-04-01T00:02:00;;;;;;\n"  // no value
+      "16000;SDS011;7700;57.1;-2.1;2019-04-01T00:02:00;;;;;;\n"     // no value
       "16001,SDS011,7700,57.1,-2.1,2019-04-01T00:02:00,1,,,2,,\n";  // not ;-separated
   auto d = ParseAir(csv);
   ASSERT_TRUE(d.ok()) << d.status().detail();
@@ -101,9 +101,11 @@ TEST(ReplayDataTest, DatasetsOfDifferentYearsMergeByTheirOffsetFromTheirFirstRow
   air.dataset = Dataset::kAir;
   const Micros t0 = At("2014-03-01T00:00:00Z"), a0 = At("2019-04-01T00:01:25Z");
   const Micros min = 60 * 1000000LL;
-  traffic.rows = {{t0, Dataset::kTraffic, 0, 1, 0}, {t0 + 5 * min, Dataset::kTraffic, 0, 2, 0},
+  traffic.rows = {{t0, Dataset::kTraffic, 0, 1, 0},
+                  {t0 + 5 * min, Dataset::kTraffic, 0, 2, 0},
                   {t0 + 5 * min, Dataset::kTraffic, 1, 3, 0}};
-  air.rows = {{a0, Dataset::kAir, 0, 10, 0}, {a0 + 2 * min, Dataset::kAir, 0, 11, 0},
+  air.rows = {{a0, Dataset::kAir, 0, 10, 0},
+              {a0 + 2 * min, Dataset::kAir, 0, 11, 0},
               {a0 + 5 * min, Dataset::kAir, 0, 12, 0}};
   std::vector<DatasetRows> sets = {air, traffic};  // order of the list does not matter
   auto m = MergeByOffset(sets);

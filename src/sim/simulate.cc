@@ -100,8 +100,8 @@ int RunSimulation(const SimOptions& o) {
     std::ifstream in(o.districts, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
-    auto parsed = in ? ParseDistricts(text.str()) : Result<std::vector<District>>(
-                                                        Status::NotFound("cannot read file"));
+    auto parsed = in ? ParseDistricts(text.str())
+                     : Result<std::vector<District>>(Status::NotFound("cannot read file"));
     if (!parsed.ok()) {
       std::fprintf(stderr, "civitas simulate: %s: %s\n", o.districts.c_str(),
                    parsed.status().detail().c_str());
@@ -114,7 +114,8 @@ int RunSimulation(const SimOptions& o) {
   // Provisioning: groups and devices from an earlier run are kept.
   Http http(o.civitas);
   std::vector<Json> batches;
-  for (size_t from = 0; from < fleet.size(); from += 500) batches.push_back(DevicesBody(fleet, from, 500));
+  for (size_t from = 0; from < fleet.size(); from += 500)
+    batches.push_back(DevicesBody(fleet, from, 500));
   if (Status st = Provision(http, o.service, ServiceGroupsBody(), batches); !st.ok()) {
     std::fprintf(stderr, "civitas simulate: %s\n", st.detail().c_str());
     return 1;

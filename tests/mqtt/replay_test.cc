@@ -1,9 +1,10 @@
 // civitas replay against a real broker in this process (HTTP transport): it provisions the car
 // parks and air sensors of the shipped data and their rows become history with the rows' times.
+#include "sim/replay.h"
+
 #include <gtest/gtest.h>
 
 #include "common/json.h"
-#include "sim/replay.h"
 #include "support/broker_fixture.h"
 #include "support/test_client.h"
 
@@ -21,8 +22,9 @@ TEST(ReplayTest, ShippedRowsBecomeEntitiesWithHistory) {
   ASSERT_EQ(sim::RunReplay(*options), 0);
 
   TestClient client("127.0.0.1", broker.port());
-  auto r = client.Send("GET", "/ngsi-ld/v1/entities?type=OffStreetParking&limit=100&options=keyValues",
-                       {{"NGSILD-Tenant", "replaycity"}}, "");
+  auto r =
+      client.Send("GET", "/ngsi-ld/v1/entities?type=OffStreetParking&limit=100&options=keyValues",
+                  {{"NGSILD-Tenant", "replaycity"}}, "");
   ASSERT_EQ(r.status, 200) << r.body;
   auto parks = ParseJson(r.body);
   ASSERT_TRUE(parks.ok());
