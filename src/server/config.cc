@@ -150,6 +150,8 @@ Usage:
   civitas serve [options]     run the broker
   civitas simulate [options]  feed a running Civitas with a simulated sensor fleet
                               (civitas simulate --help)
+  civitas replay [options]    feed a running Civitas with the real Aarhus and Aberdeen data
+                              (civitas replay --help)
   civitas version             print the version
   civitas --help              this text
 

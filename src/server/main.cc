@@ -19,6 +19,7 @@
 #include "server/config.h"
 #include "server/demo.h"
 #include "server/static_files.h"
+#include "sim/replay.h"
 #include "sim/simulate.h"
 #include "storage/backend.h"
 #include "storage/entity_store.h"
@@ -330,6 +331,22 @@ int main(int argc, char** argv) {
       return 2;
     }
     return civitas::sim::RunSimulation(*options);
+  }
+  if (args[0] == "replay") {
+    args.erase(args.begin());
+    for (const auto& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::cout << civitas::sim::ReplayUsage();
+        return 0;
+      }
+    }
+    auto options = civitas::sim::ParseReplayOptions(args);
+    if (!options.ok()) {
+      std::cerr << "civitas replay: " << options.status().detail() << "\n\n"
+                << civitas::sim::ReplayUsage();
+      return 2;
+    }
+    return civitas::sim::RunReplay(*options);
   }
   std::cerr << "civitas: unknown command '" << args[0] << "'\n\n" << Usage();
   return 2;
