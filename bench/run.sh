@@ -14,7 +14,8 @@
 #
 #   bench/run.sh [options] [scenario...]
 #     scenarios: nginx get patch create batch-upsert query-q query-q2 geo-near geo-within
-#                temporal-ingest temporal-agg-one temporal-agg-all notification (default: all)
+#                temporal-ingest temporal-agg-one temporal-agg-all notification mqtt-ingest
+#                (default: all)
 #
 #   --smoke               tiny sizes, short runs, no package installation (ctest runs this)
 #   --sensors N           sensors of the synthetic city (default 10000; smoke 30)
@@ -45,7 +46,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=$ROOT/bench/bench_tools.py
 ALL_SCENARIOS=(nginx get patch create batch-upsert query-q query-q2 geo-near geo-within
-  temporal-ingest temporal-agg-one temporal-agg-all notification)
+  temporal-ingest temporal-agg-one temporal-agg-all notification mqtt-ingest)
 NOT_AVAILABLE=()  # filled at run time: Civitas answered 501 to the scenario's probe
 
 smoke=0 install=1 build=1 peers=1
@@ -122,6 +123,7 @@ is_seconds "$duration" && is_seconds "$warmup" && is_seconds "$hours" ||
 : "${loadgen_bin:=$ROOT/build/release/bench/civitas_loadgen}"
 : "${citygen_bin:=$(dirname "$loadgen_bin")/civitas_city_gen}"
 : "${notify_bin:=$(dirname "$loadgen_bin")/civitas_notify_bench}"
+mqtt_bench_bin=$(dirname "$loadgen_bin")/civitas_mqtt_bench
 
 log() { echo "run.sh [${SECONDS}s]: $*" >&2; }
 want() { local s; for s in "${scenarios[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
@@ -285,8 +287,9 @@ mkdir -p "$work/bin" "$work/runs"
 cp "$civitas_bin" "$work/bin/civitas"
 cp "$loadgen_bin" "$work/bin/civitas_loadgen"
 [ -x "$notify_bin" ] && cp "$notify_bin" "$work/bin/civitas_notify_bench"
+[ -x "$mqtt_bench_bin" ] && cp "$mqtt_bench_bin" "$work/bin/civitas_mqtt_bench"
 civitas_bin=$work/bin/civitas loadgen_bin=$work/bin/civitas_loadgen
-notify_bin=$work/bin/civitas_notify_bench
+notify_bin=$work/bin/civitas_notify_bench mqtt_bench_bin=$work/bin/civitas_mqtt_bench
 
 # --- the synthetic city -----------------------------------------------------------------------
 city=$work/city
@@ -863,7 +866,7 @@ fi
 for round in $(seq "$runs"); do
   log "round $round of $runs"
   for s in "${scenarios[@]}"; do
-    case "$s" in temporal-ingest|notification) continue ;; esac
+    case "$s" in temporal-ingest|notification|mqtt-ingest) continue ;; esac
     run_scenario "$s" "$round" || log "WARNING: $s round $round failed"
   done
 done
@@ -882,6 +885,29 @@ if want notification; then
     cat "$work/notify"/notify-*.jsonl >"$work/notify.jsonl" 2>/dev/null || true
   else
     note "notification: no civitas_notify_bench binary; not measured"
+  fi
+fi
+
+# --- device ingestion through mosquitto: bench/ingest.sh, its own Civitas and mosquitto -----------
+# mosquitto alone (publishers to a plain subscriber) against publishers -> mosquitto -> Civitas,
+# durable, in the same rounds; then the publish-to-queryable lag at half Civitas' rate.
+if want mqtt-ingest; then
+  if [ -x "$mqtt_bench_bin" ] && [ -x /usr/sbin/mosquitto ]; then
+    ibuild=$work/ingest-build
+    mkdir -p "$ibuild/src/server" "$ibuild/bench"
+    ln -sf "$civitas_bin" "$ibuild/src/server/civitas"
+    ln -sf "$mqtt_bench_bin" "$ibuild/bench/civitas_mqtt_bench"
+    ln -sf "$loadgen_bin" "$ibuild/bench/civitas_loadgen"
+    iargs=(--rounds "$(( runs < 3 ? runs : 3 ))")
+    [ $smoke -eq 1 ] && iargs=(--rounds 1 --messages 2000 --http-seconds 1)
+    log "device ingestion (bench/ingest.sh ${iargs[*]})"
+    if BUILD=$ibuild timeout 900 "$ROOT/bench/ingest.sh" "${iargs[@]}" >"$work/ingest.log" 2>&1; then
+      tail -n 1 "$work/ingest.log" >"$work/ingest.json"
+    else
+      note "mqtt-ingest: bench/ingest.sh failed: $(tail -3 "$work/ingest.log")"
+    fi
+  else
+    note "mqtt-ingest: needs civitas_mqtt_bench (built with libmosquitto-dev) and mosquitto; not measured"
   fi
 fi
 
@@ -989,6 +1015,7 @@ def load(p, default):
         return default
 sampled = load(os.path.join(w, "resources.final.json"), {})
 city_load = {s: load(os.path.join(w, f"city-load.{s}.json"), None) for s in ("civitas", "postgres")}
+ingest = load(os.path.join(w, "ingest.json"), None)
 notify = []
 if os.path.exists(os.path.join(w, "notify.jsonl")):
     notify = [json.loads(l) for l in open(os.path.join(w, "notify.jsonl")) if l.strip()]
@@ -1020,6 +1047,7 @@ json.dump({
     "notes": [n for n in e["B_NOTES"].split("\x1f") if n],
     "city_load": city_load,
     "notify": notify,
+    "mqtt_ingest": ingest,
     "resources": {
         "civitas_peak_rss_kb": int(e["B_CIVITAS_HWM_KB"]),
         "civitas_rss_start_kb": int(e["B_CIVITAS_RSS_START_KB"]),
