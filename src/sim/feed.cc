@@ -17,6 +17,23 @@
 
 namespace civitas::sim {
 
+Json AttributeMapping(std::string_view object_id, std::string_view name, std::string_view type,
+                      std::string_view unit) {
+  Json m = Json::MakeObject();
+  m.Set("object_id", object_id);
+  m.Set("name", name);
+  m.Set("type", type);
+  if (!unit.empty()) {
+    Json u = Json::MakeObject();
+    u.Set("type", "Text");
+    u.Set("value", unit);
+    Json meta = Json::MakeObject();
+    meta.Set("unitCode", std::move(u));
+    m.Set("metadata", std::move(meta));
+  }
+  return m;
+}
+
 Http::Http(std::string base) {
   std::string_view b = base;
   if (b.substr(0, 7) == "http://") b.remove_prefix(7);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -14,6 +15,11 @@ namespace civitas::sim {
 
 // What `civitas simulate` and `civitas replay` share: a minimal HTTP client for provisioning, and
 // a sink that delivers JSON measures to a running Civitas over MQTT (QoS 1) or HTTP /iot/json.
+
+// One entry of a service group's or device's `attributes` (IoT Agent provisioning): the measure
+// `object_id` becomes attribute `name` of this `type`, with a unitCode when `unit` is given.
+Json AttributeMapping(std::string_view object_id, std::string_view name, std::string_view type,
+                      std::string_view unit = "");
 
 // A minimal blocking HTTP/1.1 client on one keep-alive connection: enough to provision and to
 // post measures to Civitas. Not a general client (no TLS, no chunked responses).

@@ -5,6 +5,8 @@
 #include <numbers>
 #include <cstdio>
 
+#include "sim/feed.h"
+
 namespace civitas::sim {
 namespace {
 
@@ -16,22 +18,6 @@ double HourOf(Micros at) {
   return static_cast<double>(seconds_of_day) / 3600.0;
 }
 
-Json Mapping(std::string_view object_id, std::string_view name, std::string_view type,
-             std::string_view unit = "") {
-  Json m = Json::MakeObject();
-  m.Set("object_id", object_id);
-  m.Set("name", name);
-  m.Set("type", type);
-  if (!unit.empty()) {
-    Json u = Json::MakeObject();
-    u.Set("type", "Text");
-    u.Set("value", unit);
-    Json meta = Json::MakeObject();
-    meta.Set("unitCode", std::move(u));
-    m.Set("metadata", std::move(meta));
-  }
-  return m;
-}
 
 const char* Prefix(Kind k) {
   switch (k) {
@@ -211,23 +197,23 @@ Json ServiceGroupsBody() {
     Json attrs = Json::MakeArray();
     switch (k) {
       case Kind::kAirQuality:
-        attrs.Push(Mapping("t", "temperature", "Number", "CEL"));
-        attrs.Push(Mapping("no2", "NO2", "Number", "GQ"));
-        attrs.Push(Mapping("pm10", "PM10", "Number", "GQ"));
+        attrs.Push(AttributeMapping("t", "temperature", "Number", "CEL"));
+        attrs.Push(AttributeMapping("no2", "NO2", "Number", "GQ"));
+        attrs.Push(AttributeMapping("pm10", "PM10", "Number", "GQ"));
         break;
       case Kind::kParking:
-        attrs.Push(Mapping("occ", "status", "Text"));
+        attrs.Push(AttributeMapping("occ", "status", "Text"));
         break;
       case Kind::kTraffic:
-        attrs.Push(Mapping("flow", "intensity", "Number"));
-        attrs.Push(Mapping("speed", "averageVehicleSpeed", "Number", "KMH"));
+        attrs.Push(AttributeMapping("flow", "intensity", "Number"));
+        attrs.Push(AttributeMapping("speed", "averageVehicleSpeed", "Number", "KMH"));
         break;
       case Kind::kNoise:
-        attrs.Push(Mapping("LAeq", "LAeq", "Number", "2N"));
+        attrs.Push(AttributeMapping("LAeq", "LAeq", "Number", "2N"));
         break;
       case Kind::kStreetLight:
-        attrs.Push(Mapping("on", "powerState", "Boolean"));
-        attrs.Push(Mapping("power", "powerConsumption", "Number", "WTT"));
+        attrs.Push(AttributeMapping("on", "powerState", "Boolean"));
+        attrs.Push(AttributeMapping("power", "powerConsumption", "Number", "WTT"));
         break;
     }
     g.Set("attributes", std::move(attrs));

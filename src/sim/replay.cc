@@ -33,21 +33,6 @@ std::string_view EntityTypeOf(Dataset d) {
   return "";
 }
 
-Json Mapping(std::string_view object_id, std::string_view name, std::string_view unit) {
-  Json m = Json::MakeObject();
-  m.Set("object_id", object_id);
-  m.Set("name", name);
-  m.Set("type", "Number");
-  if (!unit.empty()) {
-    Json u = Json::MakeObject();
-    u.Set("type", "Text");
-    u.Set("value", unit);
-    Json meta = Json::MakeObject();
-    meta.Set("unitCode", std::move(u));
-    m.Set("metadata", std::move(meta));
-  }
-  return m;
-}
 
 // The measure's object ids of the two values of each dataset's rows.
 std::pair<const char*, const char*> ObjectIds(Dataset d) {
@@ -72,16 +57,16 @@ Json GroupsBody(const std::vector<Dataset>& datasets) {
     Json attrs = Json::MakeArray();
     switch (d) {
       case Dataset::kTraffic:
-        attrs.Push(Mapping("flow", "intensity", ""));
-        attrs.Push(Mapping("speed", "averageVehicleSpeed", "KMH"));
+        attrs.Push(AttributeMapping("flow", "intensity", "Number"));
+        attrs.Push(AttributeMapping("speed", "averageVehicleSpeed", "Number", "KMH"));
         break;
       case Dataset::kParking:
-        attrs.Push(Mapping("occ", "occupiedSpotNumber", ""));
-        attrs.Push(Mapping("total", "totalSpotNumber", ""));
+        attrs.Push(AttributeMapping("occ", "occupiedSpotNumber", "Number"));
+        attrs.Push(AttributeMapping("total", "totalSpotNumber", "Number"));
         break;
       case Dataset::kAir:
-        attrs.Push(Mapping("pm10", "PM10", "GQ"));
-        attrs.Push(Mapping("pm25", "PM2_5", "GQ"));
+        attrs.Push(AttributeMapping("pm10", "PM10", "Number", "GQ"));
+        attrs.Push(AttributeMapping("pm25", "PM2_5", "Number", "GQ"));
         break;
     }
     g.Set("attributes", std::move(attrs));
