@@ -17,6 +17,29 @@
 
 namespace civitas::sim {
 
+bool ParseTargetOption(const std::string& name, const std::string& value, std::string* civitas,
+                       std::string* mqtt, std::string* service, Status* st) {
+  *st = Status::Ok();
+  if (name == "--civitas") {
+    if (value.substr(0, 7) != "http://") {
+      *st = Status::InvalidRequest("--civitas: expected http://");
+    } else {
+      *civitas = value;
+    }
+  } else if (name == "--mqtt") {
+    if (auto u = ingest::ParseMqttUrl(value); !u.ok()) {
+      *st = u.status();
+    } else {
+      *mqtt = value;
+    }
+  } else if (name == "--service") {
+    *service = value;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 Json AttributeMapping(std::string_view object_id, std::string_view name, std::string_view type,
                       std::string_view unit) {
   Json m = Json::MakeObject();

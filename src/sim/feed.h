@@ -16,6 +16,12 @@ namespace civitas::sim {
 // What `civitas simulate` and `civitas replay` share: a minimal HTTP client for provisioning, and
 // a sink that delivers JSON measures to a running Civitas over MQTT (QoS 1) or HTTP /iot/json.
 
+// The options `civitas simulate` and `civitas replay` share, where the measures go: when `name`
+// is --civitas, --mqtt or --service, stores `value` and returns true with *st (InvalidRequest
+// for a bad value); else returns false.
+bool ParseTargetOption(const std::string& name, const std::string& value, std::string* civitas,
+                       std::string* mqtt, std::string* service, Status* st);
+
 // One entry of a service group's or device's `attributes` (IoT Agent provisioning): the measure
 // `object_id` becomes attribute `name` of this `type`, with a unitCode when `unit` is given.
 Json AttributeMapping(std::string_view object_id, std::string_view name, std::string_view type,

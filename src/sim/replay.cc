@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -11,7 +12,6 @@
 #include <thread>
 
 #include "common/json.h"
-#include "ingest/mqtt_source.h"
 #include "sim/feed.h"
 
 namespace civitas::sim {
@@ -188,14 +188,8 @@ Result<ReplayOptions> ParseReplayOptions(const std::vector<std::string>& args) {
     if (i + 1 >= args.size()) return Status::InvalidRequest(a + " needs a value");
     const std::string& v = args[++i];
     double n = 0;
-    if (a == "--civitas") {
-      if (v.substr(0, 7) != "http://") return Status::InvalidRequest("--civitas: expected http://");
-      o.civitas = v;
-    } else if (a == "--mqtt") {
-      if (auto u = ingest::ParseMqttUrl(v); !u.ok()) return u.status();
-      o.mqtt = v;
-    } else if (a == "--service") {
-      o.service = v;
+    if (Status st; ParseTargetOption(a, v, &o.civitas, &o.mqtt, &o.service, &st)) {
+      if (!st.ok()) return st;
     } else if (a == "--data") {
       o.data = v;
     } else if (a == "--datasets") {

@@ -71,6 +71,30 @@ uint32_t DeviceIndex(DatasetRows* d, std::map<std::string, uint32_t, std::less<>
   return i;
 }
 
+// The rows of a dataset whose devices are known beforehand (in `index`, by prefix + the `key`
+// column): the instant from column `ts`, the values a and b from columns `ca` and `cb`. Rows
+// that do not parse, name an unknown device or (when nonnegative) have a negative value are
+// counted in d->bad.
+void ReadRows(std::string_view csv, char sep, int key, int ts, int ca, int cb,
+              std::string_view prefix, const std::map<std::string, uint32_t, std::less<>>& index,
+              bool nonnegative, DatasetRows* d) {
+  ForEachLine(csv, [&](std::string_view line) {
+    auto f = SplitCsv(line, sep);
+    ReplayRow r;
+    r.dataset = d->dataset;
+    auto at = ParseCsvTimestamp(Field(f, ts));
+    auto it = index.find(std::string(prefix) + std::string(Field(f, key)));
+    if (!at || it == index.end() || !ToDouble(Field(f, ca), &r.a) ||
+        !ToDouble(Field(f, cb), &r.b) || (nonnegative && (r.a < 0 || r.b < 0))) {
+      ++d->bad;
+      return;
+    }
+    r.at = *at;
+    r.device = it->second;
+    d->rows.push_back(r);
+  });
+}
+
 }  // namespace
 
 std::string_view DatasetName(Dataset d) {
@@ -161,23 +185,8 @@ Result<DatasetRows> ParseTraffic(std::string_view csv, std::string_view metadata
   if (!c.Has({"REPORT_ID", "TIMESTAMP", "vehicleCount", "avgSpeed"})) {
     return Status::BadRequest("traffic: missing REPORT_ID, TIMESTAMP, vehicleCount or avgSpeed");
   }
-  const int rid = c["REPORT_ID"], ts = c["TIMESTAMP"], count = c["vehicleCount"],
-            speed = c["avgSpeed"];
-  ForEachLine(csv, [&](std::string_view line) {
-    auto f = SplitCsv(line, ',');
-    ReplayRow r;
-    r.dataset = Dataset::kTraffic;
-    auto at = ParseCsvTimestamp(Field(f, ts));
-    auto it = index.find("traffic-" + std::string(Field(f, rid)));
-    if (!at || it == index.end() || !ToDouble(Field(f, count), &r.a) ||
-        !ToDouble(Field(f, speed), &r.b)) {
-      ++d.bad;
-      return;
-    }
-    r.at = *at;
-    r.device = it->second;
-    d.rows.push_back(r);
-  });
+  ReadRows(csv, ',', c["REPORT_ID"], c["TIMESTAMP"], c["vehicleCount"], c["avgSpeed"], "traffic-",
+           index, false, &d);
   SortRows(&d);
   return d;
 }
@@ -203,24 +212,9 @@ Result<DatasetRows> ParseParking(std::string_view csv, std::string_view garages_
     return Status::BadRequest(
         "parking: missing garagecode, updatetime, vehiclecount or totalspaces");
   }
-  const int code = c["garagecode"], ts = c["updatetime"], count = c["vehiclecount"],
-            total = c["totalspaces"];
-  ForEachLine(csv, [&](std::string_view line) {
-    auto f = SplitCsv(line, ',');
-    ReplayRow r;
-    r.dataset = Dataset::kParking;
-    auto at = ParseCsvTimestamp(Field(f, ts));
-    auto it = index.find("parking-" + std::string(Field(f, code)));
-    // More vehicles than spaces happens in the real data; it is sent as recorded.
-    if (!at || it == index.end() || !ToDouble(Field(f, count), &r.a) ||
-        !ToDouble(Field(f, total), &r.b) || r.a < 0 || r.b < 0) {
-      ++d.bad;
-      return;
-    }
-    r.at = *at;
-    r.device = it->second;
-    d.rows.push_back(r);
-  });
+  // More vehicles than spaces happens in the real data; it is sent as recorded.
+  ReadRows(csv, ',', c["garagecode"], c["updatetime"], c["vehiclecount"], c["totalspaces"],
+           "parking-", index, true, &d);
   SortRows(&d);
   return d;
 }

@@ -11,7 +11,6 @@
 #include <sstream>
 #include <thread>
 
-#include "ingest/mqtt_source.h"
 #include "sim/feed.h"
 #include "sim/model.h"
 
@@ -64,16 +63,10 @@ Result<SimOptions> ParseSimOptions(const std::vector<std::string>& args) {
     if (i + 1 >= args.size()) return Status::InvalidRequest(a + " needs a value");
     const std::string& v = args[++i];
     double n = 0;
-    if (a == "--civitas") {
-      if (v.substr(0, 7) != "http://") return Status::InvalidRequest("--civitas: expected http://");
-      o.civitas = v;
-    } else if (a == "--mqtt") {
-      if (auto u = ingest::ParseMqttUrl(v); !u.ok()) return u.status();
-      o.mqtt = v;
+    if (Status st; ParseTargetOption(a, v, &o.civitas, &o.mqtt, &o.service, &st)) {
+      if (!st.ok()) return st;
     } else if (a == "--districts") {
       o.districts = v;
-    } else if (a == "--service") {
-      o.service = v;
     } else if (a == "--devices" && ParseNumber(v, 1, 1000000, &n)) {
       o.devices = static_cast<int>(n);
     } else if (a == "--rate" && ParseNumber(v, 0.01, 1e6, &n)) {
