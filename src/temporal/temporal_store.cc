@@ -289,8 +289,7 @@ std::optional<Micros> TemporalStore::Cutoff(const History& h, Micros now) const 
   return AddDuration(now, Duration{-keep.months, -keep.micros});
 }
 
-void TemporalStore::DropExpired(const History& h, Series* s, const std::string& tenant,
-                                Batch* batch) {
+void TemporalStore::DropExpired(const History& h, Series* s, Batch* batch) {
   const std::optional<Micros> cutoff = Cutoff(h, NowMicros());
   if (!cutoff) return;
   std::erase_if(s->chunks, [&](const Chunk& c) {
@@ -298,14 +297,19 @@ void TemporalStore::DropExpired(const History& h, Series* s, const std::string& 
     batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
     return true;
   });
-  (void)tenant;
 }
 
 std::vector<std::pair<std::string, std::string>> TemporalStore::Expired(Micros now) const {
   std::vector<std::pair<std::string, std::string>> out;
   if (options_.retention.zero() && options_.retention_by_type.empty()) return out;
-  std::shared_lock lock(mu_);
-  for (const auto& [key, h] : histories_) {
+  // A snapshot under the lock, the scan without it: the commit thread publishes under it.
+  std::vector<std::pair<std::string, HistoryPtr>> all;  // (tenant, history)
+  {
+    std::shared_lock lock(mu_);
+    all.reserve(histories_.size());
+    for (const auto& [key, h] : histories_) all.emplace_back(key.substr(0, key.find('\0')), h);
+  }
+  for (const auto& [tenant, h] : all) {
     const std::optional<Micros> cutoff = Cutoff(*h, now);
     if (!cutoff) continue;
     bool expired = false;
@@ -313,7 +317,7 @@ std::vector<std::pair<std::string, std::string>> TemporalStore::Expired(Micros n
       for (const auto& c : s->chunks) expired = expired || c.stats.last_time < *cutoff;
       if (expired) break;
     }
-    if (expired) out.emplace_back(key.substr(0, key.find('\0')), h->id);
+    if (expired) out.emplace_back(tenant, h->id);
   }
   return out;
 }
@@ -330,7 +334,7 @@ storage::WriteOp TemporalStore::ExpireOp(std::string tenant, std::string id) {
       std::vector<std::pair<std::string, std::string>> keys;
       for (const auto& [k, s] : h->series) keys.emplace_back(s->attr, s->dataset);
       for (const auto& [attr, dataset] : keys) {
-        DropExpired(*h, StageSeries(h, tenant, attr, dataset, false), tenant, batch);
+        DropExpired(*h, StageSeries(h, tenant, attr, dataset, false), batch);
       }
     };
     return o;
@@ -348,7 +352,7 @@ void TemporalStore::SealFull(Batch* batch) {
     auto* s = const_cast<Series*>(it->second.get());  // staged this round (touched_)
     const std::string& tenant = st->second.tenant;
     if (s->open.size() < options_.chunk_samples) {
-      DropExpired(*h, s, tenant, batch);
+      DropExpired(*h, s, batch);
       continue;
     }
     std::vector<Sample> sorted = s->open.Decode();
@@ -375,7 +379,7 @@ void TemporalStore::SealFull(Batch* batch) {
       s->chunks.push_back({std::move(key), std::move(data), stats});
     }
     s->open.Assign(std::vector<Sample>(sorted.begin() + sealed, sorted.end()));
-    DropExpired(*h, s, tenant, batch);  // also what was sealed just now
+    DropExpired(*h, s, batch);  // also what was sealed just now
   }
 }
 

@@ -159,7 +159,7 @@ class TemporalStore : public storage::ChangeListener {
   void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
-  void DropExpired(const History& h, Series* s, const std::string& tenant, Batch* batch);
+  void DropExpired(const History& h, Series* s, Batch* batch);
   // Samples of h before this instant are past retention; nullopt: h is kept whole.
   std::optional<Micros> Cutoff(const History& h, Micros now) const;
   // Removes the samples of s observed (observedAt given) at one of `instants` (sorted).
