@@ -7,6 +7,7 @@ packages=(
   build-essential make cmake ninja-build pkg-config git ca-certificates
   libsimdjson-dev librocksdb-dev libre2-dev libzstd-dev liblz4-dev libsnappy-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgoogle-perftools-dev
   libmosquitto-dev mosquitto libssl-dev openssl zlib1g-dev
   clang-14 libclang-rt-14-dev
   curl python3
