@@ -156,6 +156,10 @@ class TemporalStore : public storage::ChangeListener {
   const History* Current(const std::string& tenant, const std::string& id) const;
   void Record(const std::string& tenant, History* h, const std::string& attr,
               const ngsild::Attribute& instance, Micros now, Batch* batch);
+  // Records the deletion of every instance of `before` that `after` (null: the entity was
+  // deleted) no longer has.
+  void RecordDeletions(const std::string& tenant, History* h, const ngsild::Entity& before,
+                       const ngsild::Entity* after, Micros at, Batch* batch);
   void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
