@@ -58,7 +58,8 @@ struct History {
 };
 using HistoryPtr = std::shared_ptr<const History>;
 
-// The temporal store: the history of every attribute instance, kept in memory (compressed)
+// The temporal store: the history of every attribute instance, deletions included (an instance
+// holding the NGSI-LD Null with deletedAt, see DeletionInstance), kept in memory (compressed)
 // and made durable in the "temporal" key space in the same atomic batch as the entity change
 // that produced it.
 //
