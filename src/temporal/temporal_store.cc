@@ -275,6 +275,23 @@ void TemporalStore::RecordDeletions(const std::string& tenant, History* h,
   }
 }
 
+void TemporalStore::RecordScope(const std::string& tenant, History* h, const Json& before,
+                                const Json& after, Micros at, Batch* batch) {
+  if (before == after) return;
+  Json inst = Json::MakeObject();
+  inst.Set("type", "Property");
+  if (after.is_null()) {
+    Record(tenant, h, std::string(kScopeAttr), DeletionInstance(inst, at), at, batch);
+    return;
+  }
+  const std::string when = FormatDateTime(at);
+  inst.Set("value", after);
+  inst.Set("observedAt", when);  // a copy of modifiedAt, as clause 4.5.6 asks
+  inst.Set("createdAt", when);
+  inst.Set("modifiedAt", when);
+  Record(tenant, h, std::string(kScopeAttr), inst, at, batch);
+}
+
 void TemporalStore::DropSeries(const std::string& tenant, const History& h, const Series& s,
                                Batch* batch) {
   const std::string prefix = SeriesPrefix(kRaw, tenant, h.id, s.attr, s.dataset);
@@ -400,13 +417,14 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
   for (const auto& c : changes) {
     if (!c.after) {
       // A deleted entity keeps its history, which records the deletion of every instance.
-      if (!c.before || c.before->attrs.empty()) continue;
+      if (!c.before || (c.before->attrs.empty() && c.before->scope.is_null())) continue;
       History* h = Stage(c.tenant, c.before->id, true);
       if (h->types.empty()) {  // its history had been deleted
         h->types = c.before->types;
         staged_[Key2(c.tenant, h->id)].header_dirty = true;
       }
       RecordDeletions(c.tenant, h, *c.before, nullptr, c.at, batch);
+      RecordScope(c.tenant, h, c.before->scope, Json(), c.at, batch);
       continue;
     }
     const ngsild::Entity& e = *c.after;
@@ -426,6 +444,7 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
       }
     }
     if (c.before) RecordDeletions(c.tenant, h, *c.before, &e, c.at, batch);
+    RecordScope(c.tenant, h, c.before ? c.before->scope : Json(), e.scope, c.at, batch);
   }
   SealFull(batch);
   for (auto& [key, s] : staged_) {

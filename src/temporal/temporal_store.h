@@ -79,6 +79,9 @@ using HistoryPtr = std::shared_ptr<const History>;
 class TemporalStore : public storage::ChangeListener {
  public:
   static constexpr std::string_view kSpace = "temporal";
+  // The series that records the entity's scope (clause 4.5.6: a Property whose value is the
+  // scope, observed when it changed through the Core API, and a deletion when it was removed).
+  static constexpr std::string_view kScopeAttr = "https://uri.etsi.org/ngsi-ld/scope";
 
   struct Options {
     size_t chunk_samples = 1024;
@@ -161,6 +164,9 @@ class TemporalStore : public storage::ChangeListener {
   // deleted) no longer has.
   void RecordDeletions(const std::string& tenant, History* h, const ngsild::Entity& before,
                        const ngsild::Entity* after, Micros at, Batch* batch);
+  // Records a change of the scope (null: none) as an instance of the kScopeAttr series.
+  void RecordScope(const std::string& tenant, History* h, const Json& before, const Json& after,
+                   Micros at, Batch* batch);
   void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
