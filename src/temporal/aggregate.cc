@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "temporal/record.h"
+
 namespace civitas::temporal {
 namespace {
 
@@ -175,6 +177,7 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 }
 
 void Accumulator::Add(const Sample& s) {
+  if (IsDeletion(s)) return;  // the NGSI-LD Null is no value
   ++count_;
   if (s.number) {
     Sample n;
