@@ -85,6 +85,36 @@ cluster.on('mouseover', (ev) => {
   if (!id || m.getTooltip()) return;
   m.bindTooltip(() => tooltip(state.entities.get(id))).openTooltip();
 });
+// Keyboard: each marker on the map is an SVG circle that Tab reaches (its renderer makes it a
+// button named after its entity); Enter or Space opens its panel, and a ring shows the focus
+// (style.css). Only the markers markercluster puts on the map (those in view, not in a cluster)
+// are elements at all. Clusters are Leaflet's focusable icons: Enter zooms into one (as
+// markercluster does), and so does Space.
+const MarkerRenderer = L.SVG.extend({
+  _initPath(layer) {
+    L.SVG.prototype._initPath.call(this, layer);
+    const id = layer.options.entityId;
+    if (!id) return;
+    layer._path.dataset.id = id;
+    layer._path.setAttribute('tabindex', '0');
+    layer._path.setAttribute('role', 'button');
+    layer._path.setAttribute('aria-label', markerLabel(state.entities.get(id) || { id }));
+  },
+});
+const markerRenderer = new MarkerRenderer();
+map.getContainer().addEventListener('keydown', (ev) => {
+  const id = ev.target.dataset?.id;
+  if (!id || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+  ev.preventDefault();
+  ev.stopPropagation();
+  openPanel(id, { focus: true });
+});
+cluster.on('clusterkeypress', (ev) => {
+  if (ev.originalEvent.key !== ' ') return;  // Enter: markercluster's own
+  ev.originalEvent.preventDefault();
+  ev.layer.zoomToBounds();
+  map.getContainer().focus();
+});
 // Entities breaching an alert: a red ring above the clusters, so they show at every zoom.
 const highlightLayer = L.layerGroup().addTo(map);
 
@@ -162,21 +192,27 @@ function upsertMarker(e, batch = null) {
   if (!pos) return;
   let m = state.markers.get(e.id);
   if (!m) {
-    m = L.circleMarker([pos[1], pos[0]], { ...markerStyle(e), entityId: e.id });
+    m = L.circleMarker([pos[1], pos[0]], { ...markerStyle(e), entityId: e.id, renderer: markerRenderer });
     state.markers.set(e.id, m);
     if (batch) batch.push(m); else cluster.addLayer(m);
   } else {
     const ll = m.getLatLng();
     if (ll.lat !== pos[1] || ll.lng !== pos[0]) { m.setLatLng([pos[1], pos[0]]); state.districtOf.delete(e.id); }
     m.setStyle(markerStyle(e));
+    m._path?.setAttribute('aria-label', markerLabel(e));
   }
+}
+
+// "0042 · LAeq 52 dB": the end of the id and the colouring value with its unit.
+function markerLabel(e) {
+  const v = valueOf(e[state.colour]);
+  return `${e.id.split(':').slice(-1)[0]}${state.colour ? ` · ${state.colour} ${v ?? '–'} ${unitLabel(state.units[state.colour])}` : ''}`.trim();
 }
 
 function tooltip(e) {
   if (!e) return '';
-  const v = valueOf(e[state.colour]);
   const label = document.createElement('span');
-  label.textContent = `${e.id.split(':').slice(-1)[0]}${state.colour ? ` · ${state.colour} ${v ?? '–'} ${unitLabel(state.units[state.colour])}` : ''}`;
+  label.textContent = markerLabel(e);
   return label;
 }
 
@@ -409,9 +445,11 @@ function schedulePanel() {  // the open panel follows its entity, at most twice 
 
 // ---- entity panel ----------------------------------------------------------------------------
 const RANGES = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
+let returnFocus = null;
 async function openPanel(id, { keepChart = false, focus = false } = {}) {
   state.panel = id;
   const panel = $('panel');
+  if (!keepChart) panel.replaceChildren();  // not the last entity's while this one loads
   panel.hidden = false;
   const e = await api(`/entities/${encodeURIComponent(id)}`).catch((err) => ({ error: String(err) }));
   if (state.panel !== id) return;  // another entity was opened meanwhile
@@ -421,7 +459,11 @@ async function openPanel(id, { keepChart = false, focus = false } = {}) {
   const close = document.createElement('button');
   close.type = 'button';
   close.textContent = 'Close';
-  close.addEventListener('click', () => { panel.hidden = true; state.panel = null; });
+  close.addEventListener('click', () => {
+    panel.hidden = true;
+    state.panel = null;
+    if (returnFocus?.isConnected) returnFocus.focus();  // back to the marker or row it came from
+  });
   const dl = document.createElement('dl');
   const numeric = [];
   for (const [k, v] of Object.entries(e)) {
@@ -472,7 +514,7 @@ async function openPanel(id, { keepChart = false, focus = false } = {}) {
   chart.className = 'chart';
   controls.append(attrSel, rangeSel, from, periodSel);
   panel.replaceChildren(head, close, dl, controls, chart);
-  if (focus) head.focus();
+  if (focus) { returnFocus = document.activeElement; head.focus(); }
   const draw = () => {
     from.hidden = rangeSel.value !== 'custom';
     const start = rangeSel.value === 'custom' && from.value ? new Date(from.value) : new Date(Date.now() - (RANGES[rangeSel.value] || RANGES.day));
