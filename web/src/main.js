@@ -148,18 +148,19 @@ async function loadDistricts(first = null) {
   }
 }
 
-// The extent of GeoJSON geometries ([lon, lat] positions), as Leaflet bounds; null when empty.
+// The extent of (Multi)Polygons, from their outer rings, as Leaflet bounds; null when empty.
 function boundsOf(geometries) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  const walk = (c) => {
-    if (typeof c[0] === 'number') {
-      if (c[0] < x0) x0 = c[0];
-      if (c[0] > x1) x1 = c[0];
-      if (c[1] < y0) y0 = c[1];
-      if (c[1] > y1) y1 = c[1];
-    } else for (const x of c) walk(x);
-  };
-  for (const g of geometries) if (g?.coordinates) walk(g.coordinates);
+  for (const g of geometries) {
+    for (const rings of g.type === 'Polygon' ? [g.coordinates] : g.type === 'MultiPolygon' ? g.coordinates : []) {
+      for (const [x, y] of rings[0] || []) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+    }
+  }
   return x0 <= x1 ? L.latLngBounds([y0, x0], [y1, x1]) : null;
 }
 
