@@ -21,6 +21,13 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The dashboard's toolchain (web/: vite, Vitest, playwright-core) needs node >= 18.19 and npm:
+# Debian 12's nodejs (18.19) and npm (9.2) do; a node and npm from elsewhere (nodesource, nvm)
+# are used as they are.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
