@@ -180,9 +180,6 @@ std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
     page.first = std::move(*ids);
     return page;
   }
-  const bool area = query.prepared && query.geometry.points.empty() &&
-                    query.geometry.lines.empty() &&
-                    (query.rel == geo::GeoRel::kWithin || query.rel == geo::GeoRel::kIntersects);
   // The matches of each cell as a run in id order: all of its items (a covered cell of points)
   // or the positions of those that match.
   struct Run {
@@ -194,30 +191,15 @@ std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
     const std::string& id(size_t k) const { return *(*items)[all ? k : matches[k]].id; }
   };
   std::vector<Run> runs;
-  geo::Geometry point;  // reused: no allocation per candidate
-  point.type = "Point";
-  point.points.resize(1);
+  Tester test(query);
   bool ok = ForEachCell(a->second, *boxes, [&](int level, uint64_t x, uint64_t y,
                                                 const std::vector<Item>& items) {
     Run run{&items, {}, false};
-    if (area && level == 0) {
-      double n = kCellsPerDegree[0];
-      geo::Box cell{x / n - 180, y / n - 90, (x + 1) / n - 180, (y + 1) / n - 90};
-      run.all = query.prepared->CoversBox(cell) &&
-                std::none_of(items.begin(), items.end(), [](const Item& i) { return i.shape; });
-    }
+    run.all = test.Covers(level, x, y) &&
+              std::none_of(items.begin(), items.end(), [](const Item& i) { return i.shape; });
     if (!run.all) {
       for (uint32_t k = 0; k < items.size(); ++k) {
-        const Item& item = items[k];
-        bool match;
-        if (item.shape != nullptr) {
-          match = query.Matches(*item.shape);
-        } else {
-          point.points[0] = item.point;
-          point.box = {item.point.lon, item.point.lat, item.point.lon, item.point.lat};
-          match = query.Matches(point);
-        }
-        if (match) run.matches.push_back(k);
+        if (test.Matches(items[k])) run.matches.push_back(k);
       }
     }
     page.count += run.size();
@@ -240,6 +222,29 @@ std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
     }
   }
   return page;
+}
+
+GeoIndex::Tester::Tester(const geo::GeoQuery& query)
+    : query_(query),
+      // Both relations accept a point in the interior of the query's polygons.
+      area_(query.prepared && query.geometry.points.empty() && query.geometry.lines.empty() &&
+            (query.rel == geo::GeoRel::kWithin || query.rel == geo::GeoRel::kIntersects)) {
+  point_.type = "Point";
+  point_.points.resize(1);
+}
+
+bool GeoIndex::Tester::Covers(int level, uint64_t x, uint64_t y) const {
+  if (!area_ || level != 0) return false;
+  double n = kCellsPerDegree[0];
+  geo::Box cell{x / n - 180, y / n - 90, (x + 1) / n - 180, (y + 1) / n - 90};
+  return query_.prepared->CoversBox(cell);
+}
+
+bool GeoIndex::Tester::Matches(const Item& item) {
+  if (item.shape != nullptr) return query_.Matches(*item.shape);
+  point_.points[0] = item.point;
+  point_.box = {item.point.lon, item.point.lat, item.point.lon, item.point.lat};
+  return query_.Matches(point_);
 }
 
 // Calls fn(level, x, y, items) for every non-empty cell of `a` that one of `boxes` covers, and
@@ -290,34 +295,12 @@ std::optional<std::vector<std::string_view>> GeoIndex::Matching(std::string_view
   if (t == nullptr) return ids;
   auto a = t->attributes.find(property);
   if (a == t->attributes.end()) return ids;
-  // "Points in this area": a cell that lies inside the query's polygons holds only matching
-  // points (both relations accept a point in the interior).
-  const bool area = query.prepared && query.geometry.points.empty() &&
-                    query.geometry.lines.empty() &&
-                    (query.rel == geo::GeoRel::kWithin || query.rel == geo::GeoRel::kIntersects);
-  geo::Geometry point;  // reused: no allocation per candidate
-  point.type = "Point";
-  point.points.resize(1);
+  Tester test(query);
   bool ok = ForEachCell(a->second, *boxes, [&](int level, uint64_t x, uint64_t y,
-                                                const auto& items) {
-    bool covered = false;
-    if (area && level == 0) {
-      double n = kCellsPerDegree[0];
-      geo::Box cell{x / n - 180, y / n - 90, (x + 1) / n - 180, (y + 1) / n - 90};
-      covered = query.prepared->CoversBox(cell);
-    }
+                                                const std::vector<Item>& items) {
+    bool covered = test.Covers(level, x, y);
     for (const Item& item : items) {
-      bool match;
-      if (item.shape != nullptr) {
-        match = query.Matches(*item.shape);
-      } else if (covered) {
-        match = true;
-      } else {
-        point.points[0] = item.point;
-        point.box = {item.point.lon, item.point.lat, item.point.lon, item.point.lat};
-        match = query.Matches(point);
-      }
-      if (match) ids.emplace_back(*item.id);
+      if ((covered && item.shape == nullptr) || test.Matches(item)) ids.emplace_back(*item.id);
     }
   });
   if (!ok) return std::nullopt;

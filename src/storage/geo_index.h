@@ -96,6 +96,21 @@ class GeoIndex : public EntityIndex {
     std::unordered_map<std::string, Entry> entries;
   };
 
+  // The exact test of items against one query: a point is tested without allocating, and a
+  // level-0 cell inside the query's polygons is known to hold only matching points.
+  class Tester {
+   public:
+    explicit Tester(const geo::GeoQuery& query);
+    // Every point in cell (level, x, y) matches.
+    bool Covers(int level, uint64_t x, uint64_t y) const;
+    bool Matches(const Item& item);
+
+   private:
+    const geo::GeoQuery& query_;
+    const bool area_;
+    geo::Geometry point_;  // reused for every point item
+  };
+
   Tenant* Find(std::string_view tenant) const;
   Tenant* GetOrCreate(std::string_view tenant);
   static void Remove(Tenant& t, const std::string& id);
