@@ -174,17 +174,19 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
   return periods;
 }
 
-void Accumulator::Add(const Sample& s) {
+void Accumulator::AddNumber(double v) {
   ++count_;
-  if (s.number) {
-    Sample n;
-    n.number = s.number;
-    numeric_.Add(n);
-    // Distinct values by their JSON text, so 1 and 1.0 count once.
-    distinct_.insert(ToJsonString(Json(*s.number)));
-    return;
-  }
-  distinct_.insert(s.value);
+  Sample n;
+  n.number = v;
+  numeric_.Add(n);
+  // Distinct values by their JSON text, so 1 and 1.0 count once.
+  if (track_distinct_) distinct_.insert(ToJsonString(Json(v)));
+}
+
+void Accumulator::Add(const Sample& s) {
+  if (s.number) return AddNumber(*s.number);
+  ++count_;
+  if (track_distinct_) distinct_.insert(s.value);
   if (s.value == "true" || s.value == "false") {
     Sample n;
     n.number = s.value == "true" ? 1.0 : 0.0;

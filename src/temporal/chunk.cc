@@ -551,6 +551,25 @@ Result<Sample> DecodeSample(std::string_view in) {
   return s;
 }
 
+bool DecodeSampleNumber(std::string_view in, Micros* time, std::optional<double>* number) {
+  uint64_t t, skip;
+  if (in.empty() || static_cast<uint8_t>(in[0]) != (0x80 | kVersion)) return false;
+  in.remove_prefix(1);
+  if (!GetVarint(&in, &t) || !GetVarint(&in, &skip) || !GetVarint(&in, &skip) ||
+      !GetVarint(&in, &skip) || in.empty()) {
+    return false;
+  }
+  *time = UnZigZag(t);
+  number->reset();
+  if (in[0] == 1) {
+    in.remove_prefix(1);
+    uint64_t bits;
+    if (!GetFixed64(&in, &bits)) return false;
+    *number = FromBits(bits);
+  }
+  return true;
+}
+
 Result<ChunkStats> ReadChunkStats(std::string_view chunk) {
   ChunkStats s;
   if (!DecodeStats(&chunk, &s)) return Damaged("header");

@@ -65,6 +65,9 @@ Result<ChunkStats> ReadChunkStats(std::string_view chunk);
 // no compression, so that recording an observation costs microseconds.
 std::string EncodeSample(const Sample& s);
 Result<Sample> DecodeSample(std::string_view record);
+// Only the instant and, when the value is a number, the number of a record, without copying
+// its strings: for aggregations. False on a damaged record.
+bool DecodeSampleNumber(std::string_view record, Micros* time, std::optional<double>* number);
 
 // Lower-level codecs, exposed for tests and measurements.
 // Delta of delta (Gorilla) or frame of reference, whichever is smaller.

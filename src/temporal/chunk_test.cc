@@ -170,6 +170,27 @@ TEST(Sample, RoundTripAndDamage) {
   }
 }
 
+TEST(Sample, NumberAloneMatchesTheFullDecode) {
+  Sample text;
+  text.time = kT0 + 5;
+  text.value = R"("text")";
+  text.extra = R"({"type":"Property","unitCode":"GQ"})";
+  for (const Sample& s : {Num(kT0, 12.5, 1), Num(-3, std::nan(""), 2), text}) {
+    std::string rec = EncodeSample(s);
+    Micros t = 0;
+    std::optional<double> v;
+    ASSERT_TRUE(DecodeSampleNumber(rec, &t, &v));
+    EXPECT_EQ(t, s.time);
+    ASSERT_EQ(v.has_value(), s.number.has_value());
+    if (v) EXPECT_EQ(std::bit_cast<uint64_t>(*v), std::bit_cast<uint64_t>(*s.number));
+    // A truncated record fails where the number would be read.
+    EXPECT_FALSE(DecodeSampleNumber(std::string_view(rec).substr(0, 1), &t, &v));
+  }
+  Micros t;
+  std::optional<double> v;
+  EXPECT_FALSE(DecodeSampleNumber(EncodeChunk({Num(kT0, 1, 1)}), &t, &v));
+}
+
 TEST(Chunk, OnlyTextAndEmpty) {
   std::vector<Sample> in;
   for (int i = 0; i < 10; ++i) {
