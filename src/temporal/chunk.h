@@ -60,6 +60,11 @@ struct ChunkStats {
 std::string EncodeChunk(const std::vector<Sample>& samples);
 Result<std::vector<Sample>> DecodeChunk(std::string_view chunk);
 Result<ChunkStats> ReadChunkStats(std::string_view chunk);
+// Only the instants and, when every value of the chunk is a number, the numbers (true; false
+// leaves *numbers empty), in the chunk's order: for aggregations, which need neither the
+// strings nor the other columns. Internal on damaged input.
+Result<bool> DecodeChunkNumbers(std::string_view chunk, std::vector<Micros>* times,
+                                std::vector<double>* numbers);
 
 // One sample on its own (the raw records of a series' open part): plain varints and strings,
 // no compression, so that recording an observation costs microseconds.

@@ -96,10 +96,12 @@ Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros fro
       add(c.stats.first_time, c.stats.last_time);
       continue;
     }
-    auto samples = DecodeChunk(*c.data);
-    if (!samples.ok()) return samples.status();
-    for (const auto& x : *samples) {
-      if (x.time >= from && x.time < to) add(x.time, x.time);
+    std::vector<Micros> times;
+    std::vector<double> numbers;
+    auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
+    if (!decoded.ok()) return decoded.status();
+    for (Micros t : times) {
+      if (t >= from && t < to) add(t, t);
     }
   }
   if (!open.empty() && open.max_time() >= from && open.min_time() < to) {
@@ -128,6 +130,8 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
     --it;
     return t < it->end ? static_cast<int>(it - periods.begin()) : -1;
   };
+  std::vector<Micros> times;
+  std::vector<double> numbers;
   for (const Series* s : series) {
     for (const auto& c : s->chunks) {
       if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
@@ -136,6 +140,17 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
         acc[pf].AddStats(c.stats);
         if (from_stats) ++*from_stats;
         continue;
+      }
+      if (!needs_distinct) {
+        auto numeric = DecodeChunkNumbers(*c.data, &times, &numbers);
+        if (!numeric.ok()) return numeric.status();
+        if (*numeric) {
+          for (size_t i = 0; i < times.size(); ++i) {
+            int p = period_of(times[i]);
+            if (p >= 0) acc[p].AddNumber(numbers[i]);
+          }
+          continue;
+        }
       }
       auto samples = DecodeChunk(*c.data);
       if (!samples.ok()) return samples.status();
