@@ -176,9 +176,15 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 
 void Accumulator::AddNumber(double v) {
   ++count_;
-  Sample n;
-  n.number = v;
-  numeric_.Add(n);
+  // As numeric_.Add would, without building a Sample (the times are not used here).
+  ++numeric_.count;
+  if (!std::isnan(v)) {
+    if (numeric_.numbers == 0 || v < numeric_.min) numeric_.min = v;
+    if (numeric_.numbers == 0 || v > numeric_.max) numeric_.max = v;
+    ++numeric_.numbers;
+    numeric_.sum += v;
+    numeric_.sumsq += v * v;
+  }
   // Distinct values by their JSON text, so 1 and 1.0 count once.
   if (track_distinct_) distinct_.insert(ToJsonString(Json(v)));
 }

@@ -123,12 +123,17 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
   std::vector<Accumulator> acc(periods.size(), Accumulator(needs_distinct));
   if (periods.empty()) return acc;
   const Micros from = periods.front().start, to = periods.back().end;
+  // Samples come mostly in time order: the period of the previous one is tried first.
+  size_t last = 0;
   auto period_of = [&](Micros t) -> int {
+    if (t >= periods[last].start && t < periods[last].end) return static_cast<int>(last);
     auto it = std::upper_bound(periods.begin(), periods.end(), t,
                                [](Micros v, const Period& p) { return v < p.start; });
     if (it == periods.begin()) return -1;
     --it;
-    return t < it->end ? static_cast<int>(it - periods.begin()) : -1;
+    if (t >= it->end) return -1;
+    last = static_cast<size_t>(it - periods.begin());
+    return static_cast<int>(last);
   };
   std::vector<Micros> times;
   std::vector<double> numbers;
