@@ -2,17 +2,19 @@
 // bench/run.sh without HTTP, disk or a load phase through the API.
 //
 // 10,000 AirQualityObserved sensors, each with one NO2 observation per simulated minute over
-// 1 h or 24 h, recorded through TemporalStore::OnPrepare/OnCommitted as the EntityStore would.
+// 1 h or 24 h, in the temporal store as recording them would leave it (see City::Record).
 // One iteration is the sweep run.sh times: the hourly NO2 average of every sensor, ten pages of
 // 1,000 (GET /temporal/entities ... &offset=0..9000) through Broker::Handle, responses
 // serialized. The setup checks a page (status, size, one sensor's average) and aborts when it is
 // wrong. See BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -45,6 +47,33 @@ std::string SensorId(int i) {
   std::snprintf(id, sizeof id, "urn:ngsi-ld:AirQualityObserved:%05d", i);
   return id;
 }
+
+// The "temporal" key space in memory: what TemporalStore::Load reads.
+class MemoryBackend : public storage::Backend {
+ public:
+  Status Commit(const Batch& batch, bool) override {
+    for (const auto& op : batch) {
+      if (op.space != temporal::TemporalStore::kSpace) continue;
+      if (op.kind == Op::Kind::kPut) {
+        records_[op.key] = op.value;
+      } else {
+        records_.erase(op.key);
+      }
+    }
+    return Status::Ok();
+  }
+  Status Scan(std::string_view space,
+              const std::function<Status(std::string_view, std::string_view)>& fn) override {
+    if (space != temporal::TemporalStore::kSpace) return Status::Ok();
+    for (const auto& [k, v] : records_) CIVITAS_RETURN_IF_ERROR(fn(k, v));
+    return Status::Ok();
+  }
+  uint64_t DiskBytes() override { return 0; }
+  std::map<std::string, std::string>& records() { return records_; }
+
+ private:
+  std::map<std::string, std::string> records_;
+};
 
 // A broker over an empty entity store (in a temporary directory, no fsync) and a temporal
 // store holding `minutes` NO2 observations of each sensor.
@@ -117,7 +146,8 @@ class City {
     }
     const Json& first = body->as_array()[0];
     const Json* avg = first.Find("NO2") ? first.Find("NO2")->Find("avg") : nullptr;
-    if (avg == nullptr || !avg->is_array() || avg->as_array().empty()) {
+    if (avg == nullptr || !avg->is_array() ||
+        avg->as_array().size() != static_cast<size_t>((minutes_ + 59) / 60)) {
       Die("no NO2 avg: " + ToJsonString(first));
     }
     double sum = 0;
@@ -130,31 +160,70 @@ class City {
   }
 
  private:
-  // One commit round per simulated minute, each updating every sensor.
+  // The first minute is recorded as a batch upsert would (TemporalStore::OnPrepare); its records
+  // are the template of the others, which are written as the store would have left them (a
+  // sealed chunk per 1,024 samples, the rest open) and loaded (TemporalStore::Load): recording
+  // 14 million observations one commit round at a time would take minutes.
   void Record() {
-    std::vector<storage::EntityPtr> current(kSensors);
-    for (int m = 0; m < minutes_; ++m) {
-      std::vector<storage::Change> changes;
-      changes.reserve(kSensors);
-      const std::string at = FormatDateTime(kT0 + m * kMinute);
-      for (int i = 0; i < kSensors; ++i) {
-        auto e = std::make_shared<ngsild::Entity>();
-        e->id = SensorId(i);
-        e->types = {kType};
-        Json attr = Json::MakeObject();
-        attr.Set("type", "Property");
-        attr.Set("value", Json(Value(i, m)));
-        attr.Set("observedAt", at);
-        e->attrs.push_back({kNo2, {std::move(attr)}});
-        changes.push_back({current[i] ? storage::Change::Kind::kUpdated
-                                      : storage::Change::Kind::kCreated,
-                           "", current[i], e, kT0 + m * kMinute + 1000});
-        current[i] = std::move(e);
-      }
-      storage::Backend::Batch batch;
-      temporal_->OnPrepare(changes, &batch);
-      temporal_->OnCommitted(changes);
+    std::vector<storage::Change> changes;
+    const std::string at = FormatDateTime(kT0);
+    for (int i = 0; i < kSensors; ++i) {
+      auto e = std::make_shared<ngsild::Entity>();
+      e->id = SensorId(i);
+      e->types = {kType};
+      Json attr = Json::MakeObject();
+      attr.Set("type", "Property");
+      attr.Set("value", Json(Value(i, 0)));
+      attr.Set("observedAt", at);
+      e->attrs.push_back({kNo2, {std::move(attr)}});
+      changes.push_back({storage::Change::Kind::kCreated, "", nullptr, e, kT0 + 1000});
     }
+    temporal::TemporalStore first(temporal::TemporalStore::Options{});
+    storage::Backend::Batch batch;
+    first.OnPrepare(changes, &batch);
+    first.OnCommitted(changes);
+    MemoryBackend memory;
+    if (!memory.Commit(batch, false).ok()) Die("commit");
+    std::vector<std::pair<std::string, std::string>> raw;  // the first minute's sample records
+    for (const auto& [k, v] : memory.records()) {
+      if (k[0] == 'r') raw.emplace_back(k, v);
+    }
+    if (raw.size() != kSensors) Die("expected one raw record per sensor");
+    constexpr size_t kChunk = 1024;  // TemporalStore::Options::chunk_samples
+    for (auto& [key, value] : raw) {
+      auto t = temporal::DecodeSample(value);
+      if (!t.ok()) Die("template");
+      // key: 'r' tenant \0 id \0 attr \0 dataset \0 be64(instance)
+      const std::string series = key.substr(1, key.size() - 9);
+      const int sensor = std::stoi(series.substr(series.rfind(':', series.find(kNo2)) + 1));
+      memory.records().erase(key);
+      std::vector<temporal::Sample> chunk;
+      for (int m = 0; m < minutes_; ++m) {
+        temporal::Sample s = *t;
+        s.time = kT0 + m * kMinute;
+        s.modified_at = s.time + 1000;
+        s.number = Value(sensor, m);
+        s.instance = static_cast<uint64_t>(m) * kSensors + sensor + 1;
+        const bool sealed = static_cast<size_t>(m) < minutes_ / kChunk * kChunk;
+        if (sealed) {
+          chunk.push_back(s);
+          if (chunk.size() == kChunk) {
+            memory.records()["c" + series + Be64(chunk.front().instance)] =
+                temporal::EncodeChunk(chunk);
+            chunk.clear();
+          }
+        } else {
+          memory.records()["r" + series + Be64(s.instance)] = temporal::EncodeSample(s);
+        }
+      }
+    }
+    if (Status st = temporal_->Load(memory); !st.ok()) Die(st.detail());
+  }
+
+  static std::string Be64(uint64_t v) {
+    std::string out;
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));
+    return out;
   }
 
   int minutes_;
@@ -191,7 +260,14 @@ void BM_AggregateAllSensors(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kSensors);
   state.counters["bytes_per_sweep"] = static_cast<double>(bytes) / state.iterations();
 }
-BENCHMARK(BM_AggregateAllSensors)->Arg(60)->Arg(1440)->Unit(benchmark::kMillisecond);
+// With --benchmark_repetitions, "min" is the figure least disturbed by a busy machine.
+BENCHMARK(BM_AggregateAllSensors)
+    ->Arg(60)
+    ->Arg(1440)
+    ->Unit(benchmark::kMillisecond)
+    ->ComputeStatistics("min", [](const std::vector<double>& v) {
+      return *std::min_element(v.begin(), v.end());
+    });
 
 }  // namespace
 }  // namespace civitas
