@@ -7,6 +7,7 @@ packages=(
   build-essential make cmake ninja-build pkg-config git ca-certificates
   libsimdjson-dev librocksdb-dev libre2-dev libzstd-dev liblz4-dev libsnappy-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgoogle-perftools-dev
   libmosquitto-dev mosquitto libssl-dev openssl zlib1g-dev
   clang-14 libclang-rt-14-dev
   curl python3
@@ -19,6 +20,13 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# The dashboard's toolchain (web/: vite, Vitest, playwright-core) needs node >= 18.19 and npm:
+# Debian 12's nodejs (18.19) and npm (9.2) do; a node and npm from elsewhere (nodesource, nvm)
+# are used as they are.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -30,7 +30,7 @@ constexpr Micros kMaxTime = std::numeric_limits<Micros>::max();
 constexpr int64_t kDefaultLimit = 20;
 constexpr int64_t kMaxLimit = 1000;
 
-enum class TimeProperty { kObservedAt, kCreatedAt, kModifiedAt };
+enum class TimeProperty { kObservedAt, kCreatedAt, kModifiedAt, kDeletedAt };
 enum class Representation { kNormalized, kSimplified, kAggregated };
 
 // What a temporal retrieval or query asks for, from the URL (and the body's temporalQ).
@@ -56,6 +56,8 @@ struct TemporalQuery {
   }
 };
 
+// The instant of s by p. deletedAt: the time of a deletion (only deletions have one; they are
+// kept apart by AttributeSamples).
 Micros TimeOf(const Sample& s, TimeProperty p) {
   switch (p) {
     case TimeProperty::kCreatedAt:
@@ -87,10 +89,10 @@ Status ApplyTimeFilter(std::optional<std::string_view> timerel,
     } else if (*timeproperty == "modifiedAt") {
       q->property = TimeProperty::kModifiedAt;
     } else if (*timeproperty == "deletedAt") {
-      // A temporal property of clause 4.8, but deletions are not recorded in the history yet.
-      return Unsupported("timeproperty=deletedAt");
+      q->property = TimeProperty::kDeletedAt;
     } else {
-      return Status::BadRequest("timeproperty must be observedAt, createdAt or modifiedAt");
+      return Status::BadRequest(
+          "timeproperty must be observedAt, createdAt, modifiedAt or deletedAt");
     }
   }
   if (last_n) {
@@ -207,15 +209,18 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
 }
 
 // The samples of one attribute (every datasetId) that pass the time filter, in time order.
+// By deletedAt, only the deletions.
 Result<std::vector<Sample>> AttributeSamples(const temporal::History& h, const std::string& attr,
                                              const TemporalQuery& q) {
   std::vector<Sample> out;
   const bool by_instant = q.property == TimeProperty::kObservedAt;
+  const bool deletions = q.property == TimeProperty::kDeletedAt;
   for (const auto& [key, s] : h.series) {
     if (s->attr != attr || !q.Wants(*s)) continue;
-    auto samples = by_instant ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
+    auto samples = by_instant || deletions ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
     if (!samples.ok()) return samples.status();
     for (auto& x : *samples) {
+      if (deletions && !temporal::IsDeletion(x)) continue;
       Micros t = TimeOf(x, q.property);
       if (t >= q.from && t < q.to) out.push_back(std::move(x));
     }
@@ -243,9 +248,12 @@ Result<bool> HasInstances(const temporal::History& h, const TemporalQuery& q) {
       if (*range) return true;
       continue;
     }
-    auto all = s->Read(kMinTime, kMaxTime);
+    // As AttributeSamples: by deletedAt, only the deletions (at their instant).
+    const bool deletions = q.property == TimeProperty::kDeletedAt;
+    auto all = deletions ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
     if (!all.ok()) return all.status();
     for (const auto& x : *all) {
+      if (deletions && !temporal::IsDeletion(x)) continue;
       Micros t = TimeOf(x, q.property);
       if (t >= q.from && t < q.to) return true;
     }
@@ -406,8 +414,11 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       continue;
     }
     if (!q.Wants(*s)) continue;
-    if (q.pick && !q.pick->Contains(s->attr)) continue;
-    if (q.omit && q.omit->Contains(s->attr)) continue;
+    // The scope's series is the entity member "scope" for pick and omit.
+    const std::string member =
+        s->attr == temporal::TemporalStore::kScopeAttr ? std::string("scope") : s->attr;
+    if (q.pick && !q.pick->Contains(member)) continue;
+    if (q.omit && q.omit->Contains(member)) continue;
     if (std::find(attrs.begin(), attrs.end(), s->attr) == attrs.end()) attrs.push_back(s->attr);
   }
   ngsild::RenderOptions options;
@@ -823,7 +834,8 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       if (q.has_q) {
         auto all = s->Read(kMinTime, kMaxTime);
         if (!all.ok()) return Fail(call, all.status());
-        if (!all->empty())
+        // A deleted attribute has no value to match.
+        if (!all->empty() && !temporal::IsDeletion(all->back()))
           slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
       }
     }

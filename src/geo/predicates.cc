@@ -452,11 +452,21 @@ PreparedPolygons::Location PreparedPolygons::Locate(const Point& p) const {
   const auto& band =
       bands_[static_cast<size_t>(std::clamp(b, 0.0, static_cast<double>(bands_.size() - 1)))];
   // Crossing parity per ring, as InRing computes it: only edges spanning p.lat can cross the
-  // ray, and those are all in p's band.
-  std::vector<uint8_t> inside(ring_polygon_.size(), 0);
+  // ray, and those are all in p's band. A query polygon has few rings: flags on the stack then
+  // (this runs once per candidate position).
+  constexpr size_t kSmall = 64;
+  uint8_t inside_small[kSmall] = {}, on_ring_small[kSmall] = {};
+  std::vector<uint8_t> inside_large, on_ring_large;
+  uint8_t* inside = inside_small;
   // As in LocatePolygons: on a polygon's ring is its boundary, whatever the parity says; the
   // answer is interior if p is inside any other polygon.
-  std::vector<uint8_t> on_ring(polygons_, 0);
+  uint8_t* on_ring = on_ring_small;
+  if (ring_polygon_.size() > kSmall) {
+    inside_large.assign(ring_polygon_.size(), 0);
+    on_ring_large.assign(polygons_, 0);
+    inside = inside_large.data();
+    on_ring = on_ring_large.data();
+  }
   bool boundary = false;
   for (uint32_t e : band) {
     const Edge& edge = edges_[e];
@@ -481,6 +491,51 @@ PreparedPolygons::Location PreparedPolygons::Locate(const Point& p) const {
     if (!in_hole) return Location::kInterior;
   }
   return boundary ? Location::kBoundary : Location::kExterior;
+}
+
+namespace {
+
+// Whether segment ab meets the closed box (Liang-Barsky clipping of the segment to the box).
+bool SegmentMeetsBox(const Point& a, const Point& b, const Box& box) {
+  double t0 = 0, t1 = 1;
+  const double d[2] = {b.lon - a.lon, b.lat - a.lat};
+  const double lo[2] = {box.min_lon - a.lon, box.min_lat - a.lat};
+  const double hi[2] = {box.max_lon - a.lon, box.max_lat - a.lat};
+  for (int k = 0; k < 2; ++k) {
+    if (d[k] == 0) {
+      if (lo[k] > 0 || hi[k] < 0) return false;  // parallel to this axis and outside
+      continue;
+    }
+    double ta = lo[k] / d[k], tb = hi[k] / d[k];
+    if (ta > tb) std::swap(ta, tb);
+    t0 = std::max(t0, ta);
+    t1 = std::min(t1, tb);
+    if (t0 > t1) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool PreparedPolygons::CoversBox(const Box& box) const {
+  if (edges_.empty() || box.min_lat < min_lat_ || box.max_lat > max_lat_) return false;
+  // Any edge within the tolerance of the box could put part of it on a boundary or outside:
+  // test against the box grown by four times the tolerance (a position within kEps of an edge is
+  // on it). Edges that can meet the box are in the bands its latitudes span.
+  const Box grown{box.min_lon - 4 * kEps, box.min_lat - 4 * kEps, box.max_lon + 4 * kEps,
+                  box.max_lat + 4 * kEps};
+  auto band = [&](double lat) {
+    double b = std::floor((lat - min_lat_) / band_height_);
+    return static_cast<size_t>(std::clamp(b, 0.0, static_cast<double>(bands_.size() - 1)));
+  };
+  for (size_t b = band(grown.min_lat), last = band(grown.max_lat); b <= last; ++b) {
+    for (uint32_t e : bands_[b]) {
+      if (SegmentMeetsBox(edges_[e].a, edges_[e].b, grown)) return false;
+    }
+  }
+  // No boundary crosses the box, so all of it lies on the same side as its centre.
+  Point centre{(box.min_lon + box.max_lon) / 2, (box.min_lat + box.max_lat) / 2};
+  return Locate(centre) == Location::kInterior;
 }
 
 double DistanceMeters(const Point& a, const Point& b) {

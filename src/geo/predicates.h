@@ -52,6 +52,11 @@ class PreparedPolygons {
   enum class Location { kExterior, kBoundary, kInterior };
   // Where p lies relative to the union of the polygons (interior if inside any of them).
   Location Locate(const Point& p) const;
+  // True when every position of the box (edges included) is interior: no ring comes within the
+  // tolerance of the box, and its centre is interior. False may also mean "not known" (a
+  // caller then locates the positions one by one): a spatial index counts the points of such
+  // a cell without testing each.
+  bool CoversBox(const Box& box) const;
 
  private:
   struct Edge {

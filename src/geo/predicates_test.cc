@@ -289,6 +289,51 @@ TEST(PredicatesTest, PreparedPolygonsAgreeWithThePredicates) {
   EXPECT_GT(boundary, 1000);
 }
 
+// CoversBox may say "not known", but when it says a box is covered, every position of the box
+// must be interior: corners, edges and inside, against holes, multipolygons and a concave shape.
+TEST(PredicatesTest, PreparedPolygonsCoverOnlyInteriorBoxes) {
+  PreparedPolygons holed(kHoled);
+  EXPECT_TRUE(holed.CoversBox({1, 1, 3, 3}));
+  EXPECT_FALSE(holed.CoversBox({3, 3, 5, 5}));          // reaches into the hole
+  EXPECT_FALSE(holed.CoversBox({4.5, 4.5, 5.5, 5.5}));  // inside the hole
+  EXPECT_FALSE(holed.CoversBox({-1, -1, 1, 1}));        // crosses the outer ring
+  EXPECT_FALSE(holed.CoversBox({0, 1, 1, 2}));          // touches it
+  EXPECT_FALSE(holed.CoversBox({1e-10, 1, 1, 2}));      // within the tolerance of it
+  EXPECT_FALSE(holed.CoversBox({11, 11, 12, 12}));      // outside
+
+  std::vector<Geometry> shapes = {
+      kSquare, kHoled,
+      G("MultiPolygon",
+        "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[2,0],[4,0],[4,2],[2,2],[2,0]]],"
+        "[[[5,5],[9,5],[9,9],[5,9],[5,5]],[[6,6],[8,6],[8,8],[6,8],[6,6]]]]"),
+      G("Polygon", "[[[0,0],[10,3],[3,3],[7,8],[1,9],[0,0]]]"),
+  };
+  std::mt19937 rng(11);
+  auto coord = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  int covered = 0;
+  for (const auto& shape : shapes) {
+    PreparedPolygons prepared(shape);
+    for (int i = 0; i < 2000; ++i) {
+      double lon = coord(-1, 11), lat = coord(-1, 11), w = coord(0, 2), h = coord(0, 2);
+      Box box{lon, lat, lon + w, lat + h};
+      if (!prepared.CoversBox(box)) continue;
+      ++covered;
+      for (int k = 0; k < 20; ++k) {
+        Point p = k < 4 ? Point{k % 2 ? box.max_lon : box.min_lon, k / 2 ? box.max_lat : box.min_lat}
+                        : Point{coord(box.min_lon, box.max_lon), coord(box.min_lat, box.max_lat)};
+        if (k >= 4 && k < 12) {  // on an edge of the box
+          double edge[4] = {box.min_lon, box.max_lon, box.min_lat, box.max_lat};
+          (k % 4 < 2 ? p.lon : p.lat) = edge[k % 4];
+        }
+        ASSERT_EQ(prepared.Locate(p), PreparedPolygons::Location::kInterior)
+            << "shape " << &shape - &shapes[0] << " box " << box.min_lon << "," << box.min_lat
+            << " " << box.max_lon << "," << box.max_lat << " point " << p.lon << "," << p.lat;
+      }
+    }
+  }
+  EXPECT_GT(covered, 500);
+}
+
 TEST(PredicatesTest, EmptyGeometriesMatchNothing) {
   Geometry empty = G("MultiPoint", "[]");
   EXPECT_FALSE(Intersects(empty, kSquare));

@@ -53,6 +53,17 @@ struct IndexPlan {
     p.exact = exact_all;
     return p;
   }
+  // True when the plan stands for every entity, exactly: nothing in the filter narrows or
+  // filters (what is left out of the plan, such as a geo-query the caller answers, aside).
+  bool MatchesAll() const {
+    if (!exact) return false;
+    if (kind == Kind::kAll) return true;
+    if (kind != Kind::kAnd) return false;
+    for (const auto& c : children) {
+      if (!c.MatchesAll()) return false;
+    }
+    return true;
+  }
 };
 
 // The target values a q term `attr OP literal` on the attribute itself reads (clause 4.9, see

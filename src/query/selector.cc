@@ -76,7 +76,7 @@ IndexPlan EntitySelector::Plan() const {
   return all;
 }
 
-IndexPlan EntityFilter::Plan() const {
+IndexPlan EntityFilter::Plan(bool geo_matched) const {
   IndexPlan all;
   all.kind = IndexPlan::Kind::kAnd;
   all.exact = true;
@@ -110,7 +110,7 @@ IndexPlan EntityFilter::Plan() const {
   }
   if (!scope_q.empty()) add(IndexPlan::All(false));
   add(q.Plan());
-  if (geo) add(IndexPlan::All(false));
+  if (geo) add(IndexPlan::All(geo_matched));
   return all;
 }
 

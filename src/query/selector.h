@@ -62,8 +62,9 @@ struct EntityFilter {
 
   bool Matches(const ngsild::Entity& e) const;
   // Index look-ups narrowing the filter (see IndexPlan). The geo-query is not part of it (the
-  // spatial index answers it): a filter with one is never exact.
-  IndexPlan Plan() const;
+  // spatial index answers it): a filter with one is exact only when the caller intersects the
+  // plan's answer with exactly the geo-query's matches (geo_matched).
+  IndexPlan Plan(bool geo_matched = false) const;
 };
 
 }  // namespace civitas::query

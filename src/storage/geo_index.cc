@@ -83,50 +83,69 @@ void GeoIndex::Remove(Tenant& t, const std::string& id) {
   auto it = t.entries.find(id);
   if (it == t.entries.end()) return;
   const std::string* key_ptr = &it->first;
-  for (const auto& [attr, key] : it->second) {
+  for (const auto& [attr, key] : it->second.cells) {
     auto cell = attr->cells.find(key);
     if (cell == attr->cells.end()) continue;
-    auto& ids = cell->second;
-    auto pos = std::find(ids.begin(), ids.end(), key_ptr);
-    if (pos != ids.end()) {
-      *pos = ids.back();
-      ids.pop_back();
-    }
-    if (ids.empty()) attr->cells.erase(cell);
+    auto& items = cell->second;
+    // Its items (one per geometry in this cell) are together, in id order.
+    auto [from, to] = std::equal_range(items.begin(), items.end(), *key_ptr, IdLess{});
+    items.erase(from, to);
+    if (items.empty()) attr->cells.erase(cell);
   }
+  for (Attribute* attr : it->second.multi) --attr->multi;
   t.entries.erase(it);
 }
 
 void GeoIndex::Add(Tenant& t, const ngsild::Entity& e) {
-  std::vector<std::pair<Attribute*, CellKey>> entries;
-  const std::string* id = nullptr;
+  Entry entry;
+  std::vector<std::pair<Attribute*, Item>> items;
   for (const auto& slot : e.attrs) {
     std::vector<geo::Geometry> geometries = query::GeometriesOf(e, slot.name);
-    if (geometries.empty()) continue;
-    std::set<CellKey> keys;
-    for (const auto& g : geometries) {
+    auto attr = t.attributes.end();
+    size_t attr_items = 0;
+    for (auto& g : geometries) {
       if (g.empty()) continue;
+      if (attr == t.attributes.end()) {
+        attr = t.attributes.find(slot.name);
+        if (attr == t.attributes.end()) attr = t.attributes.emplace(slot.name, Attribute{}).first;
+      }
+      std::set<CellKey> keys;
       int level = 0;
       while (level < kLevels && Range(g.box, level).count() > kMaxCellsPerEntry) ++level;
       if (level == kLevels) {
         keys.insert(kGlobalKey);
-        continue;
+      } else {
+        CellRange r = Range(g.box, level);
+        for (uint64_t x = r.x0; x <= r.x1; ++x) {
+          for (uint64_t y = r.y0; y <= r.y1; ++y) keys.insert(Key(level, x, y));
+        }
       }
-      CellRange r = Range(g.box, level);
-      for (uint64_t x = r.x0; x <= r.x1; ++x) {
-        for (uint64_t y = r.y0; y <= r.y1; ++y) keys.insert(Key(level, x, y));
+      Item item{nullptr, nullptr, {}};
+      if (g.points.size() == 1 && g.lines.empty() && g.polygons.empty()) {
+        item.point = g.points[0];
+      } else {
+        entry.shapes.push_back(std::make_unique<const geo::Geometry>(std::move(g)));
+        item.shape = entry.shapes.back().get();
+      }
+      for (CellKey key : keys) {
+        items.emplace_back(&attr->second, item);
+        entry.cells.emplace_back(&attr->second, key);
+        ++attr_items;
       }
     }
-    if (keys.empty()) continue;
-    if (id == nullptr) id = &t.entries.try_emplace(e.id).first->first;
-    auto attr = t.attributes.find(slot.name);
-    if (attr == t.attributes.end()) attr = t.attributes.emplace(slot.name, Attribute{}).first;
-    for (CellKey key : keys) {
-      attr->second.cells[key].push_back(id);
-      entries.emplace_back(&attr->second, key);
+    if (attr_items > 1) {
+      ++attr->second.multi;
+      entry.multi.push_back(&attr->second);
     }
   }
-  if (id != nullptr) t.entries[e.id] = std::move(entries);
+  if (items.empty()) return;
+  auto [it, inserted] = t.entries.emplace(e.id, std::move(entry));
+  for (size_t i = 0; i < items.size(); ++i) {
+    Item item = items[i].second;
+    item.id = &it->first;
+    auto& cell = items[i].first->cells[it->second.cells[i].second];
+    cell.insert(std::upper_bound(cell.begin(), cell.end(), it->first, IdLess{}), item);
+  }
 }
 
 void GeoIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& before,
@@ -140,6 +159,118 @@ void GeoIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& before
   if (after) Add(*t, *after);
 }
 
+std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
+                                                     std::string_view property,
+                                                     const geo::GeoQuery& query,
+                                                     size_t want) const {
+  std::optional<std::vector<geo::Box>> boxes = query.SearchBoxes();
+  if (!boxes) return std::nullopt;
+  Page page;
+  Tenant* t = Find(tenant);
+  if (t == nullptr) return page;
+  auto a = t->attributes.find(property);
+  if (a == t->attributes.end()) return page;
+  if (a->second.multi > 0 || boxes->size() > 1) {
+    // An id may come from several cells: take every match and remove the repeats.
+    auto ids = Matching(tenant, property, query);
+    if (!ids) return std::nullopt;
+    page.count = ids->size();
+    std::sort(ids->begin(), ids->end());
+    ids->resize(std::min(ids->size(), want));
+    page.first = std::move(*ids);
+    return page;
+  }
+  // The matches of each cell as a run in id order: all of its items (a covered cell of points)
+  // or the positions of those that match.
+  struct Run {
+    const std::vector<Item>* items;
+    std::vector<uint32_t> matches;  // empty with all = true
+    bool all;
+    size_t next = 0;
+    size_t size() const { return all ? items->size() : matches.size(); }
+    const std::string& id(size_t k) const { return *(*items)[all ? k : matches[k]].id; }
+  };
+  std::vector<Run> runs;
+  Tester test(query);
+  bool ok = ForEachCell(a->second, *boxes, [&](int level, uint64_t x, uint64_t y,
+                                                const std::vector<Item>& items) {
+    Run run{&items, {}, false};
+    run.all = test.Covers(level, x, y) &&
+              std::none_of(items.begin(), items.end(), [](const Item& i) { return i.shape; });
+    if (!run.all) {
+      for (uint32_t k = 0; k < items.size(); ++k) {
+        if (test.Matches(items[k])) run.matches.push_back(k);
+      }
+    }
+    page.count += run.size();
+    if (run.size() > 0) runs.push_back(std::move(run));
+  });
+  if (!ok) return std::nullopt;
+  // Merge the runs until `want` ids: a heap of runs by their next id.
+  auto later = [](const Run* x, const Run* y) { return y->id(y->next) < x->id(x->next); };
+  std::vector<Run*> heap;
+  for (auto& r : runs) heap.push_back(&r);
+  std::make_heap(heap.begin(), heap.end(), later);
+  while (!heap.empty() && page.first.size() < want) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    Run* r = heap.back();
+    page.first.emplace_back(r->id(r->next));
+    if (++r->next < r->size()) {
+      std::push_heap(heap.begin(), heap.end(), later);
+    } else {
+      heap.pop_back();
+    }
+  }
+  return page;
+}
+
+GeoIndex::Tester::Tester(const geo::GeoQuery& query)
+    : query_(query),
+      // Both relations accept a point in the interior of the query's polygons.
+      area_(query.prepared && query.geometry.points.empty() && query.geometry.lines.empty() &&
+            (query.rel == geo::GeoRel::kWithin || query.rel == geo::GeoRel::kIntersects)) {
+  point_.type = "Point";
+  point_.points.resize(1);
+}
+
+bool GeoIndex::Tester::Covers(int level, uint64_t x, uint64_t y) const {
+  if (!area_ || level != 0) return false;
+  double n = kCellsPerDegree[0];
+  geo::Box cell{x / n - 180, y / n - 90, (x + 1) / n - 180, (y + 1) / n - 90};
+  return query_.prepared->CoversBox(cell);
+}
+
+bool GeoIndex::Tester::Matches(const Item& item) {
+  if (item.shape != nullptr) return query_.Matches(*item.shape);
+  point_.points[0] = item.point;
+  point_.box = {item.point.lon, item.point.lat, item.point.lon, item.point.lat};
+  return query_.Matches(point_);
+}
+
+// Calls fn(level, x, y, items) for every non-empty cell of `a` that one of `boxes` covers, and
+// the global list; false (nothing called) when they cover more than kMaxCellsPerQuery cells.
+template <typename F>
+bool GeoIndex::ForEachCell(const Attribute& a, const std::vector<geo::Box>& boxes, F fn) {
+  uint64_t total = 0;
+  for (int level = 0; level < kLevels; ++level) {
+    for (const auto& b : boxes) total += Range(b, level).count();
+  }
+  if (total > kMaxCellsPerQuery) return false;
+  for (int level = 0; level < kLevels; ++level) {
+    for (const auto& b : boxes) {
+      CellRange r = Range(b, level);
+      for (uint64_t x = r.x0; x <= r.x1; ++x) {
+        for (uint64_t y = r.y0; y <= r.y1; ++y) {
+          auto it = a.cells.find(Key(level, x, y));
+          if (it != a.cells.end()) fn(level, x, y, it->second);
+        }
+      }
+    }
+  }
+  if (auto it = a.cells.find(kGlobalKey); it != a.cells.end()) fn(kLevels, 0, 0, it->second);
+  return true;
+}
+
 std::optional<std::vector<std::string_view>> GeoIndex::Candidates(
     std::string_view tenant, std::string_view property, const std::vector<geo::Box>& boxes) const {
   std::vector<std::string_view> ids;
@@ -147,26 +278,38 @@ std::optional<std::vector<std::string_view>> GeoIndex::Candidates(
   if (t == nullptr) return ids;
   auto a = t->attributes.find(property);
   if (a == t->attributes.end()) return ids;
-  const auto& cells = a->second.cells;
-  uint64_t total = 0;
-  for (int level = 0; level < kLevels; ++level) {
-    for (const auto& b : boxes) total += Range(b, level).count();
-  }
-  if (total > kMaxCellsPerQuery) return std::nullopt;
-  auto take = [&](CellKey key) {
-    auto it = cells.find(key);
-    if (it == cells.end()) return;
-    for (const std::string* id : it->second) ids.emplace_back(*id);
-  };
-  for (int level = 0; level < kLevels; ++level) {
-    for (const auto& b : boxes) {
-      CellRange r = Range(b, level);
-      for (uint64_t x = r.x0; x <= r.x1; ++x) {
-        for (uint64_t y = r.y0; y <= r.y1; ++y) take(Key(level, x, y));
-      }
+  bool ok = ForEachCell(a->second, boxes, [&](int, uint64_t, uint64_t, const auto& items) {
+    for (const Item& item : items) ids.emplace_back(*item.id);
+  });
+  if (!ok) return std::nullopt;
+  return ids;
+}
+
+std::optional<std::vector<std::string_view>> GeoIndex::Matching(std::string_view tenant,
+                                                                std::string_view property,
+                                                                const geo::GeoQuery& query) const {
+  std::optional<std::vector<geo::Box>> boxes = query.SearchBoxes();
+  if (!boxes) return std::nullopt;
+  std::vector<std::string_view> ids;
+  Tenant* t = Find(tenant);
+  if (t == nullptr) return ids;
+  auto a = t->attributes.find(property);
+  if (a == t->attributes.end()) return ids;
+  Tester test(query);
+  bool ok = ForEachCell(a->second, *boxes, [&](int level, uint64_t x, uint64_t y,
+                                                const std::vector<Item>& items) {
+    bool covered = test.Covers(level, x, y);
+    for (const Item& item : items) {
+      if ((covered && item.shape == nullptr) || test.Matches(item)) ids.emplace_back(*item.id);
     }
+  });
+  if (!ok) return std::nullopt;
+  // An entity is in one cell once unless it has several geometries or a shape over several
+  // cells; several search boxes (across the antimeridian) may share an edge cell.
+  if (a->second.multi > 0 || boxes->size() > 1) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   }
-  take(kGlobalKey);
   return ids;
 }
 

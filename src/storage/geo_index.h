@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "geo/geo_query.h"
 #include "geo/geometry.h"
 #include "storage/entity_index.h"
 
@@ -19,8 +20,10 @@ namespace civitas::storage {
 // hierarchical grid of lon/lat cells. An entity goes into the finest level at which its bounding
 // box covers few cells (1/256 degree, about 430 m, for points and small shapes; 1/16 degree for
 // districts; 1 degree; then one list for the largest shapes). A query visits, at each level,
-// the cells its search boxes cover, and the answer is a superset of the matches: the caller
-// applies the exact predicate (query::GeoFilter) to each candidate.
+// the cells its search boxes cover. The index keeps each entity's geometries parsed (a point
+// as its two coordinates), so it can also answer a geo-query exactly (Matching): it tests the
+// candidates itself, and takes the points of a cell that lies inside a query polygon without
+// testing each.
 //
 // Why a grid and not an R-tree or S2: updates are O(cells) with no rebalancing, the code is
 // short, and for the data of a city (points, segments and a few hundred districts) a
@@ -38,27 +41,82 @@ class GeoIndex : public EntityIndex {
                                                           std::string_view property,
                                                           const std::vector<geo::Box>& boxes) const;
 
-  // Number of (entity, attribute) entries of a tenant; for tests.
+  // The entities of `tenant` whose GeoProperty `property` matches `query` by the rules of
+  // query::GeoFilter (exactly the entities it would accept, each once); nullopt when the query
+  // has no search area (disjoint, near;minDistance) or covers so many cells that a scan is
+  // cheaper. Same lifetime and locking as Candidates.
+  std::optional<std::vector<std::string_view>> Matching(std::string_view tenant,
+                                                        std::string_view property,
+                                                        const geo::GeoQuery& query) const;
+
+  // The count of Matching and its `want` smallest ids, in id order, without collecting every
+  // match: cells keep their items in id order, so the smallest come from merging the cells, and
+  // a cell inside the query's polygons is counted without testing its points. What a query
+  // with nothing but a geo-query asks (a page and a count). nullopt as for Matching.
+  struct Page {
+    size_t count = 0;
+    std::vector<std::string_view> first;
+  };
+  std::optional<Page> MatchingPage(std::string_view tenant, std::string_view property,
+                                   const geo::GeoQuery& query, size_t want) const;
+
+  // Number of entities of a tenant in the index; for tests.
   size_t Size(std::string_view tenant) const;
 
  private:
   using CellKey = uint64_t;
-  // Cells hold pointers to the entity ids that are the keys of Tenant::entries (the nodes of an
-  // unordered_map do not move), so an id is stored once however many cells it is in, and
-  // candidates are collected without copying strings.
+  // One geometry of one entity in one cell. Items point to the entity ids that are the keys of
+  // Tenant::entries (the nodes of an unordered_map do not move), so an id is stored once however
+  // many cells it is in, and candidates are collected without copying strings. A point is kept
+  // inline; any other geometry is owned by the entity's Entry.
+  struct Item {
+    const std::string* id;
+    const geo::Geometry* shape;  // null: a point
+    geo::Point point;
+  };
+  struct IdLess {
+    bool operator()(const Item& a, const std::string& id) const { return *a.id < id; }
+    bool operator()(const std::string& id, const Item& a) const { return id < *a.id; }
+  };
   struct Attribute {
-    std::unordered_map<CellKey, std::vector<const std::string*>> cells;
+    // The items of each cell, in id order.
+    std::unordered_map<CellKey, std::vector<Item>> cells;
+    // Entities with more than one item in this attribute (several cells or instances): while
+    // there are none, Matching yields each id at most once without removing duplicates.
+    size_t multi = 0;
+  };
+  struct Entry {
+    // What the entity is indexed under: (attribute, cell), to remove it again.
+    std::vector<std::pair<Attribute*, CellKey>> cells;
+    std::vector<std::unique_ptr<const geo::Geometry>> shapes;
+    std::vector<Attribute*> multi;  // the attributes whose `multi` it counts in
   };
   struct Tenant {
     std::map<std::string, Attribute, std::less<>> attributes;
-    // What each entity is indexed under: (attribute, cell) pairs, to remove it again.
-    std::unordered_map<std::string, std::vector<std::pair<Attribute*, CellKey>>> entries;
+    std::unordered_map<std::string, Entry> entries;
+  };
+
+  // The exact test of items against one query: a point is tested without allocating, and a
+  // level-0 cell inside the query's polygons is known to hold only matching points.
+  class Tester {
+   public:
+    explicit Tester(const geo::GeoQuery& query);
+    // Every point in cell (level, x, y) matches.
+    bool Covers(int level, uint64_t x, uint64_t y) const;
+    bool Matches(const Item& item);
+
+   private:
+    const geo::GeoQuery& query_;
+    const bool area_;
+    geo::Geometry point_;  // reused for every point item
   };
 
   Tenant* Find(std::string_view tenant) const;
   Tenant* GetOrCreate(std::string_view tenant);
   static void Remove(Tenant& t, const std::string& id);
   static void Add(Tenant& t, const ngsild::Entity& e);
+  template <typename F>
+  static bool ForEachCell(const Attribute& a, const std::vector<geo::Box>& boxes, F fn);
 
   mutable std::mutex mu_;  // guards the map of tenants, not the tenants (see EntityIndex)
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants_;

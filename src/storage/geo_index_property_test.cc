@@ -1,13 +1,14 @@
 // Property test: over real Aarhus data (car parks, the end points and segments of the CityPulse
 // traffic sensors, the 24 local-community districts), thousands of random geo-queries give the
-// same answer through the GeoIndex (candidates, then the exact filter) as by evaluating every
-// entity, also while entities move and disappear.
+// same answer through the GeoIndex (candidates, then the exact filter; and its own exact answers,
+// Matching and MatchingPage) as by evaluating every entity, also while entities move and disappear.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "query/geo_filter.h"
@@ -92,7 +93,14 @@ class GeoIndexPropertyTest : public ::testing::Test {
       // Every entity's location must be a valid geometry, or the test proves nothing for it.
       ASSERT_EQ(query::GeometriesOf(*e, kLocation).size(), 1u) << id;
       index_.OnChange("t", nullptr, e);
+      // A second index of the points alone: every entity in one cell, where MatchingPage
+      // merges the cells instead of collecting every match.
+      if (query::GeometriesOf(*e, kLocation)[0].type == "Point") {
+        point_ids_.insert(id);
+        points_.OnChange("t", nullptr, e);
+      }
     }
+    ASSERT_GT(point_ids_.size(), 900u);
   }
 
   void Add(const std::string& id, const Json& geometry) {
@@ -146,6 +154,8 @@ class GeoIndexPropertyTest : public ::testing::Test {
 
   std::map<std::string, ngsild::EntityPtr> entities_;
   GeoIndex index_;
+  std::set<std::string> point_ids_;  // the ids in points_ (they stay points when they move)
+  GeoIndex points_;
 };
 
 TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
@@ -231,7 +241,7 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
 #else
   constexpr int kRounds = 3000;
 #endif
-  int queries = 0, nonempty = 0, pruned = 0, bounded = 0, moves = 0;
+  int queries = 0, nonempty = 0, pruned = 0, bounded = 0, moves = 0, answered = 0;
   std::vector<std::string> ids;
   for (const auto& [id, e] : entities_) ids.push_back(id);
   for (int round = 0; round < kRounds; ++round) {
@@ -250,6 +260,7 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
           entities_.erase(id);
         }
         index_.OnChange("t", before, after);
+        if (point_ids_.count(id)) points_.OnChange("t", before, after);
         ++moves;
       }
     }
@@ -278,6 +289,38 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
     auto actual = Indexed(f, &candidates);
     ASSERT_EQ(actual, expected) << "seed " << seed << " round " << round << ": " << georel << " "
                                 << type << " " << text;
+    // The index's own exact answer (Matching) must be the same set, each id once.
+    if (auto m = index_.Matching("t", kLocation, f.query)) {
+      std::vector<std::string> got(m->begin(), m->end());
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, expected) << "Matching, seed " << seed << " round " << round << ": "
+                               << georel << " " << type << " " << text;
+      ++answered;
+      // The page of the points alone.
+      std::vector<std::string> points_expected;
+      for (const auto& id : expected) {
+        if (point_ids_.count(id)) points_expected.push_back(id);
+      }
+      size_t points_want = pick(60);
+      auto points_page = points_.MatchingPage("t", kLocation, f.query, points_want);
+      ASSERT_TRUE(points_page.has_value());
+      ASSERT_EQ(points_page->count, points_expected.size()) << "points, round " << round;
+      std::vector<std::string> points_first(points_page->first.begin(), points_page->first.end());
+      points_expected.resize(std::min(points_want, points_expected.size()));
+      ASSERT_EQ(points_first, points_expected)
+          << "points, round " << round << ": " << georel << " " << type << " " << text;
+      // And its page: the count and the `want` smallest ids, in id order.
+      size_t want = pick(60);
+      auto page = index_.MatchingPage("t", kLocation, f.query, want);
+      ASSERT_TRUE(page.has_value());
+      ASSERT_EQ(page->count, expected.size()) << "MatchingPage, round " << round;
+      std::vector<std::string> first(page->first.begin(), page->first.end());
+      ASSERT_EQ(first, std::vector<std::string>(
+                           expected.begin(),
+                           expected.begin() + static_cast<std::ptrdiff_t>(
+                                                  std::min(want, expected.size()))))
+          << "MatchingPage, round " << round << ": " << georel << " " << type << " " << text;
+    }
     ++queries;
     if (!expected.empty()) ++nonempty;
     if (f.query.SearchBoxes()) {
@@ -290,6 +333,7 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
   EXPECT_GT(nonempty, queries / 3) << "too few queries with results";
   EXPECT_GT(pruned, bounded * 8 / 10) << "the index should prune most bounded queries";
   EXPECT_GT(moves, kRounds / 6);
+  EXPECT_EQ(answered, bounded) << "Matching answers every query with a search area";
   RecordProperty("nonempty", nonempty);
   RecordProperty("pruned", pruned);
   std::cout << "queries=" << queries << " nonempty=" << nonempty << " bounded=" << bounded

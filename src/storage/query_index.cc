@@ -419,17 +419,39 @@ bool QueryIndex::Visit(std::string_view tenant, const query::IndexPlan& plan,
   const Tenant* t = Find(tenant);
   if (t == nullptr) return false;
   Tenant::Set set = t->Eval(plan);
+  if (extra && set.all) {
+    // Only the extra ids narrow the query: take the page from them directly (selecting the
+    // first `want` by id) instead of marking each in a bitmap through the id map.
+    answer->exact = set.exact;
+    answer->candidates = extra->size();
+    std::vector<std::string_view> ids = *extra;
+    if (want < ids.size()) {
+      std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(want), ids.end());
+      ids.resize(want);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (const auto& id : ids) {
+      auto it = t->by_id.find(id);
+      if (it != t->by_id.end() && !fn(t->slots[it->second])) return true;
+    }
+    // Past `want` the caller keeps asking only when it counts matches itself (an inexact
+    // answer): give it the rest, in id order too.
+    if (want < extra->size()) {
+      std::vector<std::string_view> rest = *extra;
+      std::sort(rest.begin(), rest.end());
+      for (size_t i = want; i < rest.size(); ++i) {
+        auto it = t->by_id.find(rest[i]);
+        if (it != t->by_id.end() && !fn(t->slots[it->second])) return true;
+      }
+    }
+    return true;
+  }
   if (extra) {
     Tenant::Set other = t->Empty(false);
     for (const auto& id : *extra) {
       if (auto it = t->by_id.find(id); it != t->by_id.end()) Tenant::Mark(&other, it->second);
     }
-    if (set.all) {
-      set = std::move(other);
-    } else {
-      for (size_t i = 0; i < set.words.size(); ++i) set.words[i] &= other.words[i];
-    }
-    set.exact = false;
+    for (size_t i = 0; i < set.words.size(); ++i) set.words[i] &= other.words[i];
   }
   if (set.all) return false;
   size_t k = 0;

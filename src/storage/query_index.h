@@ -83,12 +83,12 @@ class QueryIndex : public EntityIndex {
     bool exact = false;     // the candidates are exactly the entities matching the plan
     size_t candidates = 0;  // how many there are
   };
-  // Evaluates plan over the tenant, intersected with `extra` ids when given (e.g. the spatial
-  // index's candidates; they make the answer inexact). Returns false when the index cannot
-  // narrow the query (the caller scans). Otherwise fills *answer, then calls fn with the
-  // candidates in id order until fn returns false. `want` is how many candidates the caller
-  // expects to take (SIZE_MAX: all), to choose between walking the ids in order and sorting the
-  // candidates.
+  // Evaluates plan over the tenant, intersected with `extra` ids when given: the entities that
+  // match the part of the query the plan leaves out (GeoIndex::Matching: the geo-query), each
+  // once, so the answer stays as exact as the plan says. Returns false when neither narrows the
+  // query (the caller scans). Otherwise fills *answer, then calls fn with the candidates in id
+  // order until fn returns false. `want` is how many candidates the caller expects to take
+  // (SIZE_MAX: all), to choose between walking the ids in order and sorting the candidates.
   bool Visit(std::string_view tenant, const query::IndexPlan& plan,
              const std::optional<std::vector<std::string_view>>& extra, size_t want,
              Answer* answer, const std::function<bool(const ngsild::EntityPtr&)>& fn) const;

@@ -1,6 +1,7 @@
-// Property test: queries answered with the QueryIndex give exactly what a scan of the tenant
-// gives (same page, same order, same count), on random entities, random type expressions and
-// random q expressions, while entities are created, changed and deleted.
+// Property test: queries answered with the QueryIndex (and the GeoIndex) give exactly what a scan
+// of the tenant gives (same page, same order, same count), on random entities, random type
+// expressions, random q expressions and random geo-queries, while entities are created, changed
+// and deleted.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <random>
 
 #include "storage/entity_store.h"
+#include "storage/geo_index.h"
 #include "storage/query_index.h"
 #include "storage/query_runner.h"
 
@@ -15,6 +17,7 @@ namespace civitas::storage {
 namespace {
 
 const std::string kBase = "https://ex.org/";
+constexpr const char* kLocation = "https://uri.etsi.org/ngsi-ld/location";
 std::string Expand(std::string_view name) { return kBase + std::string(name); }
 
 class Gen {
@@ -93,7 +96,68 @@ class Gen {
       }
       e.attrs.push_back(std::move(slot));
     }
+    // Most entities have a location: a point in a 0.1 degree square (about 25 x 25 cells of
+    // the spatial index), now and then a second one (datasetId) or a small polygon.
+    if (Chance(0.8)) {
+      ngsild::AttributeSlot slot{kLocation, {Location()}};
+      if (Chance(0.1)) {
+        Json other = Location();
+        other.Set("datasetId", "urn:ngsi-ld:Dataset:2");
+        slot.instances.push_back(std::move(other));
+      }
+      e.attrs.push_back(std::move(slot));
+    }
     return e;
+  }
+
+  double Coord(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng_); }
+  static Json Position(double lon, double lat) { return Json(Json::Array{Json(lon), Json(lat)}); }
+  static Json Ring(double lon, double lat, double w, double h) {
+    return Json(Json::Array{Position(lon, lat), Position(lon + w, lat), Position(lon + w, lat + h),
+                            Position(lon, lat + h), Position(lon, lat)});
+  }
+
+  Json Location() {
+    Json g = Json::MakeObject();
+    if (Chance(0.05)) {
+      g.Set("type", "Polygon");
+      g.Set("coordinates",
+            Json(Json::Array{Ring(Coord(10, 10.1), Coord(56, 56.1), Coord(0.001, 0.02), 0.01)}));
+    } else {
+      g.Set("type", "Point");
+      g.Set("coordinates", Position(Coord(10, 10.1), Coord(56, 56.1)));
+    }
+    Json inst = Json::MakeObject();
+    inst.Set("type", "GeoProperty");
+    inst.Set("value", std::move(g));
+    return inst;
+  }
+
+  // near;maxDistance around a point, or within / intersects a box or a triangle, mostly
+  // inside the entities' square: sizes from a cell to most of the square.
+  query::GeoFilter Geo() {
+    query::GeoFilter f;
+    f.property = kLocation;
+    std::string georel, type, coordinates;
+    if (Chance(0.4)) {
+      georel = "near;maxDistance==" + std::to_string(Int(0, 4000));
+      type = "Point";
+      AppendJson(coordinates, Position(Coord(9.99, 10.11), Coord(55.99, 56.11)));
+    } else {
+      georel = Chance(0.5) ? "within" : "intersects";
+      type = "Polygon";
+      double lon = Coord(9.98, 10.1), lat = Coord(55.98, 56.1), w = Coord(0.001, 0.09);
+      if (Chance(0.5)) {
+        AppendJson(coordinates, Json(Json::Array{Ring(lon, lat, w, Coord(0.001, 0.09))}));
+      } else {
+        Json ring(Json::Array{Position(lon, lat), Position(lon + w, lat + w / 3),
+                              Position(lon + w / 4, lat + w), Position(lon, lat)});
+        AppendJson(coordinates, Json(Json::Array{ring}));
+      }
+    }
+    auto q = geo::ParseGeoQueryParams(georel, type, coordinates, std::nullopt);
+    if (q.ok()) f.query = std::move(*q);
+    return f;
   }
 
   std::string Literal() {
@@ -188,6 +252,7 @@ class QueryIndexPropertyTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status().detail();
     store_ = std::move(*store);
     store_->AddIndex(&index_);
+    store_->AddIndex(&geo_index_);
   }
   void TearDown() override {
     store_.reset();
@@ -208,7 +273,8 @@ class QueryIndexPropertyTest : public ::testing::Test {
     p.get_future().get();
   }
 
-  QueryIndex index_;  // outlives store_
+  QueryIndex index_;  // outlive store_
+  GeoIndex geo_index_;
   std::filesystem::path dir_;
   std::unique_ptr<EntityStore> store_;
 };
@@ -229,6 +295,7 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
   constexpr int kRounds = 4000;
 #endif
   int parsed = 0, indexed = 0, exact_counts = 0, nonempty = 0;
+  int geo_queries = 0, geo_indexed = 0, geo_exact_counts = 0;
   for (int round = 0; round < kRounds; ++round) {
     if (round % 50 == 49) {  // entities change, vanish and come back: the index must follow
       std::vector<std::pair<std::string, std::optional<ngsild::Entity>>> changes;
@@ -260,6 +327,12 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
       filter.selectors.push_back(std::move(s));
     }
     if (gen.Chance(0.1)) filter.attrs = {Expand("b"), Expand("zz")};
+    std::string text_geo;
+    if (gen.Chance(0.35)) {
+      filter.geo = gen.Geo();
+      text_geo = filter.geo->query.geometry.type;
+      ++geo_queries;
+    }
     ++parsed;
     QuerySpec spec;
     spec.filter = &filter;
@@ -267,17 +340,23 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
     spec.offset = gen.Chance(0.5) ? 0 : gen.Int(0, 30);
     spec.limit = spec.count && gen.Chance(0.1) ? 0 : gen.Int(1, 40);
     QueryPage expected = RunQuery(*store_, nullptr, nullptr, "t", spec);
-    QueryPage actual = RunQuery(*store_, &index_, nullptr, "t", spec);
+    QueryPage actual = RunQuery(*store_, &index_, &geo_index_, "t", spec);
     std::vector<std::string> want, got;
     for (const auto& e : expected.entities) want.push_back(e->id);
     for (const auto& e : actual.entities) got.push_back(e->id);
     ASSERT_EQ(got, want) << "seed " << seed << " round " << round << " q=" << text_q
-                         << " type=" << text_type;
+                         << " type=" << text_type << " geo=" << text_geo;
     ASSERT_EQ(actual.matched, expected.matched)
         << "seed " << seed << " round " << round << " q=" << text_q << " type=" << text_type
-        << " count=" << spec.count << " from index=" << actual.count_from_index;
+        << " geo=" << text_geo << " count=" << spec.count
+        << " from index=" << actual.count_from_index;
     ASSERT_STREQ(expected.plan, "scan");
     if (std::string(actual.plan) == "index") ++indexed;
+    if (std::string(actual.plan) == "index+geo") ++indexed;
+    if (filter.geo && std::string(actual.plan) != "scan") {  // "index+geo" or "geo"
+      ++geo_indexed;
+      if (actual.count_from_index) ++geo_exact_counts;
+    }
     if (actual.count_from_index) ++exact_counts;
     if (!want.empty()) ++nonempty;
   }
@@ -287,9 +366,12 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
   EXPECT_GT(indexed, parsed / 2);
   EXPECT_GT(exact_counts, parsed / 10);
   EXPECT_GT(nonempty, parsed / 4);
+  EXPECT_GT(geo_indexed, geo_queries * 9 / 10);
+  EXPECT_GT(geo_exact_counts, geo_queries / 10);
   EXPECT_EQ(index_.Size("t"), store_->Count("t"));
-  std::printf("parsed %d, indexed %d, exact counts %d, non-empty %d\n", parsed, indexed,
-              exact_counts, nonempty);
+  std::printf("parsed %d, indexed %d, exact counts %d, non-empty %d, geo %d (indexed %d, exact "
+              "counts %d)\n",
+              parsed, indexed, exact_counts, nonempty, geo_queries, geo_indexed, geo_exact_counts);
 }
 
 }  // namespace

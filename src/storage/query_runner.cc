@@ -25,21 +25,46 @@ QueryPage RunQuery(const EntityStore& store, const QueryIndex* index, const GeoI
            out.matched <= offset;
   };
 
-  std::optional<std::vector<geo::Box>> boxes;
-  if (filter.geo) boxes = filter.geo->query.SearchBoxes();
-  const bool use_geo = boxes && geo_index != nullptr;
-  auto geo_candidates = [&]() -> std::optional<std::vector<std::string_view>> {
+  const bool use_geo = filter.geo && geo_index != nullptr;
+  // The entities matching the geo-query, from the spatial index (nullopt: it cannot narrow it).
+  auto geo_matches = [&]() -> std::optional<std::vector<std::string_view>> {
     if (!use_geo) return std::nullopt;
-    return geo_index->Candidates(tenant, filter.geo->property, *boxes);
+    return geo_index->Matching(tenant, filter.geo->property, filter.geo->query);
   };
 
   bool done = false;
+  // A geo-query and nothing else that narrows or filters: the spatial index gives the count
+  // and the first ids of the page without collecting every match.
+  if (use_geo && spec.order == nullptr && filter.Plan(true).MatchesAll()) {
+    std::optional<GeoIndex::Page> geo_page;
+    store.ForEachCandidate(
+        tenant,
+        [&]() -> std::optional<std::vector<std::string_view>> {
+          geo_page = geo_index->MatchingPage(tenant, filter.geo->property, filter.geo->query,
+                                             static_cast<size_t>(offset + limit));
+          if (!geo_page) return std::nullopt;
+          return std::move(geo_page->first);
+        },
+        visit);
+    if (geo_page) {
+      // visit saw the first offset + limit matches; with count, matched is all of them.
+      out.plan = "geo";
+      if (spec.count) {
+        out.matched = static_cast<int64_t>(geo_page->count);
+        out.count_from_index = true;
+      }
+      return out;
+    }
+    // No search area the index can use: the scan above has evaluated every entity.
+    out.plan = "scan";
+    return out;
+  }
   if (index != nullptr) {
-    const query::IndexPlan plan = filter.Plan();
     const size_t want = spec.order != nullptr ? std::numeric_limits<size_t>::max()
                                               : static_cast<size_t>(offset + limit);
     store.ReadLocked(tenant, [&] {
-      auto extra = geo_candidates();
+      auto extra = geo_matches();
+      const query::IndexPlan plan = filter.Plan(extra.has_value());
       QueryIndex::Answer answer;
       done = index->Visit(tenant, plan, extra, want, &answer, [&](const EntityPtr& e) {
         if (!count_known && answer.exact && spec.count && spec.order == nullptr) {
@@ -58,7 +83,7 @@ QueryPage RunQuery(const EntityStore& store, const QueryIndex* index, const GeoI
   }
   if (!done && use_geo) {
     out.plan = "geo";
-    store.ForEachCandidate(tenant, geo_candidates, visit);
+    store.ForEachCandidate(tenant, geo_matches, visit);
   } else if (!done) {
     store.ForEach(tenant, visit);
   }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "temporal/record.h"
+
 namespace civitas::temporal {
 namespace {
 
@@ -190,6 +192,7 @@ void Accumulator::AddNumber(double v) {
 }
 
 void Accumulator::Add(const Sample& s) {
+  if (IsDeletion(s)) return;  // the NGSI-LD Null is no value
   if (s.number) return AddNumber(*s.number);
   ++count_;
   if (track_distinct_) distinct_.insert(s.value);

@@ -48,7 +48,7 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 
 // Accumulates the samples of one period for every method at once. Numbers (and booleans, as 1
 // and 0) feed the numeric methods; strings feed min/max in lexicographic order; every value
-// feeds totalCount and distinctCount.
+// feeds totalCount and distinctCount. A recorded deletion feeds nothing.
 class Accumulator {
  public:
   // distinct: keep the distinct values (for distinctCount, which is 0 without them); costly,

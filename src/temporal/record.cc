@@ -3,11 +3,14 @@
 #include <charconv>
 #include <cmath>
 
+#include "ngsild/parse.h"
+
 namespace civitas::temporal {
 namespace {
 
 constexpr std::string_view kInstancePrefix = "urn:ngsi-ld:Instance:";
 constexpr std::string_view kObservedMarker = "observedAt";
+constexpr std::string_view kDeletedAt = "deletedAt";
 
 Micros Millis(Micros t) { return t - ((t % 1000) + 1000) % 1000; }
 
@@ -18,6 +21,33 @@ Json NumberJson(double v) {
     return Json(static_cast<int64_t>(v));
   }
   return Json(v);
+}
+
+// True if `name` is a member of the top-level object of the JSON object text `e` (a
+// sub-attribute may have its own observedAt). Scanned rather than parsed: queries call this for
+// every instance in their interval.
+bool HasTopLevelMember(std::string_view e, std::string_view name) {
+  if (e.find(name) == std::string_view::npos) return false;
+  int depth = 0;
+  bool at_key = false;
+  for (size_t i = 0; i < e.size(); ++i) {
+    const char c = e[i];
+    if (c == '"') {
+      size_t end = i + 1;
+      while (end < e.size() && e[end] != '"') end += e[end] == '\\' ? 2 : 1;
+      if (at_key && e.substr(i + 1, end - i - 1) == name) return true;
+      at_key = false;
+      i = end;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      at_key = c == '{' && depth == 1;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == ',') {
+      at_key = depth == 1;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -51,7 +81,8 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
   s.created_at = Millis(time_of("createdAt").value_or(fallback));
   s.modified_at = Millis(time_of("modifiedAt").value_or(fallback));
   std::optional<Micros> observed = time_of("observedAt");
-  s.time = observed ? *observed : s.modified_at;
+  std::optional<Micros> deleted = time_of("deletedAt");
+  s.time = observed ? *observed : deleted ? *deleted : s.modified_at;
 
   Json extra = Json::MakeObject();
   if (instance.is_object()) {
@@ -88,31 +119,38 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
   return s;
 }
 
-bool HasObservedAt(const Sample& s) {
-  // A member of the top-level object of `extra` (a sub-attribute may have its own observedAt).
-  // Scanned rather than parsed: queries call this for every instance in their interval.
-  const std::string_view e = s.extra;
-  if (e.find(kObservedMarker) == std::string_view::npos) return false;
-  int depth = 0;
-  bool at_key = false;
-  for (size_t i = 0; i < e.size(); ++i) {
-    const char c = e[i];
-    if (c == '"') {
-      size_t end = i + 1;
-      while (end < e.size() && e[end] != '"') end += e[end] == '\\' ? 2 : 1;
-      if (at_key && e.substr(i + 1, end - i - 1) == kObservedMarker) return true;
-      at_key = false;
-      i = end;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-      at_key = c == '{' && depth == 1;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    } else if (c == ',') {
-      at_key = depth == 1;
-    }
+bool HasObservedAt(const Sample& s) { return HasTopLevelMember(s.extra, kObservedMarker); }
+
+bool IsDeletion(const Sample& s) {
+  // A number is never the NGSI-LD Null: no need to scan.
+  return !s.number && HasTopLevelMember(s.extra, kDeletedAt);
+}
+
+ngsild::Attribute DeletionInstance(const ngsild::Attribute& deleted, Micros at) {
+  ngsild::AttrKind kind = ngsild::AttrKind::kProperty;
+  ngsild::ParseAttrKind(deleted.GetString("type"), &kind);
+  Json null_value(std::string(ngsild::kNullLiteral));
+  if (kind == ngsild::AttrKind::kLanguageProperty) {
+    Json map = Json::MakeObject();
+    map.Set("@none", std::move(null_value));
+    null_value = std::move(map);
+  } else if (kind == ngsild::AttrKind::kListProperty ||
+             kind == ngsild::AttrKind::kListRelationship) {
+    Json list = Json::MakeArray();
+    list.Push(std::move(null_value));
+    null_value = std::move(list);
   }
-  return false;
+  Json out = Json::MakeObject();
+  out.Set("type", Json(ngsild::AttrKindName(kind)));
+  out.Set(ngsild::ValueMember(kind), std::move(null_value));
+  if (std::string_view dataset = ngsild::DatasetIdOf(deleted); !dataset.empty()) {
+    out.Set("datasetId", Json(std::string(dataset)));
+  }
+  const std::string when = FormatDateTime(at);
+  out.Set(std::string(kDeletedAt), Json(when));
+  out.Set("createdAt", Json(when));
+  out.Set("modifiedAt", Json(when));
+  return out;
 }
 
 ngsild::AttrKind KindOf(const Sample& s) {

@@ -14,10 +14,10 @@ std::string InstanceId(uint64_t n);
 bool ParseInstanceId(std::string_view id, uint64_t* n);
 
 // An attribute instance (expanded, normalized, as stored in entities) as a Sample: the value
-// member goes to number or value, observedAt (or else modifiedAt, else `fallback`) to time,
-// every other member to extra. observedAt is kept in extra as a marker of its text form only
-// (the time column holds the instant), so a regular series compresses and the text comes back
-// as it was written. System times are kept at millisecond precision,
+// member goes to number or value, observedAt (or else deletedAt, else modifiedAt, else
+// `fallback`) to time, every other member to extra. observedAt is kept in extra as a marker of
+// its text form only (the time column holds the instant), so a regular series compresses and
+// the text comes back as it was written. System times are kept at millisecond precision,
 // the precision they are rendered with.
 Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, uint64_t number);
 
@@ -30,6 +30,15 @@ std::string FormatInstant(Micros t);
 
 // True if the instance had an observedAt (its time is then that instant, else modifiedAt).
 bool HasObservedAt(const Sample& s);
+
+// The instance recorded when `deleted` (an instance of the current state) is deleted at `at`
+// (clauses 4.5.7 and 4.5.8): its type and datasetId, its value member set to the NGSI-LD Null
+// of its kind (clause 4.5.0: "urn:ngsi-ld:null"; an array holding it for the list kinds;
+// {"@none": it} for a languageMap), and deletedAt = createdAt = modifiedAt = at.
+ngsild::Attribute DeletionInstance(const ngsild::Attribute& deleted, Micros at);
+
+// True if the sample records a deletion (it has a deletedAt; its time is then that instant).
+bool IsDeletion(const Sample& s);
 
 // The attribute kind recorded in a sample (Property when unknown).
 ngsild::AttrKind KindOf(const Sample& s);

@@ -326,6 +326,35 @@ void TemporalStore::Record(const std::string& tenant, History* h, const std::str
       {Backend::Op::Kind::kPut, std::string(kSpace), std::move(key), std::move(record)});
 }
 
+void TemporalStore::RecordDeletions(const std::string& tenant, History* h,
+                                    const ngsild::Entity& before, const ngsild::Entity* after,
+                                    Micros at, Batch* batch) {
+  for (const auto& slot : before.attrs) {
+    const ngsild::AttributeSlot* now = after ? after->FindSlot(slot.name) : nullptr;
+    for (const auto& inst : slot.instances) {
+      if (now != nullptr && ngsild::FindInstance(*now, ngsild::DatasetIdOf(inst)) >= 0) continue;
+      Record(tenant, h, slot.name, DeletionInstance(inst, at), at, batch);
+    }
+  }
+}
+
+void TemporalStore::RecordScope(const std::string& tenant, History* h, const Json& before,
+                                const Json& after, Micros at, Batch* batch) {
+  if (before == after) return;
+  Json inst = Json::MakeObject();
+  inst.Set("type", "Property");
+  if (after.is_null()) {
+    Record(tenant, h, std::string(kScopeAttr), DeletionInstance(inst, at), at, batch);
+    return;
+  }
+  const std::string when = FormatDateTime(at);
+  inst.Set("value", after);
+  inst.Set("observedAt", when);  // a copy of modifiedAt, as clause 4.5.6 asks
+  inst.Set("createdAt", when);
+  inst.Set("modifiedAt", when);
+  Record(tenant, h, std::string(kScopeAttr), inst, at, batch);
+}
+
 void TemporalStore::DropSeries(const std::string& tenant, const History& h, const Series& s,
                                Batch* batch) {
   const std::string prefix = SeriesPrefix(kRaw, tenant, h.id, s.attr, s.dataset);
@@ -449,7 +478,18 @@ void TemporalStore::SealFull(Batch* batch) {
 void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch* batch) {
   const uint64_t first_instance = next_instance_;
   for (const auto& c : changes) {
-    if (!c.after) continue;  // a deleted entity keeps its history
+    if (!c.after) {
+      // A deleted entity keeps its history, which records the deletion of every instance.
+      if (!c.before || (c.before->attrs.empty() && c.before->scope.is_null())) continue;
+      History* h = Stage(c.tenant, c.before->id, true);
+      if (h->types.empty()) {  // its history had been deleted
+        h->types = c.before->types;
+        staged_[Key2(c.tenant, h->id)].header_dirty = true;
+      }
+      RecordDeletions(c.tenant, h, *c.before, nullptr, c.at, batch);
+      RecordScope(c.tenant, h, c.before->scope, Json(), c.at, batch);
+      continue;
+    }
     const ngsild::Entity& e = *c.after;
     History* h = Stage(c.tenant, e.id, true);
     if (h->types != e.types) {
@@ -466,6 +506,8 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
         Record(c.tenant, h, slot.name, inst, c.at, batch);
       }
     }
+    if (c.before) RecordDeletions(c.tenant, h, *c.before, &e, c.at, batch);
+    RecordScope(c.tenant, h, c.before ? c.before->scope : Json(), e.scope, c.at, batch);
   }
   SealFull(batch);
   for (auto& [key, s] : staged_) {

@@ -61,7 +61,8 @@ struct History {
 };
 using HistoryPtr = std::shared_ptr<const History>;
 
-// The temporal store: the history of every attribute instance, kept in memory (compressed)
+// The temporal store: the history of every attribute instance, deletions included (an instance
+// holding the NGSI-LD Null with deletedAt, see DeletionInstance), kept in memory (compressed)
 // and made durable in the "temporal" key space in the same atomic batch as the entity change
 // that produced it.
 //
@@ -81,6 +82,9 @@ using HistoryPtr = std::shared_ptr<const History>;
 class TemporalStore : public storage::ChangeListener {
  public:
   static constexpr std::string_view kSpace = "temporal";
+  // The series that records the entity's scope (clause 4.5.6: a Property whose value is the
+  // scope, observed when it changed through the Core API, and a deletion when it was removed).
+  static constexpr std::string_view kScopeAttr = "https://uri.etsi.org/ngsi-ld/scope";
 
   struct Options {
     size_t chunk_samples = 1024;
@@ -159,6 +163,13 @@ class TemporalStore : public storage::ChangeListener {
   const History* Current(const std::string& tenant, const std::string& id) const;
   void Record(const std::string& tenant, History* h, const std::string& attr,
               const ngsild::Attribute& instance, Micros now, Batch* batch);
+  // Records the deletion of every instance of `before` that `after` (null: the entity was
+  // deleted) no longer has.
+  void RecordDeletions(const std::string& tenant, History* h, const ngsild::Entity& before,
+                       const ngsild::Entity* after, Micros at, Batch* batch);
+  // Records a change of the scope (null: none) as an instance of the kScopeAttr series.
+  void RecordScope(const std::string& tenant, History* h, const Json& before, const Json& after,
+                   Micros at, Batch* batch);
   void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);

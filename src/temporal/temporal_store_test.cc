@@ -361,6 +361,110 @@ TEST_F(TemporalStoreTest, DeleteAndModifyInstances) {
   EXPECT_EQ(temporal_->stats().samples, 0u);
 }
 
+TEST(RecordTest, DeletionInstanceHoldsTheNullOfItsKind) {
+  const Micros at = *ParseDateTime("2024-06-01T10:00:00.250Z");
+  auto deletion = [&](const char* json) {
+    auto inst = ParseJson(json);
+    EXPECT_TRUE(inst.ok());
+    return DeletionInstance(*inst, at);
+  };
+  auto json = [](const char* text) { return *ParseJson(text); };
+  Json p = deletion(R"({"type":"Property","value":5,"observedAt":"2024-01-01T00:00:00Z",
+                        "unitCode":"KMH","datasetId":"urn:ds:1"})");
+  EXPECT_EQ(p, json(R"({"type":"Property","value":"urn:ngsi-ld:null","datasetId":"urn:ds:1",
+                        "deletedAt":"2024-06-01T10:00:00.250Z",
+                        "createdAt":"2024-06-01T10:00:00.250Z",
+                        "modifiedAt":"2024-06-01T10:00:00.250Z"})"));
+  auto null_of = [&](const char* instance, const char* member) {
+    return *deletion(instance).Find(member);
+  };
+  const Json null("urn:ngsi-ld:null");
+  EXPECT_EQ(null_of(R"({"type":"Relationship","object":"urn:a"})", "object"), null);
+  EXPECT_EQ(null_of(R"({"type":"LanguageProperty","languageMap":{"en":"x"}})", "languageMap"),
+            json(R"({"@none":"urn:ngsi-ld:null"})"));
+  EXPECT_EQ(null_of(R"({"type":"ListProperty","valueList":[1,2]})", "valueList"),
+            json(R"(["urn:ngsi-ld:null"])"));
+  EXPECT_EQ(null_of(R"({"type":"ListRelationship","objectList":[{"object":"urn:a"}]})",
+                    "objectList"),
+            json(R"(["urn:ngsi-ld:null"])"));
+  EXPECT_EQ(null_of(R"({"type":"VocabProperty","vocab":"https://x/y"})", "vocab"), null);
+
+  // As a sample: its instant is the deletion, it is told apart from values, it comes back whole.
+  Sample s = SampleFromInstance(p, 0, 7);
+  EXPECT_TRUE(IsDeletion(s));
+  EXPECT_FALSE(HasObservedAt(s));
+  EXPECT_EQ(s.time, at);
+  Json back = InstanceFromSample(s, true);
+  back.Erase("instanceId");
+  EXPECT_EQ(back, p);
+  EXPECT_FALSE(IsDeletion(SampleFromInstance(json(R"({"type":"Property","value":5})"), 0, 1)));
+  // "deletedAt" as a value, or in a sub-attribute, is not the instance's.
+  EXPECT_FALSE(IsDeletion(SampleFromInstance(
+      json(R"({"type":"Property","value":"deletedAt",
+               "note":{"type":"Property","value":1,"deletedAt":"2024-01-01T00:00:00Z"}})"),
+      0, 1)));
+}
+
+TEST_F(TemporalStoreTest, RecordsDeletionsDurably) {
+  ASSERT_TRUE(PutEntity(10, "2024-01-01T00:00:00Z").ok());
+  // The name deleted (a Core API attribute deletion); the speed did not change.
+  ASSERT_TRUE(Run({"", "urn:x:1", [](const EntityPtr& cur, Micros) -> Result<Outcome> {
+                    ngsild::Entity e = *cur;
+                    std::erase_if(e.attrs, [](const auto& slot) { return slot.name == kOther; });
+                    return Outcome::Put(std::move(e));
+                  }})
+                  .ok());
+  auto names = Samples(kOther);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_FALSE(IsDeletion(names[0]));
+  EXPECT_TRUE(IsDeletion(names[1]));
+  EXPECT_EQ(Samples().size(), 1u);
+  // The entity deleted: the deletion of what it still had (the speed), once.
+  auto erase = [](const EntityPtr&, Micros) -> Result<Outcome> { return Outcome::Delete(); };
+  ASSERT_TRUE(Run({"", "urn:x:1", erase}).ok());
+  Open();
+  auto speeds = Samples();
+  ASSERT_EQ(speeds.size(), 2u);
+  EXPECT_EQ(speeds[0].number, 10);
+  ASSERT_TRUE(IsDeletion(speeds[1]));
+  Json inst = InstanceFromSample(speeds[1], true);
+  EXPECT_EQ(*inst.Find("value"), Json("urn:ngsi-ld:null"));
+  EXPECT_EQ(inst.GetString("deletedAt"), inst.GetString("modifiedAt"));
+  EXPECT_EQ(Samples(kOther).size(), 2u);
+  EXPECT_EQ(temporal_->Get("", "urn:x:1")->types,
+            std::vector<std::string>{"https://example.org/Road"});
+
+  // An entity whose history was erased (temporal API) gets one again when it is deleted.
+  ASSERT_TRUE(PutEntity(30, "2024-01-02T00:00:00Z").ok());
+  ASSERT_TRUE(Run(temporal_->DeleteEntityOp("", "urn:x:1")).ok());
+  ASSERT_TRUE(Run({"", "urn:x:1", erase}).ok());
+  Open();
+  HistoryPtr h = temporal_->Get("", "urn:x:1");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->types, std::vector<std::string>{"https://example.org/Road"});
+  ASSERT_EQ(Samples().size(), 1u);
+  EXPECT_TRUE(IsDeletion(Samples()[0]));
+  ASSERT_EQ(Samples(kOther).size(), 1u);
+  EXPECT_TRUE(IsDeletion(Samples(kOther)[0]));
+}
+
+TEST_F(TemporalStoreTest, AggregationsLeaveDeletionsOut) {
+  ASSERT_TRUE(PutEntity(10, "2024-01-01T00:00:00Z").ok());
+  ASSERT_TRUE(PutEntity(20, "2024-01-01T00:01:00Z").ok());
+  ASSERT_TRUE(Run({"", "urn:x:1", [](const EntityPtr&, Micros) -> Result<Outcome> {
+                    return Outcome::Delete();
+                  }})
+                  .ok());
+  ASSERT_EQ(Samples().size(), 3u);
+  HistoryPtr h = temporal_->Get("", "urn:x:1");
+  const Series* s = h->series.at(kAttr + std::string(1, '\0')).get();
+  auto acc = AggregateByInstant({s}, {{INT64_MIN, INT64_MAX}}, true);
+  ASSERT_TRUE(acc.ok());
+  EXPECT_EQ((*acc)[0].Value(AggrMethod::kTotalCount), Json(2));
+  EXPECT_EQ((*acc)[0].Value(AggrMethod::kDistinctCount), Json(2));
+  EXPECT_EQ((*acc)[0].Value(AggrMethod::kMax), Json(20.0));
+}
+
 TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
   TemporalStore::Options o;
   o.chunk_samples = 4;

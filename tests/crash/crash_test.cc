@@ -307,12 +307,15 @@ struct TrackedEntity {
   EntityState state;           // as acknowledged, or as resolved after a restart
   std::optional<Op> in_doubt;  // the write that was in flight when the server died
   // The counter's history as the temporal store must hold it: every create or patch that took
-  // effect, recorded in the same atomic step as the entity.
+  // effect, recorded in the same atomic step as the entity, and every delete as a deletion
+  // instance (counted by no aggregation).
   int64_t history_count = 0;
   int64_t history_sum = 0;
   int64_t history_last = 0;
+  bool history_ends_deleted = false;
 
   void Recorded(const Op& op) {
+    history_ends_deleted = op.kind == OpKind::kDelete;
     if (op.kind == OpKind::kDelete) return;
     ++history_count;
     history_sum += op.value;
@@ -432,9 +435,10 @@ class Writer {
     json = ParseJson(reply.body);
     const Json* values = json.ok() && json->Find("counter") ? json->Find("counter")->Find("values")
                                                            : nullptr;
+    const Json last = e.history_ends_deleted ? Json("urn:ngsi-ld:null") : Json(e.history_last);
     if (values == nullptr || !values->is_array() || values->as_array().size() != 1 ||
-        values->as_array()[0].as_array()[0] != Json(e.history_last)) {
-      Error(e.id + ": last history value is not " + std::to_string(e.history_last) + ": " +
+        values->as_array()[0].as_array()[0] != last) {
+      Error(e.id + ": last history value is not " + ToJsonString(last) + ": " +
             reply.body.substr(0, 300));
     }
   }

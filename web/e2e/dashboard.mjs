@@ -155,6 +155,58 @@ export async function run({ server, browser, test, figures }) {
       .flatMap((g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).map(([x, y]) => [y, x]))); });
   });
 
+  await test('keyboard: Tab reaches a marker and a cluster; Enter or Space opens its panel or zooms in; the focus shows', async () => {
+    const fitCity = () => page.evaluate(() => { const c = window.civitas; c.map.fitBounds(c.state.districts.map((d) => d.geometry)
+      .flatMap((g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]).map(([x, y]) => [y, x])), { animate: false }); });
+    // Tabs from the map until fn(document.activeElement, arg) holds (at most 40).
+    const tabTo = async (fn, arg) => {
+      await page.focus('#map');
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        if (await page.evaluate(([f, a]) => new Function('el', 'arg', `return (${f})(el, arg)`)(document.activeElement, a), [String(fn), arg])) return;
+      }
+      throw new Error(`Tab did not reach ${fn}: ${await page.evaluate(() => [...document.querySelectorAll('#map [tabindex]')].map((e) => `${e.tagName}.${e.getAttribute('class')}`).join(' '))} zoom ${await page.evaluate(() => window.civitas.map.getZoom())}`);
+    };
+    const id = sensorId(4);
+    await page.evaluate((i) => { const c = window.civitas; c.map.setView(c.state.markers.get(i).getLatLng(), 17, { animate: false }); }, id);
+    await until(page, (i) => window.civitas.map.hasLayer(window.civitas.state.markers.get(i)), id);
+    await tabTo((el, i) => el?.dataset?.id === i, id);
+    assertEq(await page.evaluate(() => document.activeElement.getAttribute('role')), 'button', 'the marker\'s role');
+    assert((await page.evaluate(() => document.activeElement.getAttribute('aria-label'))).startsWith(id.split(':').pop()), 'the marker is named after its entity');
+    // The focus shows: a thick edge and a solid outline, which the marker has not unfocused.
+    const ring = () => page.evaluate((i) => { const s = getComputedStyle(document.querySelector(`#map path[data-id="${i}"]`));
+      return { edge: parseFloat(s.strokeWidth), outline: s.outlineStyle }; }, id);
+    const focused = await ring();
+    assert(focused.edge >= 3 && focused.outline === 'solid', `focus ring ${JSON.stringify(focused)}`);
+    await page.locator('#map path[data-id]').first().screenshot({ path: join(dir, 'keyboard-marker.png') }).catch(() => {});
+    await page.screenshot({ path: join(dir, 'keyboard-marker-map.png') });
+    await page.keyboard.press('Enter');
+    await page.locator('#panel h2').filter({ hasText: id }).waitFor();
+    await until(page, (i) => document.activeElement?.textContent === i, id);  // focus on the panel heading
+    const unfocused = await ring();
+    assert(unfocused.edge < 3 && unfocused.outline !== 'solid', `no ring without the focus: ${JSON.stringify(unfocused)}`);
+    // Tab to Close, Enter: the panel closes and the focus is back on the marker; Space opens it again.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#panel', { state: 'hidden' });
+    assertEq(await page.evaluate(() => document.activeElement?.dataset?.id), id, 'focus back on the marker');
+    await page.keyboard.press(' ');
+    await until(page, (i) => document.activeElement?.textContent === i, id);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    // Clusters over the whole city: Enter zooms into one, and so does Space.
+    for (const key of ['Enter', ' ']) {
+      await fitCity();
+      const zoom = await page.evaluate(() => window.civitas.map.getZoom());
+      await tabTo((el) => el?.classList?.contains('marker-cluster'));
+      await page.keyboard.press(key);
+      await until(page, (z) => window.civitas.map.getZoom() > z, zoom, 5000)
+        .catch((err) => { throw new Error(`${JSON.stringify(key)} on a cluster left the zoom at ${zoom}: ${err.message}`); });
+      await until(page, () => !document.querySelector('#map .leaflet-zoom-anim'));  // the zoom's animation ended
+    }
+    await fitCity();
+  });
+
   await test('an update through the API changes its marker within one second', async () => {
     const id = sensorId(5);
     const before = await page.evaluate((i) => window.civitas.state.markers.get(i).options.fillColor, id);

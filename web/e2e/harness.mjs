@@ -85,9 +85,39 @@ export class Server {
   }
 }
 
+// Browser UI that headless chromium (156) builds for each new window, i.e. each browser context,
+// although nothing shows it: the omnibox popup, a WebUI page of some 150 modules preloaded in a
+// renderer of its own. It took about a second of CPU right when a new context's page loaded
+// (the perf suite's cold first loads), on a 2-core machine half of what the page had.
+const UNUSED_FEATURES = ['PreloadTopChromeWebUI', 'WebUIOmniboxPopup', 'WebUIOmniboxFullPopup', 'WebUIOmniboxAimPopup'];
+
+// playwright-core's own --disable-features switch, read back from the browser it launches
+// (chromium keeps only the last --disable-features, so ours must carry its list too).
+async function defaultDisabledFeatures(options) {
+  const probe = await chromium.launch(options);
+  let found = null;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
+        found = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').find((a) => a.startsWith('--disable-features=')) || found;
+      } catch { /* gone meanwhile */ }
+    }
+  } finally {
+    await probe.close();
+  }
+  return found;
+}
+
 // Chromium with every page's console errors and uncaught exceptions collected.
 export async function launchBrowser() {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  const options = { executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] };
+  const defaults = await defaultDisabledFeatures(options);
+  const disabled = [...(defaults ? defaults.slice('--disable-features='.length).split(',') : []), ...UNUSED_FEATURES];
+  const browser = await chromium.launch({ ...options, ignoreDefaultArgs: defaults ? [defaults] : [],
+    args: [...options.args, `--disable-features=${disabled.join(',')}`] });
   const errors = [];
   const allowed = [];  // {from, to, pattern}: windows in which some errors are expected
   const track = (page, label) => {

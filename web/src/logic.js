@@ -41,12 +41,20 @@ export function numericAttributes(entities) {
   return [...names].sort();
 }
 
-// A colour from green (low) through yellow to red (high), readable on white and dark maps.
+// The marker colour scale: from dark purple (low) through blue and green to yellow (high), after
+// the stops of matplotlib's viridis, which was designed for this. Its lightness rises all the way,
+// so the order reads without telling hues apart (red-green colour blindness, a grey print),
+// where the former green-to-red scale had a green and a red of the same lightness.
+// Values outside [min, max] take the end colours; a missing value is grey. "rgb(r, g, b)".
+export const SCALE_STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 export function colourFor(value, min, max) {
-  if (typeof value !== 'number' || !Number.isFinite(value)) return '#888888';
+  if (typeof value !== 'number' || !Number.isFinite(value)) return 'rgb(136, 136, 136)';
   const t = max > min ? Math.min(1, Math.max(0, (value - min) / (max - min))) : 0.5;
-  const hue = Math.round(120 * (1 - t));
-  return `hsl(${hue}, 75%, 40%)`;
+  const x = t * (SCALE_STOPS.length - 1);
+  const i = Math.min(SCALE_STOPS.length - 2, Math.floor(x));
+  const f = x - i;
+  const [r, g, b] = SCALE_STOPS[i].map((c, k) => Math.round(c + (SCALE_STOPS[i + 1][k] - c) * f));
+  return `rgb(${r}, ${g}, ${b})`;
 }
 
 export function rangeOf(values) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contrastRatio, effectiveBackground, parseCssColour, alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, inPrepared, preparePolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
+import { SCALE_STOPS, contrastRatio, effectiveBackground, parseCssColour, alertFromSubscription, alertSubscription, breaches, buildQ, colourFor, frameStats, inPolygon, inPrepared, preparePolygon, numericAttributes, positionOf, rangeOf, unitLabel, valueOf } from './logic.js';
 
 describe('buildQ', () => {
   it('builds numeric, boolean and quoted terms', () => {
@@ -32,11 +32,40 @@ describe('entity mapping', () => {
   });
   it('scales colours and ranges', () => {
     expect(rangeOf([3, 'x', 1, NaN, 7])).toEqual([1, 7]);
-    expect(colourFor(1, 1, 7)).toBe('hsl(120, 75%, 40%)');
-    expect(colourFor(7, 1, 7)).toBe('hsl(0, 75%, 40%)');
-    expect(colourFor(undefined, 1, 7)).toBe('#888888');
     expect(unitLabel('GQ')).toBe('µg/m³');
     expect(unitLabel('XYZ')).toBe('XYZ');
+  });
+});
+
+describe('colour scale', () => {
+  const rgb = (c) => parseCssColour(c).slice(0, 3);
+  const lum = (c) => contrastRatio(rgb(c), [0, 0, 0]);  // grows with relative luminance
+  it('gives its stops at the ends and quarters, end colours outside the range, grey for no value', () => {
+    expect(colourFor(1, 1, 7)).toBe('rgb(68, 1, 84)');
+    expect(colourFor(2.5, 1, 7)).toBe('rgb(59, 82, 139)');
+    expect(colourFor(4, 1, 7)).toBe('rgb(33, 145, 140)');
+    expect(colourFor(7, 1, 7)).toBe('rgb(253, 231, 37)');
+    expect(colourFor(-3, 1, 7)).toBe(colourFor(1, 1, 7));
+    expect(colourFor(99, 1, 7)).toBe(colourFor(7, 1, 7));
+    expect(colourFor(5, 5, 5)).toBe(colourFor(4, 1, 7));  // one value: the middle
+    expect(colourFor(undefined, 1, 7)).toBe('rgb(136, 136, 136)');
+    expect(colourFor(NaN, 1, 7)).toBe('rgb(136, 136, 136)');
+    expect(SCALE_STOPS).toHaveLength(5);
+  });
+  it('gets lighter all the way from low to high (the order reads without hues)', () => {
+    let last = 0;
+    for (let i = 0; i <= 200; i++) {
+      const l = lum(colourFor(i, 0, 200));
+      expect(l).toBeGreaterThan(last);
+      last = l;
+    }
+  });
+  it('keeps the five legend steps apart by lightness alone', () => {
+    const steps = [0, 1, 2, 3, 4].map((i) => colourFor(i, 0, 4));
+    for (let i = 1; i < steps.length; i++) {
+      expect(contrastRatio(rgb(steps[i]), rgb(steps[i - 1]))).toBeGreaterThan(1.5);
+    }
+    expect(contrastRatio(rgb(steps[4]), rgb(steps[0]))).toBeGreaterThan(10);
   });
 });
 

@@ -1,3 +1,5 @@
+// First: the first load's requests leave before the libraries below are evaluated.
+import { early, tenant as startTenant, type as startType } from './start.js';
 // leaflet.markercluster is a UMD plug-in that extends the global L: leaflet-global.js sets it
 // first (imports run in order), and the plug-in is bundled with the rest (no second fetch).
 import L from './leaflet-global.js';
@@ -5,20 +7,16 @@ import 'leaflet.markercluster';
 import 'leaflet/dist/leaflet.css';
 import 'leaflet.markercluster/dist/MarkerCluster.css';
 import 'leaflet.markercluster/dist/MarkerCluster.Default.css';
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 import './style.css';
+import { API, api as rawApi, entitiesWithUnits, failures, queryAll as rawQueryAll } from './api.js';
 import {
   alertFromSubscription, alertLabel, alertSubscription, breaches, buildQ, colourFor, inPrepared, numericAttributes,
   positionOf, preparePolygon, rangeOf, unitLabel, valueOf,
 } from './logic.js';
 
-const API = '/ngsi-ld/v1';
 const $ = (id) => document.getElementById(id);
-const urlParams = new URLSearchParams(location.search);  // ?tenant=&type= (links to a view)
 const state = {
-  tenant: urlParams.get('tenant') ?? (localStorage.getItem('civitas.tenant') || ''),
-  type: urlParams.get('type') || '', district: '', colour: '', q: '',
+  tenant: startTenant, type: startType, district: '', colour: '', q: '',
   entities: new Map(),  // id -> keyValues entity
   markers: new Map(),   // id -> L.CircleMarker
   districts: [],        // {id, name, geometry}
@@ -32,7 +30,7 @@ const state = {
 // What the end-to-end tests read (counts and times; the page works without it). onUpdate, when
 // a test sets it, is called with each entity an event updated, once its marker is restyled.
 const probe = window.civitas = {
-  state, loadedAt: 0, failures: [], updatedAt: new Map(), alertedAt: new Map(), updates: 0, onUpdate: null,
+  state, loadedAt: 0, failures, updatedAt: new Map(), alertedAt: new Map(), updates: 0, onUpdate: null,
   markerCount: () => cluster.getLayers().length,
   // Markers drawn one by one (not inside a cluster) within the view.
   visibleMarkers: () => {
@@ -42,43 +40,16 @@ const probe = window.civitas = {
   highlighted: () => [...highlightLayer.getLayers()].map((l) => l.options.entityId).sort(),
 };
 
-async function call(path, { tenant = state.tenant, accept = 'application/json', ...init } = {}) {
-  const headers = { Accept: accept, ...(init.headers || {}) };
-  if (tenant) headers['NGSILD-Tenant'] = tenant;
-  const res = await fetch(API + path, { ...init, headers }).catch((err) => { probe.failures.push(`${path}: ${err}`); throw err; });
-  if (!res.ok) { probe.failures.push(`${path}: ${res.status}`); throw new Error(`${res.status} ${path}`); }
-  return { res, json: res.status === 204 ? null : await res.json() };
-}
-const api = async (path, options) => (await call(path, options)).json;
-
-// All entities of a query (at most 100,000), by pages of 1000: the first page with its count,
-// then the others four at a time.
-const PAGE = 1000, MAX_ENTITIES = 100000, PARALLEL_PAGES = 4;
-async function queryAll(params, tenant = state.tenant) {
-  const url = (offset, extra = {}) => `/entities?${new URLSearchParams({ ...params, options: 'keyValues', limit: String(PAGE), offset: String(offset), ...extra })}`;
-  const first = await call(url(0, { count: 'true' }), { tenant });
-  if (first.json.length < PAGE) return first.json;
-  const count = first.res.headers.get('NGSILD-Results-Count');
-  const total = Math.min(MAX_ENTITIES, count === null ? MAX_ENTITIES : Number(count));
-  const pages = [first.json];
-  if (count === null) {  // a server without counts: one page after the other
-    for (let offset = PAGE; offset < total; offset += PAGE) {
-      pages.push(await api(url(offset), { tenant }));
-      if (pages.at(-1).length < PAGE) break;
-    }
-    return pages.flat();
-  }
-  const offsets = [];
-  for (let offset = PAGE; offset < total; offset += PAGE) offsets.push(offset);
-  for (let i = 0; i < offsets.length; i += PARALLEL_PAGES) {
-    pages.push(...await Promise.all(offsets.slice(i, i + PARALLEL_PAGES).map((o) => api(url(o), { tenant }))));
-  }
-  return pages.flat();
-}
+// The API for the chosen tenant.
+const api = (path, options = {}) => rawApi(path, { tenant: state.tenant, ...options });
+const queryAll = (params, tenant = state.tenant) => rawQueryAll(params, tenant);
 
 // ---- map -----------------------------------------------------------------------------------
-// maxZoom: markercluster needs one, and without a tile layer the map has none.
-const map = L.map('map', { preferCanvas: true, zoomControl: true, maxZoom: 19 }).setView([56.16, 10.2], 11);
+// maxZoom: markercluster needs one, and without a tile layer the map has none. minZoom 7 (a
+// region some 900 km across on a desktop screen, 250 km on a phone): markercluster keeps a grid
+// per zoom level from minZoom up, and each marker goes through them; 9 levels instead of 16
+// take a third off adding 10,000 markers.
+const map = L.map('map', { preferCanvas: true, zoomControl: true, minZoom: 7, maxZoom: 19 }).setView([56.16, 10.2], 11);
 probe.map = map;
 const tileUrl = localStorage.getItem('civitas.tiles');  // optional, e.g. a local tile server
 if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
@@ -90,10 +61,13 @@ const districtLayer = L.geoJSON(null, {
 // sooner); when the last chunk of a load is in, the next frame draws them. `loading` is that load's number: other
 // additions (the cluster joining the map, a resync) and an outdated load do not count.
 let loads = 0, loading = 0;
+let firstDrawn;  // resolves when the first load's markers are drawn (or it failed)
+const drawn = new Promise((resolve) => { firstDrawn = resolve; });
 const loaded = (n) => requestAnimationFrame(() => requestAnimationFrame(() => {
   if (n !== loads) return;
   probe.loadedAt = performance.now();
   performance.mark('civitas:loaded');
+  firstDrawn();
   scheduleList();  // the list and counts once the markers are drawn (not in between chunks)
 }));
 const cluster = L.markerClusterGroup({
@@ -111,15 +85,56 @@ cluster.on('mouseover', (ev) => {
   if (!id || m.getTooltip()) return;
   m.bindTooltip(() => tooltip(state.entities.get(id))).openTooltip();
 });
+// Keyboard: each marker on the map is an SVG circle that Tab reaches (its renderer makes it a
+// button named after its entity); Enter or Space opens its panel, and a ring shows the focus
+// (style.css). Only the markers markercluster puts on the map (those in view, not in a cluster)
+// are elements at all. Clusters are Leaflet's focusable icons: Enter zooms into one (as
+// markercluster does), and so does Space.
+const MarkerRenderer = L.SVG.extend({
+  _initPath(layer) {
+    L.SVG.prototype._initPath.call(this, layer);
+    const id = layer.options.entityId;
+    if (!id) return;
+    layer._path.dataset.id = id;
+    layer._path.setAttribute('tabindex', '0');
+    layer._path.setAttribute('role', 'button');
+    layer._path.setAttribute('aria-label', markerLabel(state.entities.get(id) || { id }));
+  },
+});
+const markerRenderer = new MarkerRenderer();
+map.getContainer().addEventListener('keydown', (ev) => {
+  const id = ev.target.dataset?.id;
+  if (!id || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+  ev.preventDefault();
+  ev.stopPropagation();
+  openPanel(id, { focus: true });
+});
+cluster.on('clusterkeypress', (ev) => {
+  if (ev.originalEvent.key !== ' ') return;  // Enter: markercluster's own
+  ev.originalEvent.preventDefault();
+  ev.layer.zoomToBounds();
+  map.getContainer().focus();
+});
 // Entities breaching an alert: a red ring above the clusters, so they show at every zoom.
 const highlightLayer = L.layerGroup().addTo(map);
 
-async function loadDistricts() {
-  // The base layer comes from the API: the city's AdministrativeArea polygons from the chosen
-  // tenant, else from the default tenant (where the demo city is).
-  let list = await queryAll({ type: 'AdministrativeArea' }).catch(() => []);
-  if (!list.length && state.tenant) list = await queryAll({ type: 'AdministrativeArea' }, '').catch(() => []);
-  state.districts = list.filter((e) => valueOf(e.location)?.type?.includes('Polygon'))
+// The base layer comes from the API: the city's AdministrativeArea polygons from the chosen
+// tenant, else from the default tenant (where the demo city is). `first` is the first load's
+// request (start.js). The map is fitted to them at once when they come before the first
+// markers go in; the polygons, the district choices and the counts wait until those markers
+// are drawn (the base layer is a few hundred ms of work on a busy machine, which the first
+// picture of the sensors need not wait for).
+let markersGoingIn = false;
+async function loadDistricts(first = null) {
+  const fetchAll = (tenant) => queryAll({ type: 'AdministrativeArea' }, tenant).catch(() => []);
+  let list = first ? await first.then((r) => r.value || []) : await fetchAll(state.tenant);
+  if (!list.length && state.tenant) list = await fetchAll('');
+  const shapes = list.filter((e) => valueOf(e.location)?.type?.includes('Polygon'));
+  const box = boundsOf(shapes.map((e) => valueOf(e.location)));
+  const fittedEarly = box && !markersGoingIn;
+  if (fittedEarly) map.fitBounds(box, { animate: false });
+  await drawn;
+  state.districts = shapes
     .map((e) => ({ id: e.id, name: valueOf(e.name) || e.id, geometry: valueOf(e.location), prepared: preparePolygon(valueOf(e.location)) }))
     .sort((a, b) => a.name.localeCompare(b.name));
   districtLayer.clearLayers();
@@ -127,15 +142,32 @@ async function loadDistricts() {
     districtLayer.addData({ type: 'Feature', geometry: d.geometry, properties: { name: d.name } });
   }
   districtLayer.eachLayer((l) => l.bindTooltip(l.feature.properties.name));
-  if (state.districts.length) map.fitBounds(districtLayer.getBounds());
+  if (box && !fittedEarly) map.fitBounds(box);
   for (const id of ['district', 'alert-district']) {
     $(id).replaceChildren(new Option('All', ''), ...state.districts.map((d) => new Option(d.name, d.id)));
   }
 }
 
-async function loadTypes() {
-  let res = null;
-  for (let i = 0; i < 3 && !res; i++) {
+// The extent of (Multi)Polygons, from their outer rings, as Leaflet bounds; null when empty.
+function boundsOf(geometries) {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const g of geometries) {
+    for (const rings of g.type === 'Polygon' ? [g.coordinates] : g.type === 'MultiPolygon' ? g.coordinates : []) {
+      for (const [x, y] of rings[0] || []) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+    }
+  }
+  return x0 <= x1 ? L.latLngBounds([y0, x0], [y1, x1]) : null;
+}
+
+// `first` is the first load's request (start.js), used for the first try.
+async function loadTypes(first = null) {
+  let res = first ? (await first).value ?? null : null;
+  for (let i = first ? 1 : 0; i < 3 && !res; i++) {
     if (i) await new Promise((r) => setTimeout(r, 500));
     res = await api('/types').catch(() => null);
   }
@@ -161,21 +193,27 @@ function upsertMarker(e, batch = null) {
   if (!pos) return;
   let m = state.markers.get(e.id);
   if (!m) {
-    m = L.circleMarker([pos[1], pos[0]], { ...markerStyle(e), entityId: e.id });
+    m = L.circleMarker([pos[1], pos[0]], { ...markerStyle(e), entityId: e.id, renderer: markerRenderer });
     state.markers.set(e.id, m);
     if (batch) batch.push(m); else cluster.addLayer(m);
   } else {
     const ll = m.getLatLng();
     if (ll.lat !== pos[1] || ll.lng !== pos[0]) { m.setLatLng([pos[1], pos[0]]); state.districtOf.delete(e.id); }
     m.setStyle(markerStyle(e));
+    m._path?.setAttribute('aria-label', markerLabel(e));
   }
+}
+
+// "0042 · LAeq 52 dB": the end of the id and the colouring value with its unit.
+function markerLabel(e) {
+  const v = valueOf(e[state.colour]);
+  return `${e.id.split(':').slice(-1)[0]}${state.colour ? ` · ${state.colour} ${v ?? '–'} ${unitLabel(state.units[state.colour])}` : ''}`.trim();
 }
 
 function tooltip(e) {
   if (!e) return '';
-  const v = valueOf(e[state.colour]);
   const label = document.createElement('span');
-  label.textContent = `${e.id.split(':').slice(-1)[0]}${state.colour ? ` · ${state.colour} ${v ?? '–'} ${unitLabel(state.units[state.colour])}` : ''}`;
+  label.textContent = markerLabel(e);
   return label;
 }
 
@@ -268,7 +306,8 @@ function queryParams() {
   return p;
 }
 
-async function loadEntities() {
+// `first` is the first load's request (start.js), used when it asked for what is chosen now.
+async function loadEntities(first = null) {
   cluster.clearLayers();
   state.markers.clear();
   state.entities.clear();
@@ -278,17 +317,14 @@ async function loadEntities() {
   loading = 0;
   if (!state.type) { renderLegend(); scheduleList(); loaded(load); return; }
   const params = queryParams();
-  const list = await queryAll(params);
+  const asked = first && state.type === startType && state.tenant === startTenant && !state.q && !state.district
+    ? await first.then(({ value, error }) => { if (error) throw error; return value; })
+    : await entitiesWithUnits(params, state.tenant);
   if (load !== loads) return;  // a newer load started meanwhile
   performance.mark('civitas:entities');
+  const { list } = asked;
   for (const e of list) state.entities.set(e.id, e);
-  // Units: from the normalized form of one entity.
-  state.units = {};
-  if (list.length) {
-    const full = await api(`/entities/${encodeURIComponent(list[0].id)}`).catch(() => ({}));
-    for (const [k, v] of Object.entries(full)) if (v?.unitCode) state.units[k] = v.unitCode;
-    if (load !== loads) return;
-  }
+  state.units = asked.units;
   const numeric = numericAttributes(list);
   const sel = $('colour');
   sel.replaceChildren(...numeric.map((a) => new Option(a, a)));
@@ -304,6 +340,7 @@ async function loadEntities() {
   const added = [];
   for (const e of list) upsertMarker(e, added);
   performance.mark('civitas:markers');
+  markersGoingIn = true;
   if (added.length) { loading = load; cluster.addLayers(added); } else loaded(load);  // sets probe.loadedAt once drawn
   renderLegend();
   renderHighlights();
@@ -409,9 +446,11 @@ function schedulePanel() {  // the open panel follows its entity, at most twice 
 
 // ---- entity panel ----------------------------------------------------------------------------
 const RANGES = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
+let returnFocus = null;
 async function openPanel(id, { keepChart = false, focus = false } = {}) {
   state.panel = id;
   const panel = $('panel');
+  if (!keepChart) panel.replaceChildren();  // not the last entity's while this one loads
   panel.hidden = false;
   const e = await api(`/entities/${encodeURIComponent(id)}`).catch((err) => ({ error: String(err) }));
   if (state.panel !== id) return;  // another entity was opened meanwhile
@@ -421,7 +460,11 @@ async function openPanel(id, { keepChart = false, focus = false } = {}) {
   const close = document.createElement('button');
   close.type = 'button';
   close.textContent = 'Close';
-  close.addEventListener('click', () => { panel.hidden = true; state.panel = null; });
+  close.addEventListener('click', () => {
+    panel.hidden = true;
+    state.panel = null;
+    if (returnFocus?.isConnected) returnFocus.focus();  // back to the marker or row it came from
+  });
   const dl = document.createElement('dl');
   const numeric = [];
   for (const [k, v] of Object.entries(e)) {
@@ -472,43 +515,16 @@ async function openPanel(id, { keepChart = false, focus = false } = {}) {
   chart.className = 'chart';
   controls.append(attrSel, rangeSel, from, periodSel);
   panel.replaceChildren(head, close, dl, controls, chart);
-  if (focus) head.focus();
+  if (focus) { returnFocus = document.activeElement; head.focus(); }
   const draw = () => {
     from.hidden = rangeSel.value !== 'custom';
     const start = rangeSel.value === 'custom' && from.value ? new Date(from.value) : new Date(Date.now() - (RANGES[rangeSel.value] || RANGES.day));
-    drawHistory(chart, id, attrSel.value, start, periodSel.value);
+    const attr = attrSel.value, tenant = state.tenant, unit = unitLabel(state.units[attr]);
+    import('./chart.js').then(({ drawHistory }) => drawHistory(chart, { id, attr, start, period: periodSel.value, unit, tenant }));
   };
   for (const el of [attrSel, rangeSel, from, periodSel]) el.addEventListener('change', draw);
   if (numeric.length) draw();
 }
-
-// Only the newest draw of a chart shows: choosing a range and then a period quickly starts two,
-// whose answers may arrive in either order.
-const chartDraws = new WeakMap();
-async function drawHistory(el, id, attr, start, period) {
-  const draw = (chartDraws.get(el) || 0) + 1;
-  chartDraws.set(el, draw);
-  el.replaceChildren();
-  delete el.dataset.points;
-  if (!attr) return;
-  const p = new URLSearchParams({ attrs: attr, timerel: 'after', timeAt: start.toISOString(), options: 'aggregatedValues', aggrMethods: 'avg,min,max', aggrPeriodDuration: period });
-  const res = await api(`/temporal/entities/${encodeURIComponent(id)}?${p}`).catch(() => null);
-  if (chartDraws.get(el) !== draw) return;
-  let a = res?.[attr];
-  if (Array.isArray(a)) a = a[0];
-  const rows = a?.avg || [];
-  if (!rows.length) { el.textContent = 'No history in this range.'; return; }
-  const t = rows.map((r) => Date.parse(r[1]) / 1000);
-  const pick = (m) => (a[m] || []).map((r) => r[0]);
-  const width = Math.max(260, el.clientWidth || 320);
-  const plot = new uPlot({
-    width, height: 200, title: unitLabel(state.units[attr]) ? `${attr} (${unitLabel(state.units[attr])})` : attr,
-    series: [{}, { label: 'avg', stroke: '#1f5fa8', width: 2 }, { label: 'min', stroke: '#2e8540' }, { label: 'max', stroke: '#b3261e' }],
-  }, [t, pick('avg'), pick('min'), pick('max')], el);
-  el.dataset.points = String(t.length);
-  return plot;
-}
-
 
 // ---- alerts: thresholds stored as stream-only subscriptions ------------------------------------
 // Each alert is a subscription (endpoint urn:civitas:sse, q = the threshold, geoQ = the
@@ -705,7 +721,8 @@ performance.mark('civitas:script');
 // The districts (the base layer and the counts) load alongside the types and entities; the
 // counts are taken again once the districts are in.
 await Promise.all([
-  loadDistricts().then(() => { performance.mark('civitas:districts'); state.districtOf.clear(); scheduleList(); }),
-  loadTypes().then(() => { performance.mark('civitas:types'); return loadEntities(); }),
+  loadDistricts(early.districts).then(() => { performance.mark('civitas:districts'); state.districtOf.clear(); scheduleList(); }),
+  loadTypes(early.types).then(() => { performance.mark('civitas:types'); return loadEntities(early.entities); })
+    .catch((err) => { firstDrawn(); throw err; }),
 ]);
 await loadAlerts();
