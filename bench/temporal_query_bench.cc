@@ -234,9 +234,14 @@ class City {
   std::unique_ptr<api::Broker> broker_;
 };
 
+// Destroyed by main, before the static objects the store and the broker use at exit.
+std::map<int, std::unique_ptr<City>>& Cities() {
+  static auto* cities = new std::map<int, std::unique_ptr<City>>;
+  return *cities;
+}
+
 City& CityOf(int minutes) {
-  static std::map<int, std::unique_ptr<City>> cities;
-  auto& c = cities[minutes];
+  auto& c = Cities()[minutes];
   if (!c) {
     c = std::make_unique<City>(minutes);
     c->Check();
@@ -272,4 +277,11 @@ BENCHMARK(BM_AggregateAllSensors)
 }  // namespace
 }  // namespace civitas
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  civitas::Cities().clear();  // removes the temporary directories
+  return 0;
+}
