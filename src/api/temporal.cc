@@ -233,6 +233,34 @@ Result<std::vector<Sample>> AttributeSamples(const temporal::History& h, const s
   return out;
 }
 
+// Whether the entity has an instance the query selects (of an attribute in q.attrs, of a
+// wanted datasetId, in the time interval), that is whether rendering it would show an instance
+// (or, aggregated, a period) of some attribute. pick and omit are not looked at.
+Result<bool> HasInstances(const temporal::History& h, const TemporalQuery& q) {
+  for (const auto& [key, s] : h.series) {
+    if (!q.attrs.empty() && std::find(q.attrs.begin(), q.attrs.end(), s->attr) == q.attrs.end()) {
+      continue;
+    }
+    if (!q.Wants(*s)) continue;
+    if (q.property == TimeProperty::kObservedAt) {
+      auto range = s->InstantRange(q.from, q.to);
+      if (!range.ok()) return range.status();
+      if (*range) return true;
+      continue;
+    }
+    // As AttributeSamples: by deletedAt, only the deletions (at their instant).
+    const bool deletions = q.property == TimeProperty::kDeletedAt;
+    auto all = deletions ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
+    if (!all.ok()) return all.status();
+    for (const auto& x : *all) {
+      if (deletions && !temporal::IsDeletion(x)) continue;
+      Micros t = TimeOf(x, q.property);
+      if (t >= q.from && t < q.to) return true;
+    }
+  }
+  return false;
+}
+
 std::string_view SimplifiedMember(std::string_view kind) {
   if (kind == "Relationship") return "objects";
   if (kind == "LanguageProperty") return "languageMaps";
@@ -249,20 +277,33 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
                                 const TemporalQuery& q, std::string_view kind) {
   bool needs_distinct =
       std::find(q.methods.begin(), q.methods.end(), AggrMethod::kDistinctCount) != q.methods.end();
+  const bool by_instant = q.property == TimeProperty::kObservedAt && !q.last_n;
   // The interval: the query's, or the attribute's whole history.
   Micros first = kMaxTime, last = kMinTime;
-  for (const auto& [key, s] : h.series) {
-    if (s->attr != attr) continue;
-    for (const auto& c : s->chunks) {
-      first = std::min(first, c.stats.first_time);
-      last = std::max(last, c.stats.last_time);
+  if (by_instant) {
+    // From the chunk headers, without decoding what lies wholly inside the query's interval.
+    for (const auto& [key, s] : h.series) {
+      if (s->attr != attr || !q.Wants(*s)) continue;
+      auto range = s->InstantRange(q.from, q.to);
+      if (!range.ok()) return range.status();
+      if (!*range) continue;
+      first = std::min(first, (*range)->first);
+      last = std::max(last, (*range)->second);
     }
-    for (const auto& x : s->open) {
-      first = std::min(first, TimeOf(x, q.property));
-      last = std::max(last, TimeOf(x, q.property));
+  } else {
+    for (const auto& [key, s] : h.series) {
+      if (s->attr != attr) continue;
+      for (const auto& c : s->chunks) {
+        first = std::min(first, c.stats.first_time);
+        last = std::max(last, c.stats.last_time);
+      }
+      for (const auto& x : s->open) {
+        first = std::min(first, TimeOf(x, q.property));
+        last = std::max(last, TimeOf(x, q.property));
+      }
     }
   }
-  if (q.from != kMinTime || q.to != kMaxTime || !q.datasets.empty()) {
+  if (!by_instant && (q.from != kMinTime || q.to != kMaxTime || !q.datasets.empty())) {
     auto in_range = AttributeSamples(h, attr, q);
     if (!in_range.ok()) return in_range.status();
     first = kMaxTime;
@@ -282,7 +323,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   if (from >= to) return out;
   auto periods = temporal::MakePeriods(from, to, q.period);
   if (!periods.ok()) return periods.status();
-  std::vector<temporal::Accumulator> acc(periods->size());
+  std::vector<temporal::Accumulator> acc(periods->size(), temporal::Accumulator(needs_distinct));
   auto period_of = [&](Micros t) -> int {
     auto it = std::upper_bound(periods->begin(), periods->end(), t,
                                [](Micros v, const temporal::Period& p) { return v < p.start; });
@@ -290,7 +331,6 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
     --it;
     return t < it->end ? static_cast<int>(it - periods->begin()) : -1;
   };
-  const bool by_instant = q.property == TimeProperty::kObservedAt && !q.last_n;
   if (by_instant && q.datasets.empty()) {
     std::vector<const temporal::Series*> series;
     for (const auto& [key, s] : h.series) {
@@ -774,16 +814,23 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   const bool aggregated = q.rep == Representation::kAggregated;
   std::vector<HistoryPtr> histories = options_.temporal->List(call->rc.tenant);
   if (descending) std::reverse(histories.begin(), histories.end());
+  ngsild::Entity shell;  // reused, so that its strings and vectors keep their capacity
   for (const HistoryPtr& h : histories) {
-    ngsild::Entity shell;
+    // Without count, nothing after the page matters.
+    if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
     shell.id = h->id;
     shell.types = h->types;
+    // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
+    // attribute \0 datasetId). Slots are overwritten in place, not cleared.
+    size_t slots = 0;
     for (const auto& [key, s] : h->series) {
-      ngsild::AttributeSlot* slot = shell.FindSlot(s->attr);
-      if (slot == nullptr) {
-        shell.attrs.push_back({s->attr, {}});
-        slot = &shell.attrs.back();
+      if (slots == 0 || shell.attrs[slots - 1].name != s->attr) {
+        if (slots == shell.attrs.size()) shell.attrs.emplace_back();
+        shell.attrs[slots].name = s->attr;
+        shell.attrs[slots].instances.clear();
+        ++slots;
       }
+      ngsild::AttributeSlot* slot = &shell.attrs[slots - 1];
       if (q.has_q) {
         auto all = s->Read(kMinTime, kMaxTime);
         if (!all.ok()) return Fail(call, all.status());
@@ -792,17 +839,15 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
           slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
       }
     }
+    shell.attrs.resize(slots);
     if (!filter.Matches(shell)) continue;
     const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
     // Checked for every entity, also outside the page, so that count is right.
     const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
     if (must_check) {
-      Truncation probe;
-      std::vector<Micros> times;
-      if (!aggregated) probe.collect = &times;
-      auto body = RenderHistory(*h, q, *call->ctx, false, &probe);
-      if (!body.ok()) return Fail(call, body.status());
-      if (aggregated ? probe.attributes == 0 : times.empty()) continue;
+      auto has = HasInstances(*h, q);
+      if (!has.ok()) return Fail(call, has.status());
+      if (!*has) continue;
     }
     if (in_page) page.push_back(h);
     ++matched;

@@ -176,18 +176,26 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
   return periods;
 }
 
+void Accumulator::AddNumber(double v) {
+  ++count_;
+  // As numeric_.Add would, without building a Sample (the times are not used here).
+  ++numeric_.count;
+  if (!std::isnan(v)) {
+    if (numeric_.numbers == 0 || v < numeric_.min) numeric_.min = v;
+    if (numeric_.numbers == 0 || v > numeric_.max) numeric_.max = v;
+    ++numeric_.numbers;
+    numeric_.sum += v;
+    numeric_.sumsq += v * v;
+  }
+  // Distinct values by their JSON text, so 1 and 1.0 count once.
+  if (track_distinct_) distinct_.insert(ToJsonString(Json(v)));
+}
+
 void Accumulator::Add(const Sample& s) {
   if (IsDeletion(s)) return;  // the NGSI-LD Null is no value
+  if (s.number) return AddNumber(*s.number);
   ++count_;
-  if (s.number) {
-    Sample n;
-    n.number = s.number;
-    numeric_.Add(n);
-    // Distinct values by their JSON text, so 1 and 1.0 count once.
-    distinct_.insert(ToJsonString(Json(*s.number)));
-    return;
-  }
-  distinct_.insert(s.value);
+  if (track_distinct_) distinct_.insert(s.value);
   if (s.value == "true" || s.value == "false") {
     Sample n;
     n.number = s.value == "true" ? 1.0 : 0.0;

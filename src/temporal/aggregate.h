@@ -51,7 +51,13 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 // feeds totalCount and distinctCount. A recorded deletion feeds nothing.
 class Accumulator {
  public:
+  // distinct: keep the distinct values (for distinctCount, which is 0 without them); costly,
+  // so only when the method is asked for.
+  explicit Accumulator(bool distinct = true) : track_distinct_(distinct) {}
+
   void Add(const Sample& s);
+  // The same as Add for a sample whose value is this number.
+  void AddNumber(double v);
   // A whole chunk's pre-aggregates. Only valid when every sample of the chunk is a number and
   // distinctCount is not asked for (CanUseStats).
   void AddStats(const ChunkStats& stats);
@@ -66,6 +72,7 @@ class Accumulator {
   uint64_t count() const { return count_; }
 
  private:
+  bool track_distinct_ = true;
   uint64_t count_ = 0;
   ChunkStats numeric_;  // only the numeric fields are used
   std::set<std::string> distinct_;

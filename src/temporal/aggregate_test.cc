@@ -133,6 +133,24 @@ TEST(Accumulator, StatsGiveTheSameAnswerAsSamples) {
   }
 }
 
+TEST(Accumulator, WithoutDistinctOnlyDistinctCountDiffers) {
+  Accumulator all, lean(false);
+  for (const Sample& s : {Num(3), Num(3), Num(-1.5), Text("\"a\""), Text("true"), Num(7)}) {
+    all.Add(s);
+    lean.Add(s);
+  }
+  for (auto m : {AggrMethod::kTotalCount, AggrMethod::kSum, AggrMethod::kAvg, AggrMethod::kMin,
+                 AggrMethod::kMax, AggrMethod::kStddev, AggrMethod::kSumsq}) {
+    EXPECT_EQ(all.Value(m), lean.Value(m)) << AggrMethodName(m);
+  }
+  EXPECT_EQ(all.Value(AggrMethod::kDistinctCount), Json(5));
+  Accumulator by_number;
+  by_number.AddNumber(3);
+  by_number.AddNumber(3.0);
+  EXPECT_EQ(by_number.Value(AggrMethod::kDistinctCount), Json(1));
+  EXPECT_EQ(by_number.Value(AggrMethod::kSum), Json(6.0));
+}
+
 TEST(AggrMethod, Names) {
   AggrMethod m;
   EXPECT_TRUE(ParseAggrMethod("stddev", &m));

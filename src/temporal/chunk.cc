@@ -551,10 +551,52 @@ Result<Sample> DecodeSample(std::string_view in) {
   return s;
 }
 
+bool DecodeSampleNumber(std::string_view in, Micros* time, std::optional<double>* number) {
+  uint64_t t, skip;
+  if (in.empty() || static_cast<uint8_t>(in[0]) != (0x80 | kVersion)) return false;
+  in.remove_prefix(1);
+  if (!GetVarint(&in, &t) || !GetVarint(&in, &skip) || !GetVarint(&in, &skip) ||
+      !GetVarint(&in, &skip) || in.empty()) {
+    return false;
+  }
+  *time = UnZigZag(t);
+  number->reset();
+  if (in[0] == 1) {
+    in.remove_prefix(1);
+    uint64_t bits;
+    if (!GetFixed64(&in, &bits)) return false;
+    *number = FromBits(bits);
+  }
+  return true;
+}
+
 Result<ChunkStats> ReadChunkStats(std::string_view chunk) {
   ChunkStats s;
   if (!DecodeStats(&chunk, &s)) return Damaged("header");
   return s;
+}
+
+Result<bool> DecodeChunkNumbers(std::string_view in, std::vector<Micros>* times,
+                                std::vector<double>* numbers) {
+  numbers->clear();
+  ChunkStats stats;
+  if (!DecodeStats(&in, &stats)) return Damaged("header");
+  if (stats.count > in.size() * 8) return Damaged("count");
+  const size_t n = stats.count;
+  if (!DecodeInts(&in, n, times)) return Damaged("time column");
+  // createdAt and modifiedAt (a mode byte each), then instance numbers: skipped.
+  std::vector<int64_t> skipped;
+  for (int i = 0; i < 2; ++i) {
+    if (in.empty() || static_cast<uint8_t>(in[0]) > 1) return Damaged("system column");
+    in.remove_prefix(1);
+    if (!DecodeInts(&in, n, &skipped)) return Damaged("system column");
+  }
+  if (!DecodeInts(&in, n, &skipped)) return Damaged("instance column");
+  if (in.empty()) return Damaged("value kind");
+  if (in[0] != 0) return false;  // not all numbers
+  in.remove_prefix(1);
+  if (n > 0 && !DecodeDoubles(&in, n, numbers)) return Damaged("numeric values");
+  return true;
 }
 
 Result<std::vector<Sample>> DecodeChunk(std::string_view in) {

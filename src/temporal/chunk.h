@@ -60,11 +60,19 @@ struct ChunkStats {
 std::string EncodeChunk(const std::vector<Sample>& samples);
 Result<std::vector<Sample>> DecodeChunk(std::string_view chunk);
 Result<ChunkStats> ReadChunkStats(std::string_view chunk);
+// Only the instants and, when every value of the chunk is a number, the numbers (true; false
+// leaves *numbers empty), in the chunk's order: for aggregations, which need neither the
+// strings nor the other columns. Internal on damaged input.
+Result<bool> DecodeChunkNumbers(std::string_view chunk, std::vector<Micros>* times,
+                                std::vector<double>* numbers);
 
 // One sample on its own (the raw records of a series' open part): plain varints and strings,
 // no compression, so that recording an observation costs microseconds.
 std::string EncodeSample(const Sample& s);
 Result<Sample> DecodeSample(std::string_view record);
+// Only the instant and, when the value is a number, the number of a record, without copying
+// its strings: for aggregations. False on a damaged record.
+bool DecodeSampleNumber(std::string_view record, Micros* time, std::optional<double>* number);
 
 // Lower-level codecs, exposed for tests and measurements.
 // Delta of delta (Gorilla) or frame of reference, whichever is smaller.

@@ -170,6 +170,72 @@ TEST(Sample, RoundTripAndDamage) {
   }
 }
 
+TEST(Sample, NumberAloneMatchesTheFullDecode) {
+  Sample text;
+  text.time = kT0 + 5;
+  text.value = R"("text")";
+  text.extra = R"({"type":"Property","unitCode":"GQ"})";
+  for (const Sample& s : {Num(kT0, 12.5, 1), Num(-3, std::nan(""), 2), text}) {
+    std::string rec = EncodeSample(s);
+    Micros t = 0;
+    std::optional<double> v;
+    ASSERT_TRUE(DecodeSampleNumber(rec, &t, &v));
+    EXPECT_EQ(t, s.time);
+    ASSERT_EQ(v.has_value(), s.number.has_value());
+    if (v) EXPECT_EQ(std::bit_cast<uint64_t>(*v), std::bit_cast<uint64_t>(*s.number));
+    // A truncated record fails where the number would be read.
+    EXPECT_FALSE(DecodeSampleNumber(std::string_view(rec).substr(0, 1), &t, &v));
+  }
+  Micros t;
+  std::optional<double> v;
+  EXPECT_FALSE(DecodeSampleNumber(EncodeChunk({Num(kT0, 1, 1)}), &t, &v));
+}
+
+TEST(Chunk, NumbersAloneMatchTheFullDecode) {
+  std::vector<Sample> numbers, mixed;
+  for (int i = 0; i < 300; ++i) {
+    Sample s = Num(kT0 + i * 1000 + (i % 7), i % 11 == 0 ? std::nan("") : i * 0.1, i + 1);
+    s.created_at = kT0 - i;
+    s.modified_at = s.time + 50 * i;
+    s.extra = R"({"type":"Property","unitCode":"GQ"})";
+    numbers.push_back(s);
+    if (i % 5 == 0) s.number.reset(), s.value = R"("x")";
+    mixed.push_back(s);
+  }
+  std::vector<Micros> times;
+  std::vector<double> values;
+  std::string chunk = EncodeChunk(numbers);
+  auto all = DecodeChunkNumbers(chunk, &times, &values);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(*all);
+  ASSERT_EQ(times.size(), numbers.size());
+  ASSERT_EQ(values.size(), numbers.size());
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    EXPECT_EQ(times[i], numbers[i].time);
+    EXPECT_EQ(std::bit_cast<uint64_t>(values[i]), std::bit_cast<uint64_t>(*numbers[i].number));
+  }
+  auto some = DecodeChunkNumbers(EncodeChunk(mixed), &times, &values);
+  ASSERT_TRUE(some.ok());
+  EXPECT_FALSE(*some);
+  EXPECT_EQ(times.size(), mixed.size());
+  EXPECT_TRUE(values.empty());
+  auto none = DecodeChunkNumbers(EncodeChunk({}), &times, &values);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(times.empty());
+  // A cut chunk fails, or (cut in the columns not read) gives what the whole one gives.
+  size_t failed = 0;
+  for (size_t n = 0; n + 1 < chunk.size(); n += 7) {
+    auto cut = DecodeChunkNumbers(std::string_view(chunk).substr(0, n), &times, &values);
+    if (!cut.ok()) {
+      ++failed;
+      continue;
+    }
+    ASSERT_EQ(values.size(), numbers.size()) << n;
+    EXPECT_EQ(times.back(), numbers.back().time) << n;
+  }
+  EXPECT_GT(failed, 0u);
+}
+
 TEST(Chunk, OnlyTextAndEmpty) {
   std::vector<Sample> in;
   for (int i = 0; i < 10; ++i) {

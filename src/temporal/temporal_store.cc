@@ -81,19 +81,62 @@ Result<std::vector<Sample>> Series::Read(Micros from, Micros to) const {
   return out;
 }
 
+Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros from,
+                                                                       Micros to) const {
+  Micros first = 0, last = 0;
+  bool any = false;
+  auto add = [&](Micros lo, Micros hi) {
+    first = any ? std::min(first, lo) : lo;
+    last = any ? std::max(last, hi) : hi;
+    any = true;
+  };
+  for (const auto& c : chunks) {
+    if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
+    if (c.stats.first_time >= from && c.stats.last_time < to) {
+      add(c.stats.first_time, c.stats.last_time);
+      continue;
+    }
+    std::vector<Micros> times;
+    std::vector<double> numbers;
+    auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
+    if (!decoded.ok()) return decoded.status();
+    for (Micros t : times) {
+      if (t >= from && t < to) add(t, t);
+    }
+  }
+  if (!open.empty() && open.max_time() >= from && open.min_time() < to) {
+    if (open.min_time() >= from && open.max_time() < to) {
+      add(open.min_time(), open.max_time());
+    } else {
+      for (const auto& x : open) {
+        if (x.time >= from && x.time < to) add(x.time, x.time);
+      }
+    }
+  }
+  if (!any) return std::optional<std::pair<Micros, Micros>>();
+  return std::optional<std::pair<Micros, Micros>>(std::pair(first, last));
+}
+
 Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
                                                     const std::vector<Period>& periods,
                                                     bool needs_distinct, uint64_t* from_stats) {
-  std::vector<Accumulator> acc(periods.size());
+  std::vector<Accumulator> acc(periods.size(), Accumulator(needs_distinct));
   if (periods.empty()) return acc;
   const Micros from = periods.front().start, to = periods.back().end;
+  // Samples come mostly in time order: the period of the previous one is tried first.
+  size_t last = 0;
   auto period_of = [&](Micros t) -> int {
+    if (t >= periods[last].start && t < periods[last].end) return static_cast<int>(last);
     auto it = std::upper_bound(periods.begin(), periods.end(), t,
                                [](Micros v, const Period& p) { return v < p.start; });
     if (it == periods.begin()) return -1;
     --it;
-    return t < it->end ? static_cast<int>(it - periods.begin()) : -1;
+    if (t >= it->end) return -1;
+    last = static_cast<size_t>(it - periods.begin());
+    return static_cast<int>(last);
   };
+  std::vector<Micros> times;
+  std::vector<double> numbers;
   for (const Series* s : series) {
     for (const auto& c : s->chunks) {
       if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
@@ -103,6 +146,17 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
         if (from_stats) ++*from_stats;
         continue;
       }
+      if (!needs_distinct) {
+        auto numeric = DecodeChunkNumbers(*c.data, &times, &numbers);
+        if (!numeric.ok()) return numeric.status();
+        if (*numeric) {
+          for (size_t i = 0; i < times.size(); ++i) {
+            int p = period_of(times[i]);
+            if (p >= 0) acc[p].AddNumber(numbers[i]);
+          }
+          continue;
+        }
+      }
       auto samples = DecodeChunk(*c.data);
       if (!samples.ok()) return samples.status();
       for (const auto& x : *samples) {
@@ -110,7 +164,16 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
         if (p >= 0) acc[p].Add(x);
       }
     }
-    for (const auto& x : s->open) {
+    for (size_t i = 0; i < s->open.size(); ++i) {
+      // Numbers without decoding the rest of the record (its strings).
+      Micros t;
+      std::optional<double> v;
+      if (DecodeSampleNumber(s->open.record(i), &t, &v) && v) {
+        int p = period_of(t);
+        if (p >= 0) acc[p].AddNumber(*v);
+        continue;
+      }
+      Sample x = s->open[i];
       int p = period_of(x.time);
       if (p >= 0) acc[p].Add(x);
     }

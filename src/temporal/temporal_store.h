@@ -38,6 +38,9 @@ struct Series {
   // Every sample with from <= time < to, sorted by time (record order for equal times).
   // Chunks outside the range are not decoded.
   Result<std::vector<Sample>> Read(Micros from, Micros to) const;
+  // The earliest and latest instant of the samples with from <= time < to; nullopt when there
+  // are none. Reads only chunk headers, except for chunks that straddle a bound.
+  Result<std::optional<std::pair<Micros, Micros>>> InstantRange(Micros from, Micros to) const;
 };
 using SeriesPtr = std::shared_ptr<const Series>;
 

@@ -4,9 +4,11 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
@@ -24,6 +26,74 @@ using storage::WriteOp;
 
 constexpr char kAttr[] = "https://example.org/speed";
 constexpr char kOther[] = "https://example.org/name";
+
+// A series of two sealed chunks and open samples, out of order across them, at times 0..99.
+Series MixedSeries(std::vector<Sample>* all) {
+  std::mt19937 rng(7);
+  std::vector<Micros> times(100);
+  for (int i = 0; i < 100; ++i) times[i] = i * 10;
+  std::shuffle(times.begin(), times.end(), rng);
+  Series s;
+  for (int c = 0; c < 3; ++c) {
+    std::vector<Sample> part;
+    for (int i = c * 35; i < std::min(100, (c + 1) * 35); ++i) {
+      Sample x;
+      x.time = times[i];
+      x.instance = static_cast<uint64_t>(i) + 1;
+      x.number = i % 7;
+      part.push_back(x);
+      all->push_back(x);
+    }
+    if (c == 2) {
+      for (const auto& x : part) s.open.Append(x);
+      continue;
+    }
+    SortSamples(&part);
+    std::string data = EncodeChunk(part);
+    auto stats = ReadChunkStats(data);
+    EXPECT_TRUE(stats.ok());
+    s.chunks.push_back({"", std::make_shared<const std::string>(std::move(data)), *stats});
+  }
+  return s;
+}
+
+TEST(Series, InstantRangeMatchesTheSamples) {
+  std::vector<Sample> all;
+  Series s = MixedSeries(&all);
+  for (Micros from = -5; from <= 1000; from += 35) {
+    for (Micros to = from; to <= 1010; to += 45) {
+      std::optional<std::pair<Micros, Micros>> want;
+      for (const auto& x : all) {
+        if (x.time < from || x.time >= to) continue;
+        if (!want) want = std::pair(x.time, x.time);
+        want->first = std::min(want->first, x.time);
+        want->second = std::max(want->second, x.time);
+      }
+      auto got = s.InstantRange(from, to);
+      ASSERT_TRUE(got.ok());
+      EXPECT_EQ(*got, want) << from << ".." << to;
+    }
+  }
+  EXPECT_EQ(*s.InstantRange(std::numeric_limits<Micros>::min(), std::numeric_limits<Micros>::max()),
+            std::optional(std::pair<Micros, Micros>(0, 990)));
+}
+
+TEST(Series, AggregateWithoutDistinctGivesTheSameValues) {
+  std::vector<Sample> all;
+  Series s = MixedSeries(&all);
+  auto periods = MakePeriods(0, 1000, Duration{0, 170});
+  ASSERT_TRUE(periods.ok());
+  auto with = AggregateByInstant({&s}, *periods, true);
+  auto without = AggregateByInstant({&s}, *periods, false);
+  ASSERT_TRUE(with.ok() && without.ok());
+  for (size_t p = 0; p < periods->size(); ++p) {
+    for (auto m : {AggrMethod::kTotalCount, AggrMethod::kSum, AggrMethod::kAvg, AggrMethod::kMin,
+                   AggrMethod::kMax, AggrMethod::kStddev, AggrMethod::kSumsq}) {
+      EXPECT_EQ((*with)[p].Value(m), (*without)[p].Value(m)) << p << " " << AggrMethodName(m);
+    }
+    EXPECT_GT((*with)[p].Value(AggrMethod::kDistinctCount).as_int(), 0);
+  }
+}
 
 class TemporalStoreTest : public ::testing::Test {
  protected:
