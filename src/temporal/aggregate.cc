@@ -3,8 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include "temporal/record.h"
-
 namespace civitas::temporal {
 namespace {
 
@@ -178,15 +176,8 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 
 void Accumulator::AddNumber(double v) {
   ++count_;
-  // As numeric_.Add would, without building a Sample (the times are not used here).
-  ++numeric_.count;
-  if (!std::isnan(v)) {
-    if (numeric_.numbers == 0 || v < numeric_.min) numeric_.min = v;
-    if (numeric_.numbers == 0 || v > numeric_.max) numeric_.max = v;
-    ++numeric_.numbers;
-    numeric_.sum += v;
-    numeric_.sumsq += v * v;
-  }
+  ++numeric_.count;  // the times are not used here
+  numeric_.AddValue(v);
   // Distinct values by their JSON text, so 1 and 1.0 count once.
   if (track_distinct_) distinct_.insert(ToJsonString(Json(v)));
 }
@@ -197,9 +188,8 @@ void Accumulator::Add(const Sample& s) {
   ++count_;
   if (track_distinct_) distinct_.insert(s.value);
   if (s.value == "true" || s.value == "false") {
-    Sample n;
-    n.number = s.value == "true" ? 1.0 : 0.0;
-    numeric_.Add(n);
+    ++numeric_.count;
+    numeric_.AddValue(s.value == "true" ? 1.0 : 0.0);
   } else if (!s.value.empty() && s.value[0] == '"') {
     if (!min_text_ || s.value < *min_text_) min_text_ = s.value;
     if (!max_text_ || s.value > *max_text_) max_text_ = s.value;

@@ -28,6 +28,12 @@ struct Sample {
 // Sorts by time, keeping the given order for equal times (the order they were recorded in).
 void SortSamples(std::vector<Sample>* samples);
 
+// True if the sample's instance had an observedAt (its time is then that instant, else
+// modifiedAt); see temporal::SampleFromInstance.
+bool HasObservedAt(const Sample& s);
+// True if the sample records a deletion (it has a deletedAt; its time is then that instant).
+bool IsDeletion(const Sample& s);
+
 // Pre-aggregates of a chunk's numeric values, readable without decoding the columns. NaN values
 // are counted in `count` but in none of the numeric aggregates.
 struct ChunkStats {
@@ -41,6 +47,9 @@ struct ChunkStats {
   Micros last_time = 0;
 
   void Add(const Sample& s);
+  // The numeric part of Add for a value v: sum, sumsq, min, max and numbers (NaN is counted
+  // nowhere); count and the times are left as they are.
+  void AddValue(double v);
   void Merge(const ChunkStats& o);
 };
 

@@ -23,33 +23,6 @@ Json NumberJson(double v) {
   return Json(v);
 }
 
-// True if `name` is a member of the top-level object of the JSON object text `e` (a
-// sub-attribute may have its own observedAt). Scanned rather than parsed: queries call this for
-// every instance in their interval.
-bool HasTopLevelMember(std::string_view e, std::string_view name) {
-  if (e.find(name) == std::string_view::npos) return false;
-  int depth = 0;
-  bool at_key = false;
-  for (size_t i = 0; i < e.size(); ++i) {
-    const char c = e[i];
-    if (c == '"') {
-      size_t end = i + 1;
-      while (end < e.size() && e[end] != '"') end += e[end] == '\\' ? 2 : 1;
-      if (at_key && e.substr(i + 1, end - i - 1) == name) return true;
-      at_key = false;
-      i = end;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-      at_key = c == '{' && depth == 1;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    } else if (c == ',') {
-      at_key = depth == 1;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string FormatInstant(Micros t) {
@@ -117,13 +90,6 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
   }
   s.extra = ToJsonString(extra);
   return s;
-}
-
-bool HasObservedAt(const Sample& s) { return HasTopLevelMember(s.extra, kObservedMarker); }
-
-bool IsDeletion(const Sample& s) {
-  // A number is never the NGSI-LD Null: no need to scan.
-  return !s.number && HasTopLevelMember(s.extra, kDeletedAt);
 }
 
 ngsild::Attribute DeletionInstance(const ngsild::Attribute& deleted, Micros at) {

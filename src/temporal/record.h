@@ -28,17 +28,11 @@ ngsild::Attribute InstanceFromSample(const Sample& s, bool sys_attrs);
 // clients and the ETSI examples write them), else with milliseconds.
 std::string FormatInstant(Micros t);
 
-// True if the instance had an observedAt (its time is then that instant, else modifiedAt).
-bool HasObservedAt(const Sample& s);
-
 // The instance recorded when `deleted` (an instance of the current state) is deleted at `at`
 // (clauses 4.5.7 and 4.5.8): its type and datasetId, its value member set to the NGSI-LD Null
 // of its kind (clause 4.5.0: "urn:ngsi-ld:null"; an array holding it for the list kinds;
 // {"@none": it} for a languageMap), and deletedAt = createdAt = modifiedAt = at.
 ngsild::Attribute DeletionInstance(const ngsild::Attribute& deleted, Micros at);
-
-// True if the sample records a deletion (it has a deletedAt; its time is then that instant).
-bool IsDeletion(const Sample& s);
 
 // The attribute kind recorded in a sample (Property when unknown).
 ngsild::AttrKind KindOf(const Sample& s);
