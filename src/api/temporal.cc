@@ -2,6 +2,7 @@
 // temporal store: history uploads, deletions, retrieval and queries in the normalized,
 // simplified (temporalValues) and aggregated (aggregatedValues) representations.
 #include <algorithm>
+#include <iterator>
 #include <cstdlib>
 #include <limits>
 
@@ -208,22 +209,30 @@ Result<TemporalQuery> QueryFromParams(const Call& call, size_t max_instances) {
   return q;
 }
 
+// The samples of one series that pass the time filter, in the series' order. By deletedAt,
+// only the deletions (at their instant).
+Result<std::vector<Sample>> SelectedSamples(const temporal::Series& s, const TemporalQuery& q) {
+  const bool by_instant = q.property == TimeProperty::kObservedAt;
+  const bool deletions = q.property == TimeProperty::kDeletedAt;
+  auto samples = by_instant || deletions ? s.Read(q.from, q.to) : s.Read(kMinTime, kMaxTime);
+  if (!samples.ok()) return samples.status();
+  std::erase_if(*samples, [&](const Sample& x) {
+    Micros t = TimeOf(x, q.property);
+    return (deletions && !temporal::IsDeletion(x)) || t < q.from || t >= q.to;
+  });
+  return samples;
+}
+
 // The samples of one attribute (every datasetId) that pass the time filter, in time order.
 // By deletedAt, only the deletions.
 Result<std::vector<Sample>> AttributeSamples(const temporal::History& h, const std::string& attr,
                                              const TemporalQuery& q) {
   std::vector<Sample> out;
-  const bool by_instant = q.property == TimeProperty::kObservedAt;
-  const bool deletions = q.property == TimeProperty::kDeletedAt;
   for (const auto& [key, s] : h.series) {
     if (s->attr != attr || !q.Wants(*s)) continue;
-    auto samples = by_instant || deletions ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
+    auto samples = SelectedSamples(*s, q);
     if (!samples.ok()) return samples.status();
-    for (auto& x : *samples) {
-      if (deletions && !temporal::IsDeletion(x)) continue;
-      Micros t = TimeOf(x, q.property);
-      if (t >= q.from && t < q.to) out.push_back(std::move(x));
-    }
+    std::move(samples->begin(), samples->end(), std::back_inserter(out));
   }
   std::stable_sort(out.begin(), out.end(), [&](const Sample& a, const Sample& b) {
     Micros ta = TimeOf(a, q.property), tb = TimeOf(b, q.property);
@@ -248,15 +257,9 @@ Result<bool> HasInstances(const temporal::History& h, const TemporalQuery& q) {
       if (*range) return true;
       continue;
     }
-    // As AttributeSamples: by deletedAt, only the deletions (at their instant).
-    const bool deletions = q.property == TimeProperty::kDeletedAt;
-    auto all = deletions ? s->Read(q.from, q.to) : s->Read(kMinTime, kMaxTime);
-    if (!all.ok()) return all.status();
-    for (const auto& x : *all) {
-      if (deletions && !temporal::IsDeletion(x)) continue;
-      Micros t = TimeOf(x, q.property);
-      if (t >= q.from && t < q.to) return true;
-    }
+    auto selected = SelectedSamples(*s, q);
+    if (!selected.ok()) return selected.status();
+    if (!selected->empty()) return true;
   }
   return false;
 }
