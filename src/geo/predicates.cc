@@ -17,6 +17,10 @@ double Cross(const Point& a, const Point& b, const Point& c) {
   return (b.lon - a.lon) * (c.lat - a.lat) - (b.lat - a.lat) * (c.lon - a.lon);
 }
 
+bool IsSinglePoint(const Geometry& g) {
+  return g.points.size() == 1 && g.lines.empty() && g.polygons.empty();
+}
+
 bool Near(const Point& p, const Point& q) {
   return std::fabs(p.lon - q.lon) <= kEps && std::fabs(p.lat - q.lat) <= kEps;
 }
@@ -518,7 +522,14 @@ bool SegmentMeetsBox(const Point& a, const Point& b, const Box& box) {
 }  // namespace
 
 bool PreparedPolygons::CoversBox(const Box& box) const {
-  if (edges_.empty() || box.min_lat < min_lat_ || box.max_lat > max_lat_) return false;
+  return BoxLocation(box) == Location::kInterior;
+}
+
+std::optional<PreparedPolygons::Location> PreparedPolygons::BoxLocation(const Box& box) const {
+  if (edges_.empty() || box.max_lat < min_lat_ - kEps || box.min_lat > max_lat_ + kEps) {
+    return Location::kExterior;
+  }
+  if (box.min_lat < min_lat_ || box.max_lat > max_lat_) return std::nullopt;
   // Any edge within the tolerance of the box could put part of it on a boundary or outside:
   // test against the box grown by four times the tolerance (a position within kEps of an edge is
   // on it). Edges that can meet the box are in the bands its latitudes span.
@@ -530,12 +541,14 @@ bool PreparedPolygons::CoversBox(const Box& box) const {
   };
   for (size_t b = band(grown.min_lat), last = band(grown.max_lat); b <= last; ++b) {
     for (uint32_t e : bands_[b]) {
-      if (SegmentMeetsBox(edges_[e].a, edges_[e].b, grown)) return false;
+      if (SegmentMeetsBox(edges_[e].a, edges_[e].b, grown)) return std::nullopt;
     }
   }
   // No boundary crosses the box, so all of it lies on the same side as its centre.
   Point centre{(box.min_lon + box.max_lon) / 2, (box.min_lat + box.max_lat) / 2};
-  return Locate(centre) == Location::kInterior;
+  Location at = Locate(centre);
+  if (at == Location::kBoundary) return std::nullopt;
+  return at;
 }
 
 double DistanceMeters(const Point& a, const Point& b) {
@@ -549,6 +562,13 @@ double DistanceMeters(const Point& a, const Point& b) {
 
 double DistanceMeters(const Geometry& a, const Geometry& b) {
   if (a.empty() || b.empty()) return std::numeric_limits<double>::infinity();
+  // Two points (a near-query on point entities): what the general path below computes for
+  // them, without its allocations.
+  if (IsSinglePoint(a) && IsSinglePoint(b)) {
+    const Point& p = a.points[0];
+    const Point& q = b.points[0];
+    return Near(p, q) ? 0 : ChordSqToMeters(ChordSq(ToVec(p), ToVec(q)));
+  }
   if (Intersects(a, b)) return 0;
   return ChordSqToMeters(std::min(VertexToParts(a, b), VertexToParts(b, a)));
 }

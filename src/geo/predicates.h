@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "geo/geometry.h"
@@ -57,6 +58,10 @@ class PreparedPolygons {
   // caller then locates the positions one by one): a spatial index counts the points of such
   // a cell without testing each.
   bool CoversBox(const Box& box) const;
+  // Where the whole box (edges included) lies when that is known: kInterior as CoversBox, or
+  // kExterior when no ring comes within the tolerance of it and its centre is exterior;
+  // nullopt when a ring passes near or through it (or it is not known).
+  std::optional<Location> BoxLocation(const Box& box) const;
 
  private:
   struct Edge {

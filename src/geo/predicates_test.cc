@@ -289,8 +289,9 @@ TEST(PredicatesTest, PreparedPolygonsAgreeWithThePredicates) {
   EXPECT_GT(boundary, 1000);
 }
 
-// CoversBox may say "not known", but when it says a box is covered, every position of the box
-// must be interior: corners, edges and inside, against holes, multipolygons and a concave shape.
+// CoversBox and BoxLocation may say "not known", but when they say a box is interior (or
+// exterior), every position of the box must be: corners, edges and inside, against holes,
+// multipolygons and a concave shape.
 TEST(PredicatesTest, PreparedPolygonsCoverOnlyInteriorBoxes) {
   PreparedPolygons holed(kHoled);
   EXPECT_TRUE(holed.CoversBox({1, 1, 3, 3}));
@@ -300,38 +301,53 @@ TEST(PredicatesTest, PreparedPolygonsCoverOnlyInteriorBoxes) {
   EXPECT_FALSE(holed.CoversBox({0, 1, 1, 2}));          // touches it
   EXPECT_FALSE(holed.CoversBox({1e-10, 1, 1, 2}));      // within the tolerance of it
   EXPECT_FALSE(holed.CoversBox({11, 11, 12, 12}));      // outside
+  // BoxLocation also knows boxes wholly outside, and says nothing of boxes near a ring.
+  using Loc = PreparedPolygons::Location;
+  EXPECT_EQ(holed.BoxLocation({1, 1, 3, 3}), Loc::kInterior);
+  EXPECT_EQ(holed.BoxLocation({4.5, 4.5, 5.5, 5.5}), Loc::kExterior);  // inside the hole
+  EXPECT_EQ(holed.BoxLocation({11, 11, 12, 12}), Loc::kExterior);
+  EXPECT_EQ(holed.BoxLocation({11, -20, 12, -15}), Loc::kExterior);  // below every ring
+  EXPECT_EQ(holed.BoxLocation({3, 3, 5, 5}), std::nullopt);
+  EXPECT_EQ(holed.BoxLocation({10, 1, 12, 2}), std::nullopt);          // touches the outer ring
+  EXPECT_EQ(holed.BoxLocation({10 + 1e-10, 1, 12, 2}), std::nullopt);  // within the tolerance
 
   std::vector<Geometry> shapes = {
-      kSquare, kHoled,
+      kSquare,
+      kHoled,
       G("MultiPolygon",
         "[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[2,0],[4,0],[4,2],[2,2],[2,0]]],"
         "[[[5,5],[9,5],[9,9],[5,9],[5,5]],[[6,6],[8,6],[8,8],[6,8],[6,6]]]]"),
       G("Polygon", "[[[0,0],[10,3],[3,3],[7,8],[1,9],[0,0]]]"),
   };
   std::mt19937 rng(11);
-  auto coord = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
-  int covered = 0;
+  auto coord = [&](double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng);
+  };
+  int covered = 0, outside = 0;
   for (const auto& shape : shapes) {
     PreparedPolygons prepared(shape);
     for (int i = 0; i < 2000; ++i) {
       double lon = coord(-1, 11), lat = coord(-1, 11), w = coord(0, 2), h = coord(0, 2);
       Box box{lon, lat, lon + w, lat + h};
-      if (!prepared.CoversBox(box)) continue;
-      ++covered;
+      std::optional<PreparedPolygons::Location> at = prepared.BoxLocation(box);
+      if (!at) continue;
+      ++(*at == PreparedPolygons::Location::kInterior ? covered : outside);
       for (int k = 0; k < 20; ++k) {
-        Point p = k < 4 ? Point{k % 2 ? box.max_lon : box.min_lon, k / 2 ? box.max_lat : box.min_lat}
-                        : Point{coord(box.min_lon, box.max_lon), coord(box.min_lat, box.max_lat)};
+        Point p = k < 4
+                      ? Point{k % 2 ? box.max_lon : box.min_lon, k / 2 ? box.max_lat : box.min_lat}
+                      : Point{coord(box.min_lon, box.max_lon), coord(box.min_lat, box.max_lat)};
         if (k >= 4 && k < 12) {  // on an edge of the box
           double edge[4] = {box.min_lon, box.max_lon, box.min_lat, box.max_lat};
           (k % 4 < 2 ? p.lon : p.lat) = edge[k % 4];
         }
-        ASSERT_EQ(prepared.Locate(p), PreparedPolygons::Location::kInterior)
+        ASSERT_EQ(prepared.Locate(p), *at)
             << "shape " << &shape - &shapes[0] << " box " << box.min_lon << "," << box.min_lat
             << " " << box.max_lon << "," << box.max_lat << " point " << p.lon << "," << p.lat;
       }
     }
   }
   EXPECT_GT(covered, 500);
+  EXPECT_GT(outside, 500);
 }
 
 TEST(PredicatesTest, EmptyGeometriesMatchNothing) {

@@ -192,19 +192,22 @@ std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
   };
   std::vector<Run> runs;
   Tester test(query);
-  bool ok = ForEachCell(a->second, *boxes, [&](int level, uint64_t x, uint64_t y,
-                                                const std::vector<Item>& items) {
-    Run run{&items, {}, false};
-    run.all = test.Covers(level, x, y) &&
-              std::none_of(items.begin(), items.end(), [](const Item& i) { return i.shape; });
-    if (!run.all) {
-      for (uint32_t k = 0; k < items.size(); ++k) {
-        if (test.Matches(items[k])) run.matches.push_back(k);
-      }
-    }
-    page.count += run.size();
-    if (run.size() > 0) runs.push_back(std::move(run));
-  });
+  bool ok = ForEachCell(
+      a->second, *boxes, [&](int level, uint64_t x, uint64_t y, const std::vector<Item>& items) {
+        Run run{&items, {}, false};
+        Tester::Fill fill = test.Enter(level, x, y, items.size());
+        bool points =
+            std::none_of(items.begin(), items.end(), [](const Item& i) { return i.shape; });
+        if (fill == Tester::Fill::kNone && points) return;
+        run.all = fill == Tester::Fill::kAll && points;
+        if (!run.all) {
+          for (uint32_t k = 0; k < items.size(); ++k) {
+            if (test.Matches(items[k])) run.matches.push_back(k);
+          }
+        }
+        page.count += run.size();
+        if (run.size() > 0) runs.push_back(std::move(run));
+      });
   if (!ok) return std::nullopt;
   // Merge the runs until `want` ids: a heap of runs by their next id.
   auto later = [](const Run* x, const Run* y) { return y->id(y->next) < x->id(x->next); };
@@ -228,20 +231,95 @@ GeoIndex::Tester::Tester(const geo::GeoQuery& query)
     : query_(query),
       // Both relations accept a point in the interior of the query's polygons.
       area_(query.prepared && query.geometry.points.empty() && query.geometry.lines.empty() &&
-            (query.rel == geo::GeoRel::kWithin || query.rel == geo::GeoRel::kIntersects)) {
+            (query.rel == geo::GeoRel::kWithin || query.rel == geo::GeoRel::kIntersects)),
+      near_(query.rel == geo::GeoRel::kNear && query.max_distance &&
+            query.geometry.points.size() == 1 && query.geometry.lines.empty() &&
+            query.geometry.polygons.empty() && std::fabs(query.geometry.points[0].lat) < 80 &&
+            *query.max_distance < 100000),
+      search_(near_ ? query.SearchBoxes() : std::nullopt) {
   point_.type = "Point";
   point_.points.resize(1);
 }
 
-bool GeoIndex::Tester::Covers(int level, uint64_t x, uint64_t y) const {
-  if (!area_ || level != 0) return false;
-  double n = kCellsPerDegree[0];
-  geo::Box cell{x / n - 180, y / n - 90, (x + 1) / n - 180, (y + 1) / n - 90};
-  return query_.prepared->CoversBox(cell);
+std::optional<bool> GeoIndex::Tester::Classify(const geo::Box& box) const {
+  if (area_) {
+    auto at = query_.prepared->BoxLocation(box);
+    if (!at) return std::nullopt;
+    return *at == geo::PreparedPolygons::Location::kInterior;
+  }
+  // near: out when the box (grown well beyond rounding) misses every search box, which hold
+  // every match; in when its four corners are within the distance, with a margin for rounding
+  // (on a sphere the farthest position of a small lon/lat box from a point is a corner).
+  constexpr double kSlack = 1e-9;  // degrees
+  if (std::none_of(search_->begin(), search_->end(), [&](const geo::Box& b) {
+        return box.min_lon - kSlack <= b.max_lon && b.min_lon <= box.max_lon + kSlack &&
+               box.min_lat - kSlack <= b.max_lat && b.min_lat <= box.max_lat + kSlack;
+      })) {
+    return false;
+  }
+  const geo::Point& c = query_.geometry.points[0];
+  const double limit = *query_.max_distance - 1e-3;  // metres
+  for (geo::Point corner :
+       {geo::Point{box.min_lon, box.min_lat}, geo::Point{box.min_lon, box.max_lat},
+        geo::Point{box.max_lon, box.min_lat}, geo::Point{box.max_lon, box.max_lat}}) {
+    if (!(geo::DistanceMeters(c, corner) <= limit)) return std::nullopt;
+  }
+  return true;
+}
+
+geo::Box GeoIndex::Tester::SubBox(int sx, int sy, int span) const {
+  const double n = kCellsPerDegree[0] * kSub;
+  const uint64_t x = cell_x_ * kSub + sx, y = cell_y_ * kSub + sy;
+  return {x / n - 180, y / n - 90, (x + span) / n - 180, (y + span) / n - 90};
+}
+
+void GeoIndex::Tester::Divide(int sx, int sy, int span) {
+  std::optional<bool> in = Classify(SubBox(sx, sy, span));
+  if (in || span == 1) {
+    Part part = !in ? kTest : *in ? kIn : kOut;
+    for (int j = 0; j < span; ++j) {
+      std::fill_n(parts_ + (sy + j) * kSub + sx, span, part);
+    }
+    return;
+  }
+  int half = span / 2;
+  Divide(sx, sy, half);
+  Divide(sx + half, sy, half);
+  Divide(sx, sy + half, half);
+  Divide(sx + half, sy + half, half);
+}
+
+GeoIndex::Tester::Fill GeoIndex::Tester::Enter(int level, uint64_t x, uint64_t y, size_t items) {
+  divided_ = false;
+  if ((!area_ && !near_) || level != 0) return Fill::kSome;
+  cell_x_ = x;
+  cell_y_ = y;
+  std::optional<bool> in = Classify(SubBox(0, 0, kSub));
+  if (in) return *in ? Fill::kAll : Fill::kNone;
+  // Dividing costs a few dozen box tests: worth it for a cell of many points.
+  if (items >= 2 * kSub * kSub) {
+    Divide(0, 0, kSub / 2);
+    Divide(kSub / 2, 0, kSub / 2);
+    Divide(0, kSub / 2, kSub / 2);
+    Divide(kSub / 2, kSub / 2, kSub / 2);
+    divided_ = true;
+  }
+  return Fill::kSome;
 }
 
 bool GeoIndex::Tester::Matches(const Item& item) {
   if (item.shape != nullptr) return query_.Matches(*item.shape);
+  if (divided_) {
+    // The part the point is in; a point on a part's edge may be put in either neighbour, and
+    // rounding by an ulp is far inside the margins of Classify.
+    const double n = kCellsPerDegree[0] * kSub;
+    auto part = [&](double degrees, double offset, uint64_t cell) {
+      double k = std::floor((degrees + offset) * n) - static_cast<double>(cell * kSub);
+      return static_cast<int>(std::clamp(k, 0.0, double{kSub - 1}));
+    };
+    Part p = parts_[part(item.point.lat, 90, cell_y_) * kSub + part(item.point.lon, 180, cell_x_)];
+    if (p != kTest) return p == kIn;
+  }
   point_.points[0] = item.point;
   point_.box = {item.point.lon, item.point.lat, item.point.lon, item.point.lat};
   return query_.Matches(point_);
@@ -296,13 +374,16 @@ std::optional<std::vector<std::string_view>> GeoIndex::Matching(std::string_view
   auto a = t->attributes.find(property);
   if (a == t->attributes.end()) return ids;
   Tester test(query);
-  bool ok = ForEachCell(a->second, *boxes, [&](int level, uint64_t x, uint64_t y,
-                                                const std::vector<Item>& items) {
-    bool covered = test.Covers(level, x, y);
-    for (const Item& item : items) {
-      if ((covered && item.shape == nullptr) || test.Matches(item)) ids.emplace_back(*item.id);
-    }
-  });
+  bool ok = ForEachCell(a->second, *boxes,
+                        [&](int level, uint64_t x, uint64_t y, const std::vector<Item>& items) {
+                          Tester::Fill fill = test.Enter(level, x, y, items.size());
+                          for (const Item& item : items) {
+                            bool match = item.shape != nullptr || fill == Tester::Fill::kSome
+                                             ? test.Matches(item)
+                                             : fill == Tester::Fill::kAll;
+                            if (match) ids.emplace_back(*item.id);
+                          }
+                        });
   if (!ok) return std::nullopt;
   // An entity is in one cell once unless it has several geometries or a shape over several
   // cells; several search boxes (across the antimeridian) may share an edge cell.

@@ -22,8 +22,8 @@ namespace civitas::storage {
 // districts; 1 degree; then one list for the largest shapes). A query visits, at each level,
 // the cells its search boxes cover. The index keeps each entity's geometries parsed (a point
 // as its two coordinates), so it can also answer a geo-query exactly (Matching): it tests the
-// candidates itself, and takes the points of a cell that lies inside a query polygon without
-// testing each.
+// candidates itself, and takes (or drops) the points of a cell, or of a part of a cell, that
+// lies inside (or outside) the query's area without testing each (Tester).
 //
 // Why a grid and not an R-tree or S2: updates are O(cells) with no rebalancing, the code is
 // short, and for the data of a city (points, segments and a few hundred districts) a
@@ -96,21 +96,40 @@ class GeoIndex : public EntityIndex {
     std::unordered_map<std::string, Entry> entries;
   };
 
-  // The exact test of items against one query: a point is tested without allocating, and a
-  // level-0 cell inside the query's polygons is known to hold only matching points.
+  // The exact test of items against one query. A point is tested without allocating. Before
+  // the items of a cell, Enter says whether the query's area holds all of the cell, none of it
+  // or some: where the border of a `within`/`intersects` polygon or of a `near;maxDistance`
+  // circle crosses a finest-level cell that holds many points, the cell is divided into
+  // kSub x kSub parts (a quadtree, refined only where the border passes), so that only the
+  // points of the parts on the border are tested one by one.
   class Tester {
    public:
+    enum class Fill : uint8_t { kNone, kAll, kSome };
     explicit Tester(const geo::GeoQuery& query);
-    // Every point in cell (level, x, y) matches.
-    bool Covers(int level, uint64_t x, uint64_t y) const;
+    // Where the query's area lies in cell (level, x, y), which holds `items` items: kAll (every
+    // point item matches) or kNone (no point item matches) when known; shapes are always
+    // tested. Prepares Matches for the cell's items.
+    Fill Enter(int level, uint64_t x, uint64_t y, size_t items);
+    // Whether an item of the cell last entered matches.
     bool Matches(const Item& item);
 
    private:
-    const geo::GeoQuery& query_;
-    const bool area_;
-    geo::Geometry point_;  // reused for every point item
-  };
+    static constexpr int kSub = 8;
+    enum Part : uint8_t { kOut, kIn, kTest };
+    // Whether the whole box is in the query's area (true), out of it (false), or not known.
+    std::optional<bool> Classify(const geo::Box& box) const;
+    void Divide(int sx, int sy, int span);
+    geo::Box SubBox(int sx, int sy, int span) const;
 
+    const geo::GeoQuery& query_;
+    const bool area_;  // within/intersects polygons: point location in the prepared polygons
+    const bool near_;  // near;maxDistance from one point
+    std::optional<std::vector<geo::Box>> search_;
+    geo::Geometry point_;   // reused for every point item
+    bool divided_ = false;  // parts_ is valid for the cell (cell_x_, cell_y_) at level 0
+    uint64_t cell_x_ = 0, cell_y_ = 0;
+    Part parts_[kSub * kSub];
+  };
   Tenant* Find(std::string_view tenant) const;
   Tenant* GetOrCreate(std::string_view tenant);
   static void Remove(Tenant& t, const std::string& id);

@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -293,8 +296,8 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
     if (auto m = index_.Matching("t", kLocation, f.query)) {
       std::vector<std::string> got(m->begin(), m->end());
       std::sort(got.begin(), got.end());
-      ASSERT_EQ(got, expected) << "Matching, seed " << seed << " round " << round << ": "
-                               << georel << " " << type << " " << text;
+      ASSERT_EQ(got, expected) << "Matching, seed " << seed << " round " << round << ": " << georel
+                               << " " << type << " " << text;
       ++answered;
       // The page of the points alone.
       std::vector<std::string> points_expected;
@@ -317,8 +320,8 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
       std::vector<std::string> first(page->first.begin(), page->first.end());
       ASSERT_EQ(first, std::vector<std::string>(
                            expected.begin(),
-                           expected.begin() + static_cast<std::ptrdiff_t>(
-                                                  std::min(want, expected.size()))))
+                           expected.begin() +
+                               static_cast<std::ptrdiff_t>(std::min(want, expected.size()))))
           << "MatchingPage, round " << round << ": " << georel << " " << type << " " << text;
     }
     ++queries;
@@ -338,6 +341,118 @@ TEST_F(GeoIndexPropertyTest, IndexedAnswersEqualBruteForce) {
   RecordProperty("pruned", pruned);
   std::cout << "queries=" << queries << " nonempty=" << nonempty << " bounded=" << bounded
             << " pruned=" << pruned << " moves=" << moves << "\n";
+}
+
+}  // namespace
+}  // namespace civitas::storage
+
+namespace civitas::storage {
+namespace {
+
+// Dense points, as in a city of a million sensors: hundreds per finest cell, where the index
+// divides the cells that a query's border crosses and takes or drops whole parts of them
+// without testing their points. A tenth of the points lie exactly on the lines that divide
+// the cells. The answers of Matching and MatchingPage must equal a scan, for near;maxDistance,
+// within and intersects with full-resolution districts, boxes and triangles.
+TEST(GeoIndexDenseTest, DividedCellsEqualBruteForce) {
+  const uint32_t seed = 20261202;
+  std::mt19937 rng(seed);
+  auto uniform = [&](double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng);
+  };
+  // 1/2048 degree: the finest cells (1/256 degree) divided by 8.
+  auto snap = [](double degrees, double offset) {
+    return std::round((degrees + offset) * 2048) / 2048 - offset;
+  };
+  constexpr int kPoints = 60000;  // about 380 per finest cell of the area
+  const double lon0 = 10.18, lon1 = 10.24, lat0 = 56.14, lat1 = 56.18;
+  std::map<std::string, ngsild::EntityPtr> entities;
+  GeoIndex index;
+  for (int i = 0; i < kPoints; ++i) {
+    double lon = uniform(lon0, lon1), lat = uniform(lat0, lat1);
+    if (i % 10 == 0) lon = snap(lon, 180);
+    if (i % 10 == 1) lat = snap(lat, 90);
+    char id[32];
+    std::snprintf(id, sizeof id, "urn:p:%06d", i);
+    auto e = MakeEntity(id, PointJson(lon, lat));
+    index.OnChange("t", nullptr, e);
+    entities.emplace(id, std::move(e));
+  }
+  auto districts = ParseJson(ReadFile(kDataDir + "/demo/aarhus_local_community.wgs84.geojson"), 64);
+  ASSERT_TRUE(districts.ok());
+  const auto& features = districts->Find("features")->as_array();
+
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr int kRounds = 40;
+#else
+  constexpr int kRounds = 300;
+#endif
+  int nonempty = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string georel, type, coordinates;
+    geo::Point c{uniform(lon0, lon1), uniform(lat0, lat1)};
+    switch (round % 4) {
+      case 0:
+        georel = "near;maxDistance==" + std::to_string(static_cast<int>(uniform(20, 1500)));
+        type = "Point";
+        AppendJson(coordinates, Position(c.lon, c.lat));
+        break;
+      case 1: {
+        georel = rng() % 2 ? "within" : "intersects";
+        type = "Polygon";
+        double w = uniform(0.001, 0.03), h = uniform(0.001, 0.02);
+        Json ring = Json::MakeArray();
+        for (auto [dx, dy] : {std::pair{-1, -1}, {1, -1}, {1, 1}, {-1, 1}, {-1, -1}}) {
+          // Half of the boxes have their corners on the dividing lines.
+          double lon = c.lon + dx * w, lat = c.lat + dy * h;
+          if (round % 8 == 1) lon = snap(lon, 180), lat = snap(lat, 90);
+          ring.Push(Position(lon, lat));
+        }
+        AppendJson(coordinates, Json(Json::Array{ring}));
+        break;
+      }
+      case 2: {
+        georel = rng() % 2 ? "within" : "intersects";
+        type = "Polygon";
+        geo::Point b{c.lon + uniform(-0.03, 0.03), c.lat + uniform(-0.02, 0.02)};
+        geo::Point d{c.lon + uniform(-0.03, 0.03), c.lat + uniform(-0.02, 0.02)};
+        Json ring(Json::Array{Position(c.lon, c.lat), Position(b.lon, b.lat),
+                              Position(d.lon, d.lat), Position(c.lon, c.lat)});
+        AppendJson(coordinates, Json(Json::Array{ring}));
+        break;
+      }
+      default: {
+        georel = rng() % 2 ? "within" : "intersects";
+        const Json& g = *features[rng() % features.size()].Find("geometry");
+        type = g.GetString("type");
+        AppendJson(coordinates, *g.Find("coordinates"));
+        break;
+      }
+    }
+    auto parsed = geo::ParseGeoQueryParams(georel, type, coordinates, std::nullopt);
+    ASSERT_TRUE(parsed.ok()) << georel << " " << type << ": " << parsed.status().detail();
+    query::GeoFilter f;
+    f.property = kLocation;
+    f.query = std::move(*parsed);
+    std::vector<std::string> expected;
+    for (const auto& [id, e] : entities) {
+      if (f.Matches(*e)) expected.push_back(id);
+    }
+    if (!expected.empty()) ++nonempty;
+    auto m = index.Matching("t", kLocation, f.query);
+    ASSERT_TRUE(m.has_value()) << georel;
+    std::vector<std::string> got(m->begin(), m->end());
+    std::sort(got.begin(), got.end());
+    ASSERT_EQ(got, expected) << "Matching, seed " << seed << " round " << round << ": " << georel
+                             << " " << type;
+    auto page = index.MatchingPage("t", kLocation, f.query, 100);
+    ASSERT_TRUE(page.has_value());
+    ASSERT_EQ(page->count, expected.size()) << "MatchingPage, round " << round << ": " << georel;
+    expected.resize(std::min<size_t>(100, expected.size()));
+    ASSERT_EQ(std::vector<std::string>(page->first.begin(), page->first.end()), expected)
+        << "MatchingPage, round " << round << ": " << georel << " " << type;
+  }
+  EXPECT_GT(nonempty, kRounds / 2);
 }
 
 }  // namespace
