@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -30,9 +31,9 @@ struct IndexPlan {
   };
   enum class ValueKind { kNumber, kString, kBool, kInstant };
   struct Bound {
-    double number = 0;     // kNumber, kBool (0 / 1)
-    std::string text;      // kString
-    Micros instant = 0;    // kInstant
+    double number = 0;   // kNumber, kBool (0 / 1)
+    std::string text;    // kString
+    Micros instant = 0;  // kInstant
     bool inclusive = true;
   };
 
@@ -55,14 +56,21 @@ struct IndexPlan {
   }
   // True when the plan stands for every entity, exactly: nothing in the filter narrows or
   // filters (what is left out of the plan, such as a geo-query the caller answers, aside).
+  // An `or` holding such a plan does too: GET /entities without type or id has one empty
+  // EntitySelector.
   bool MatchesAll() const {
     if (!exact) return false;
-    if (kind == Kind::kAll) return true;
-    if (kind != Kind::kAnd) return false;
-    for (const auto& c : children) {
-      if (!c.MatchesAll()) return false;
+    auto all = [](const IndexPlan& c) { return c.MatchesAll(); };
+    switch (kind) {
+      case Kind::kAll:
+        return true;
+      case Kind::kAnd:
+        return std::all_of(children.begin(), children.end(), all);
+      case Kind::kOr:
+        return std::any_of(children.begin(), children.end(), all);
+      default:
+        return false;
     }
-    return true;
   }
 };
 

@@ -110,7 +110,9 @@ class Gen {
     return e;
   }
 
-  double Coord(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng_); }
+  double Coord(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng_);
+  }
   static Json Position(double lon, double lat) { return Json(Json::Array{Json(lon), Json(lat)}); }
   static Json Ring(double lon, double lat, double w, double h) {
     return Json(Json::Array{Position(lon, lat), Position(lon + w, lat), Position(lon + w, lat + h),
@@ -295,7 +297,7 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
   constexpr int kRounds = 4000;
 #endif
   int parsed = 0, indexed = 0, exact_counts = 0, nonempty = 0;
-  int geo_queries = 0, geo_indexed = 0, geo_exact_counts = 0;
+  int geo_queries = 0, geo_indexed = 0, geo_exact_counts = 0, pure_geo = 0, pure_geo_paged = 0;
   for (int round = 0; round < kRounds; ++round) {
     if (round % 50 == 49) {  // entities change, vanish and come back: the index must follow
       std::vector<std::pair<std::string, std::optional<ngsild::Entity>>> changes;
@@ -325,6 +327,8 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
       s.type = std::move(*type);
       if (gen.Chance(0.1)) s.ids = {id_of(gen.Int(0, 40)), id_of(gen.Int(0, 40))};
       filter.selectors.push_back(std::move(s));
+    } else if (gen.Chance(0.5)) {
+      filter.selectors.emplace_back();  // as GET /entities without type or id builds it
     }
     if (gen.Chance(0.1)) filter.attrs = {Expand("b"), Expand("zz")};
     std::string text_geo;
@@ -359,7 +363,18 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
     }
     if (actual.count_from_index) ++exact_counts;
     if (!want.empty()) ++nonempty;
+    // A geo-query and nothing else: the spatial index pages it (the plan "geo") whenever the
+    // query has a search area it can use.
+    if (filter.geo && text_q.empty() && text_type.empty() && filter.attrs.empty() &&
+        filter.geo->query.SearchBoxes()) {
+      ++pure_geo;
+      if (std::string(actual.plan) == "geo" && actual.count_from_index == spec.count) {
+        ++pure_geo_paged;
+      }
+    }
   }
+  EXPECT_GT(pure_geo, 20);
+  EXPECT_GT(pure_geo_paged, pure_geo * 9 / 10);
   // The test means something only if most cases were answered by the index, many with an
   // exact count, and many had results.
   EXPECT_GT(parsed, kRounds / 2);
@@ -369,9 +384,10 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
   EXPECT_GT(geo_indexed, geo_queries * 9 / 10);
   EXPECT_GT(geo_exact_counts, geo_queries / 10);
   EXPECT_EQ(index_.Size("t"), store_->Count("t"));
-  std::printf("parsed %d, indexed %d, exact counts %d, non-empty %d, geo %d (indexed %d, exact "
-              "counts %d)\n",
-              parsed, indexed, exact_counts, nonempty, geo_queries, geo_indexed, geo_exact_counts);
+  std::printf(
+      "parsed %d, indexed %d, exact counts %d, non-empty %d, geo %d (indexed %d, exact "
+      "counts %d)\n",
+      parsed, indexed, exact_counts, nonempty, geo_queries, geo_indexed, geo_exact_counts);
 }
 
 }  // namespace
