@@ -551,6 +551,42 @@ std::optional<PreparedPolygons::Location> PreparedPolygons::BoxLocation(const Bo
   return at;
 }
 
+void PreparedPolygons::EdgesNear(const Box& box, const std::vector<uint32_t>* among,
+                                 std::vector<uint32_t>* out) const {
+  out->clear();
+  if (edges_.empty()) return;
+  // Grown as in BoxLocation.
+  const Box grown{box.min_lon - 4 * kEps, box.min_lat - 4 * kEps, box.max_lon + 4 * kEps,
+                  box.max_lat + 4 * kEps};
+  if (among != nullptr) {
+    for (uint32_t e : *among) {
+      if (SegmentMeetsBox(edges_[e].a, edges_[e].b, grown)) out->push_back(e);
+    }
+    return;
+  }
+  auto band = [&](double lat) {
+    double b = std::floor((lat - min_lat_) / band_height_);
+    return static_cast<size_t>(std::clamp(b, 0.0, static_cast<double>(bands_.size() - 1)));
+  };
+  for (size_t b = band(grown.min_lat), last = band(grown.max_lat); b <= last; ++b) {
+    for (uint32_t e : bands_[b]) {
+      if (SegmentMeetsBox(edges_[e].a, edges_[e].b, grown)) out->push_back(e);
+    }
+  }
+  // An edge over several bands was found in each.
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+}
+
+std::optional<PreparedPolygons::Location> PreparedPolygons::BoxLocation(
+    const Box& box, const std::vector<uint32_t>& near) const {
+  if (!near.empty()) return std::nullopt;
+  if (edges_.empty()) return Location::kExterior;
+  Location at = Locate({(box.min_lon + box.max_lon) / 2, (box.min_lat + box.max_lat) / 2});
+  if (at == Location::kBoundary) return std::nullopt;
+  return at;
+}
+
 double DistanceMeters(const Point& a, const Point& b) {
   constexpr double kRad = std::numbers::pi / 180;
   double dlat = (b.lat - a.lat) * kRad, dlon = (b.lon - a.lon) * kRad;

@@ -62,6 +62,12 @@ class PreparedPolygons {
   // kExterior when no ring comes within the tolerance of it and its centre is exterior;
   // nullopt when a ring passes near or through it (or it is not known).
   std::optional<Location> BoxLocation(const Box& box) const;
+  // For dividing a box into parts: the edges that come within the tolerance of `box` (their
+  // indexes; only those of `among`, the edges near a box that encloses it, when given), and
+  // BoxLocation given them.
+  void EdgesNear(const Box& box, const std::vector<uint32_t>* among,
+                 std::vector<uint32_t>* out) const;
+  std::optional<Location> BoxLocation(const Box& box, const std::vector<uint32_t>& near) const;
 
  private:
   struct Edge {

@@ -241,9 +241,11 @@ GeoIndex::Tester::Tester(const geo::GeoQuery& query)
   point_.points.resize(1);
 }
 
-std::optional<bool> GeoIndex::Tester::Classify(const geo::Box& box) const {
+std::optional<bool> GeoIndex::Tester::Classify(const geo::Box& box, int depth) {
   if (area_) {
-    auto at = query_.prepared->BoxLocation(box);
+    const geo::PreparedPolygons& polygons = *query_.prepared;
+    polygons.EdgesNear(box, depth == 0 ? nullptr : &edges_[depth - 1], &edges_[depth]);
+    auto at = polygons.BoxLocation(box, edges_[depth]);
     if (!at) return std::nullopt;
     return *at == geo::PreparedPolygons::Location::kInterior;
   }
@@ -273,8 +275,8 @@ geo::Box GeoIndex::Tester::SubBox(int sx, int sy, int span) const {
   return {x / n - 180, y / n - 90, (x + span) / n - 180, (y + span) / n - 90};
 }
 
-void GeoIndex::Tester::Divide(int sx, int sy, int span) {
-  std::optional<bool> in = Classify(SubBox(sx, sy, span));
+void GeoIndex::Tester::Divide(int sx, int sy, int span, int depth) {
+  std::optional<bool> in = Classify(SubBox(sx, sy, span), depth);
   if (in || span == 1) {
     Part part = !in ? kTest : *in ? kIn : kOut;
     for (int j = 0; j < span; ++j) {
@@ -283,10 +285,10 @@ void GeoIndex::Tester::Divide(int sx, int sy, int span) {
     return;
   }
   int half = span / 2;
-  Divide(sx, sy, half);
-  Divide(sx + half, sy, half);
-  Divide(sx, sy + half, half);
-  Divide(sx + half, sy + half, half);
+  Divide(sx, sy, half, depth + 1);
+  Divide(sx + half, sy, half, depth + 1);
+  Divide(sx, sy + half, half, depth + 1);
+  Divide(sx + half, sy + half, half, depth + 1);
 }
 
 GeoIndex::Tester::Fill GeoIndex::Tester::Enter(int level, uint64_t x, uint64_t y, size_t items) {
@@ -294,14 +296,15 @@ GeoIndex::Tester::Fill GeoIndex::Tester::Enter(int level, uint64_t x, uint64_t y
   if ((!area_ && !near_) || level != 0) return Fill::kSome;
   cell_x_ = x;
   cell_y_ = y;
-  std::optional<bool> in = Classify(SubBox(0, 0, kSub));
+  std::optional<bool> in = Classify(SubBox(0, 0, kSub), 0);
   if (in) return *in ? Fill::kAll : Fill::kNone;
   // Dividing costs a few dozen box tests: worth it for a cell of many points.
   if (items >= 2 * kSub * kSub) {
-    Divide(0, 0, kSub / 2);
-    Divide(kSub / 2, 0, kSub / 2);
-    Divide(0, kSub / 2, kSub / 2);
-    Divide(kSub / 2, kSub / 2, kSub / 2);
+    const int half = kSub / 2;
+    Divide(0, 0, half, 1);
+    Divide(half, 0, half, 1);
+    Divide(0, half, half, 1);
+    Divide(half, half, half, 1);
     divided_ = true;
   }
   return Fill::kSome;

@@ -117,8 +117,10 @@ class GeoIndex : public EntityIndex {
     static constexpr int kSub = 8;
     enum Part : uint8_t { kOut, kIn, kTest };
     // Whether the whole box is in the query's area (true), out of it (false), or not known.
-    std::optional<bool> Classify(const geo::Box& box) const;
-    void Divide(int sx, int sy, int span);
+    // For polygons, depth is the box's depth in the quadtree (0: the cell): Classify keeps the
+    // edges near it in edges_[depth], and looks among those of depth - 1.
+    std::optional<bool> Classify(const geo::Box& box, int depth);
+    void Divide(int sx, int sy, int span, int depth);
     geo::Box SubBox(int sx, int sy, int span) const;
 
     const geo::GeoQuery& query_;
@@ -129,6 +131,7 @@ class GeoIndex : public EntityIndex {
     bool divided_ = false;  // parts_ is valid for the cell (cell_x_, cell_y_) at level 0
     uint64_t cell_x_ = 0, cell_y_ = 0;
     Part parts_[kSub * kSub];
+    std::vector<uint32_t> edges_[4];  // one per depth: 1, 2, 4, 8 parts a side
   };
   Tenant* Find(std::string_view tenant) const;
   Tenant* GetOrCreate(std::string_view tenant);
