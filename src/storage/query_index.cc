@@ -81,7 +81,7 @@ void SortedValues<K>::Remove(const K& key, uint32_t n) {
 
 template <typename K>
 void SortedValues<K>::MaybeCompact() {
-  if (delta_.size() <= 64 + base_.size() / 8 && dead_ <= 64 + base_.size() / 4) return;
+  if (delta_.size() <= 64 + base_.size() / 64 && dead_ <= 64 + base_.size() / 4) return;
   std::vector<Entry> merged;
   merged.reserve(base_.size() - dead_ + delta_.size());
   auto d = delta_.begin();

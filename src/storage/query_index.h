@@ -37,9 +37,10 @@ class EntityBits {
 
 // Values of one kind of one attribute, sorted, with the entity numbers holding them: a sorted
 // array (cheap to read, 16 bytes an entry for numbers) plus a small ordered set of recent
-// additions and tombstones in the array; merged again when the additions or tombstones pass a
-// fraction of the array, so an update costs O(log n) amortised and a range query reads mostly
-// contiguous memory.
+// additions and tombstones in the array; merged again when the additions pass 1/64 of the
+// array or the tombstones 1/4, so an update costs O(log n) amortised and a range query reads
+// mostly contiguous memory (walking a set of 1/8 of a million values, the bound before, took
+// most of a 5 ms query).
 template <typename K>
 class SortedValues {
  public:
