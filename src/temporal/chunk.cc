@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "temporal/bits.h"
 
@@ -176,11 +177,26 @@ bool DecodeXor(std::string_view in, size_t n, std::vector<double>* v) {
   return true;
 }
 
+// One zstd context per thread, reused: ZSTD_compress and ZSTD_decompress make (and clear) a
+// fresh one per call, which costs more than compressing a chunk's text columns. The output is
+// the same.
+ZSTD_CCtx* CompressionContext() {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(),
+                                                                       ZSTD_freeCCtx);
+  return ctx.get();
+}
+ZSTD_DCtx* DecompressionContext() {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
+                                                                       ZSTD_freeDCtx);
+  return ctx.get();
+}
+
 void EncodeTexts(const std::vector<const std::string*>& texts, std::string* out) {
   std::string raw;
   for (const std::string* t : texts) PutBytes(&raw, *t);
   std::string z(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(z.data(), z.size(), raw.data(), raw.size(), 3);
+  size_t n =
+      ZSTD_compressCCtx(CompressionContext(), z.data(), z.size(), raw.data(), raw.size(), 3);
   if (ZSTD_isError(n)) n = 0;  // cannot happen with a bound-sized buffer
   z.resize(n);
   PutVarint(out, raw.size());
@@ -192,7 +208,8 @@ bool DecodeTexts(std::string_view* in, size_t n, std::vector<std::string>* texts
   std::string_view z;
   if (!GetVarint(in, &raw_size) || raw_size > kMaxTextBytes || !GetBytes(in, &z)) return false;
   std::string raw(raw_size, '\0');
-  size_t got = ZSTD_decompress(raw.data(), raw.size(), z.data(), z.size());
+  size_t got =
+      ZSTD_decompressDCtx(DecompressionContext(), raw.data(), raw.size(), z.data(), z.size());
   if (ZSTD_isError(got) || got != raw_size) return false;
   std::string_view rv(raw);
   texts->resize(n);

@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "temporal/bits.h"
 
@@ -350,6 +351,29 @@ TEST(Chunk, NumbersAloneSkipColumnsOfEveryMode) {
     }
     EXPECT_GT(failed, chunk.size() * 9 / 10) << variant;
   }
+}
+
+TEST(Chunk, EncodingDoesNotDependOnWhatWasEncodedBefore) {
+  // The zstd contexts are reused per thread: a chunk's bytes must not depend on them.
+  std::vector<Sample> a, b;
+  for (int i = 0; i < 300; ++i) {
+    Sample s = Num(kT0 + i * kMinute, i, i + 1);
+    s.number.reset();
+    s.value = "\"state " + std::to_string(i % 17) + "\"";
+    a.push_back(s);
+    s.value = "\"" + std::string(static_cast<size_t>(i % 50), 'x') + "\"";
+    s.extra = R"({"type":"Property","unitCode":"CEL"})";
+    b.push_back(s);
+  }
+  const std::string first = EncodeChunk(a);
+  const std::string other = EncodeChunk(b);
+  EXPECT_EQ(EncodeChunk(a), first);
+  std::string elsewhere;
+  std::thread([&] { elsewhere = EncodeChunk(a); }).join();
+  EXPECT_EQ(elsewhere, first);
+  ExpectSameSamples(RoundTrip(a), a);
+  ExpectSameSamples(RoundTrip(b), b);
+  EXPECT_EQ(EncodeChunk(b), other);
 }
 
 TEST(Chunk, OnlyTextAndEmpty) {
