@@ -274,10 +274,46 @@ std::string_view SimplifiedMember(std::string_view kind) {
   return "values";
 }
 
+// The bounds of aggregation periods as JSON strings. The entities of one answer mostly share
+// their periods, so their bounds are formatted once per answer, not once per entity.
+class PeriodLabels {
+ public:
+  // Makes the labels of these periods, unless they are those of the last call.
+  void Prepare(const std::vector<temporal::Period>& periods) {
+    auto same = [](const temporal::Period& a, const temporal::Period& b) {
+      return a.start == b.start && a.end == b.end;
+    };
+    if (std::equal(periods.begin(), periods.end(), periods_.begin(), periods_.end(), same)) {
+      return;
+    }
+    periods_ = periods;
+    starts_.clear();
+    ends_.clear();
+    for (const auto& p : periods) {
+      starts_.push_back(Quoted(p.start));
+      ends_.push_back(Quoted(p.end));
+    }
+  }
+  // The JSON text of period i's start and end (after Prepare).
+  const std::string& start(size_t i) const { return starts_[i]; }
+  const std::string& end(size_t i) const { return ends_[i]; }
+
+ private:
+  static std::string Quoted(Micros t) {
+    std::string out;
+    AppendJsonString(out, temporal::FormatInstant(t));
+    return out;
+  }
+
+  std::vector<temporal::Period> periods_;
+  std::vector<std::string> starts_, ends_;
+};
+
 // Aggregates the attribute's samples per period. Uses the chunk pre-aggregates where a whole
 // chunk lies inside one period and the methods allow it.
 Result<Json> AggregateAttribute(const temporal::History& h, const std::string& attr,
-                                const TemporalQuery& q, std::string_view kind) {
+                                const TemporalQuery& q, std::string_view kind,
+                                PeriodLabels& labels) {
   bool needs_distinct =
       std::find(q.methods.begin(), q.methods.end(), AggrMethod::kDistinctCount) != q.methods.end();
   const bool by_instant = q.property == TimeProperty::kObservedAt && !q.last_n;
@@ -350,19 +386,30 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
       if (p >= 0) acc[p].Add(x);
     }
   }
+  // Each method's [value, start, end] triples, written as JSON text in one pass: there is one
+  // per period per entity, and a node per element would cost more than the aggregation.
+  labels.Prepare(*periods);
   for (AggrMethod m : q.methods) {
-    Json::Array values;
+    std::string values;
+    values.reserve(periods->size() * 56);
+    values.push_back('[');
     for (size_t i = 0; i < periods->size(); ++i) {
-      Json::Array triple;
-      triple.push_back(acc[i].Value(m));
-      triple.emplace_back(temporal::FormatInstant((*periods)[i].start));
+      if (i > 0) values.push_back(',');
+      values.push_back('[');
+      AppendJson(values, acc[i].Value(m));
+      values.push_back(',');
+      values.append(labels.start(i));
+      values.push_back(',');
       // Over the whole history, the interval ends with the last instance (included).
-      Micros end = (*periods)[i].end;
-      if (q.period.zero() && q.to == kMaxTime && end == last + 1) end = last;
-      triple.emplace_back(temporal::FormatInstant(end));
-      values.emplace_back(std::move(triple));
+      if (q.period.zero() && q.to == kMaxTime && (*periods)[i].end == last + 1) {
+        AppendJsonString(values, temporal::FormatInstant(last));
+      } else {
+        values.append(labels.end(i));
+      }
+      values.push_back(']');
     }
-    out.Set(temporal::AggrMethodName(m), Json(std::move(values)));
+    values.push_back(']');
+    out.Set(temporal::AggrMethodName(m), Json::Raw(std::move(values)));
   }
   return out;
 }
@@ -405,8 +452,10 @@ struct Truncation {
 // Renders one entity's history. When its instances (all attributes together) exceed
 // q.max_instances, keeps the oldest (the most recent with lastN) up to the limit, so that every
 // attribute is complete over one time range, and describes that range in *trunc.
+// labels: kept across the calls of one answer (optional).
 Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
-                           const jsonld::Context& ctx, bool with_context, Truncation* trunc) {
+                           const jsonld::Context& ctx, bool with_context, Truncation* trunc,
+                           PeriodLabels* labels = nullptr) {
   ngsild::Entity e;
   e.id = h.id;
   e.types = h.types;
@@ -432,8 +481,9 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
   out.Erase("createdAt");
   out.Erase("modifiedAt");
   if (q.rep == Representation::kAggregated) {
+    PeriodLabels own;
     for (const auto& attr : attrs) {
-      auto agg = AggregateAttribute(h, attr, q, RecordedKind(h, attr));
+      auto agg = AggregateAttribute(h, attr, q, RecordedKind(h, attr), labels ? *labels : own);
       if (!agg.ok()) return agg.status();
       if (agg->size() > 1) ++trunc->attributes;
       out.Set(ctx.Compact(attr), std::move(*agg));
@@ -886,10 +936,12 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
     }
   }
   Json::Array out;
+  out.reserve(page.size());
+  PeriodLabels labels;
   for (const HistoryPtr& h : page) {
     Truncation t;
     t.forced_cut = cut;
-    auto body = RenderHistory(*h, q, *call->ctx, false, &t);
+    auto body = RenderHistory(*h, q, *call->ctx, false, &t, &labels);
     if (!body.ok()) return Fail(call, body.status());
     if (call->accept == MediaType::kJsonLd) body->Set("@context", call->ctx->source());
     out.push_back(std::move(*body));

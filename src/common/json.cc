@@ -222,6 +222,7 @@ void AppendJson(std::string& out, const Json& v) {
       out.push_back(']');
       return;
     }
+    case Json::Kind::kRaw: out.append(v.raw_text()); return;
     case Json::Kind::kObject: {
       out.push_back('{');
       bool first = true;

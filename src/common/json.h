@@ -15,10 +15,15 @@ namespace civitas {
 // better that way, and objects here are small, so lookup is a linear scan).
 class Json {
  public:
-  enum class Kind : uint8_t { kNull, kBool, kInt, kDouble, kString, kArray, kObject };
+  enum class Kind : uint8_t { kNull, kBool, kInt, kDouble, kString, kArray, kObject, kRaw };
   using Array = std::vector<Json>;
   using Member = std::pair<std::string, Json>;
   using Object = std::vector<Member>;
+  // JSON text, already serialized: see Raw.
+  struct RawText {
+    std::string text;
+    friend bool operator==(const RawText&, const RawText&) = default;
+  };
 
   Json() = default;
   Json(std::nullptr_t) {}                                // NOLINT
@@ -34,6 +39,16 @@ class Json {
 
   static Json MakeObject() { return Json(Object{}); }
   static Json MakeArray() { return Json(Array{}); }
+  // A value given as its serialized text, which AppendJson writes as it is: for large parts of
+  // a response built in one pass (aggregated values), without a node per element. The caller
+  // guarantees that `text` is one valid JSON value in the compact form AppendJson writes.
+  // Opaque to everything else: it is neither an array nor an object, and equal only to the
+  // same text.
+  static Json Raw(std::string text) {
+    Json j;
+    j.v_ = RawText{std::move(text)};
+    return j;
+  }
 
   Kind kind() const { return static_cast<Kind>(v_.index()); }
   bool is_null() const { return kind() == Kind::kNull; }
@@ -44,6 +59,7 @@ class Json {
   bool is_string() const { return kind() == Kind::kString; }
   bool is_array() const { return kind() == Kind::kArray; }
   bool is_object() const { return kind() == Kind::kObject; }
+  bool is_raw() const { return kind() == Kind::kRaw; }
 
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const { return std::get<int64_t>(v_); }
@@ -54,6 +70,7 @@ class Json {
   Array& as_array() { return std::get<Array>(v_); }
   const Object& as_object() const { return std::get<Object>(v_); }
   Object& as_object() { return std::get<Object>(v_); }
+  const std::string& raw_text() const { return std::get<RawText>(v_).text; }
 
   // Object access. Find returns nullptr when absent or when this is not an object.
   const Json* Find(std::string_view key) const;
@@ -72,7 +89,8 @@ class Json {
   friend bool operator==(const Json& a, const Json& b) { return a.v_ == b.v_; }
 
  private:
-  std::variant<std::monostate, bool, int64_t, double, std::string, Array, Object> v_;
+  // In the order of Kind.
+  std::variant<std::monostate, bool, int64_t, double, std::string, Array, Object, RawText> v_;
 };
 
 // Parses JSON text. Fails with BadRequestData ("invalid JSON ...") on a syntax error and when

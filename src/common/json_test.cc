@@ -106,5 +106,21 @@ TEST(JsonTest, ShortestDoubleRepresentation) {
   EXPECT_EQ(ToJsonString(Json(21.5)), "21.5");
 }
 
+TEST(JsonTest, RawTextIsWrittenAsItIs) {
+  Json o = Json::MakeObject();
+  o.Set("a", Json::Raw(R"([[1.5,"x"],null])"));
+  o.Set("b", Json(2));
+  EXPECT_EQ(ToJsonString(o), R"({"a":[[1.5,"x"],null],"b":2})");
+  // Opaque: not an array, equal only to the same text, and it round-trips through a copy.
+  Json raw = Json::Raw("[1]");
+  EXPECT_TRUE(raw.is_raw());
+  EXPECT_FALSE(raw.is_array());
+  EXPECT_EQ(raw.size(), 0u);
+  EXPECT_EQ(Json(raw), Json::Raw("[1]"));
+  EXPECT_NE(raw, Json::Raw("[2]"));
+  EXPECT_NE(raw, *ParseJson("[1]"));
+  EXPECT_EQ(raw.raw_text(), "[1]");
+}
+
 }  // namespace
 }  // namespace civitas

@@ -35,6 +35,8 @@ const char* KindName(const Json& v) {
       return "an array";
     case Json::Kind::kObject:
       return "an object";
+    case Json::Kind::kRaw:
+      return "JSON text";
   }
   return "?";
 }

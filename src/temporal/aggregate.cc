@@ -182,6 +182,16 @@ void Accumulator::AddNumber(double v) {
   if (track_distinct_) distinct_.insert(ToJsonString(Json(v)));
 }
 
+void Accumulator::AddNumbers(const double* v, size_t n) {
+  if (track_distinct_) {
+    for (size_t i = 0; i < n; ++i) AddNumber(v[i]);
+    return;
+  }
+  count_ += n;
+  numeric_.count += n;
+  numeric_.AddValues(v, n);
+}
+
 void Accumulator::Add(const Sample& s) {
   if (IsDeletion(s)) return;  // the NGSI-LD Null is no value
   if (s.number) return AddNumber(*s.number);

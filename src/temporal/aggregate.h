@@ -58,6 +58,8 @@ class Accumulator {
   void Add(const Sample& s);
   // The same as Add for a sample whose value is this number.
   void AddNumber(double v);
+  // AddNumber for v[0], ..., v[n-1], in that order.
+  void AddNumbers(const double* v, size_t n);
   // A whole chunk's pre-aggregates. Only valid when every sample of the chunk is a number and
   // distinctCount is not asked for (CanUseStats).
   void AddStats(const ChunkStats& stats);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace civitas::temporal {
 namespace {
@@ -93,6 +94,27 @@ TEST(Accumulator, EveryMethodOnNumbers) {
   EXPECT_EQ(a.Value(AggrMethod::kMax), Json(9.0));
   EXPECT_EQ(a.Value(AggrMethod::kStddev), Json(2.0));
   EXPECT_EQ(a.Value(AggrMethod::kSumsq), Json(232.0));
+}
+
+TEST(Accumulator, AddNumbersIsAddNumberInOrder) {
+  std::vector<double> v;
+  for (int i = 0; i < 200; ++i) v.push_back(std::sin(i) * 1e3 + i * 0.1);
+  v[3] = std::nan("");
+  v[0] = -0.0;
+  v[50] = std::numeric_limits<double>::infinity();
+  for (bool distinct : {false, true}) {
+    Accumulator one(distinct), many(distinct);
+    for (double x : v) one.AddNumber(x);
+    many.AddNumbers(v.data(), 10);
+    many.AddNumbers(v.data() + 10, 0);
+    many.AddNumbers(v.data() + 10, v.size() - 10);
+    for (auto m : {AggrMethod::kTotalCount, AggrMethod::kDistinctCount, AggrMethod::kSum,
+                   AggrMethod::kAvg, AggrMethod::kMin, AggrMethod::kMax, AggrMethod::kStddev,
+                   AggrMethod::kSumsq}) {
+      EXPECT_EQ(ToJsonString(one.Value(m)), ToJsonString(many.Value(m)))
+          << distinct << " " << AggrMethodName(m);
+    }
+  }
 }
 
 TEST(Accumulator, StringsBooleansAndNothing) {

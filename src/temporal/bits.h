@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,33 +50,68 @@ class BitReader {
  public:
   explicit BitReader(std::string_view in) : in_(in) {}
 
+  // The next `bits` bits (bits <= 64); 0 and failed() when the input ends before them.
   uint64_t Read(int bits) {
-    uint64_t v = 0;
-    for (int got = 0; got < bits;) {
-      if (avail_ == 0) {
-        if (pos_ >= in_.size()) {
-          failed_ = true;
-          return 0;
-        }
-        cur_ = static_cast<uint8_t>(in_[pos_++]);
-        avail_ = 8;
-      }
-      int take = bits - got < avail_ ? bits - got : avail_;
-      uint64_t part = cur_ & ((1u << take) - 1);
-      v |= part << got;
-      cur_ >>= take;
-      avail_ -= take;
-      got += take;
+    if (bits > 56) {
+      uint64_t lo = Read(32);
+      uint64_t hi = Read(bits - 32);
+      return failed_ ? 0 : lo | (hi << 32);
     }
+    if (avail_ < bits) {
+      Refill();
+      if (avail_ < bits) {
+        failed_ = true;
+        buf_ = 0;
+        avail_ = 0;
+        return 0;
+      }
+    }
+    uint64_t v = buf_ & ((uint64_t{1} << bits) - 1);
+    buf_ >>= bits;
+    avail_ -= bits;
     return v;
   }
   bool ReadBit() { return Read(1) != 0; }
+  // Consumes the zero bits ahead, at most `max`, and returns how many there were.
+  size_t SkipZeros(size_t max) {
+    size_t skipped = 0;
+    while (skipped < max) {
+      if (avail_ == 0) Refill();
+      if (avail_ == 0) break;
+      int zeros = buf_ == 0 ? avail_ : std::min(std::countr_zero(buf_), avail_);
+      zeros = static_cast<int>(std::min<size_t>(zeros, max - skipped));
+      skipped += zeros;
+      buf_ = zeros == 64 ? 0 : buf_ >> zeros;
+      avail_ -= zeros;
+      if (avail_ > 0) break;  // a one bit is next
+    }
+    return skipped;
+  }
   bool failed() const { return failed_; }
 
  private:
+  // Loads whole bytes into buf_ until it holds more than 56 bits or the input ends.
+  void Refill() {
+    if (in_.size() - pos_ >= 8) {
+      uint64_t w = 0;
+      for (int i = 0; i < 8; ++i) {
+        w |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
+      }
+      const int take = (64 - avail_) >> 3;  // whole bytes that fit (avail_ < 56)
+      buf_ |= (take == 8 ? w : w & ((uint64_t{1} << (8 * take)) - 1)) << avail_;
+      pos_ += take;
+      avail_ += 8 * take;
+      return;
+    }
+    while (avail_ <= 56 && pos_ < in_.size()) {
+      buf_ |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_++])) << avail_;
+      avail_ += 8;
+    }
+  }
+
   std::string_view in_;
   size_t pos_ = 0;
-  uint32_t cur_ = 0;
+  uint64_t buf_ = 0;  // the next avail_ bits, lowest first
   int avail_ = 0;
   bool failed_ = false;
 };

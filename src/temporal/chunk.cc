@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "temporal/bits.h"
 
@@ -176,11 +177,26 @@ bool DecodeXor(std::string_view in, size_t n, std::vector<double>* v) {
   return true;
 }
 
+// One zstd context per thread, reused: ZSTD_compress and ZSTD_decompress make (and clear) a
+// fresh one per call, which costs more than compressing a chunk's text columns. The output is
+// the same.
+ZSTD_CCtx* CompressionContext() {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(),
+                                                                       ZSTD_freeCCtx);
+  return ctx.get();
+}
+ZSTD_DCtx* DecompressionContext() {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
+                                                                       ZSTD_freeDCtx);
+  return ctx.get();
+}
+
 void EncodeTexts(const std::vector<const std::string*>& texts, std::string* out) {
   std::string raw;
   for (const std::string* t : texts) PutBytes(&raw, *t);
   std::string z(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(z.data(), z.size(), raw.data(), raw.size(), 3);
+  size_t n =
+      ZSTD_compressCCtx(CompressionContext(), z.data(), z.size(), raw.data(), raw.size(), 3);
   if (ZSTD_isError(n)) n = 0;  // cannot happen with a bound-sized buffer
   z.resize(n);
   PutVarint(out, raw.size());
@@ -192,7 +208,8 @@ bool DecodeTexts(std::string_view* in, size_t n, std::vector<std::string>* texts
   std::string_view z;
   if (!GetVarint(in, &raw_size) || raw_size > kMaxTextBytes || !GetBytes(in, &z)) return false;
   std::string raw(raw_size, '\0');
-  size_t got = ZSTD_decompress(raw.data(), raw.size(), z.data(), z.size());
+  size_t got =
+      ZSTD_decompressDCtx(DecompressionContext(), raw.data(), raw.size(), z.data(), z.size());
   if (ZSTD_isError(got) || got != raw_size) return false;
   std::string_view rv(raw);
   texts->resize(n);
@@ -298,6 +315,26 @@ void ChunkStats::AddValue(double v) {
   sumsq += v * v;
 }
 
+void ChunkStats::AddValues(const double* v, size_t n) {
+  // AddValue's steps in the same order (so the same sums, bit for bit), in locals.
+  double s = sum, sq = sumsq, lo = min, hi = max;
+  uint64_t k = numbers;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = v[i];
+    if (std::isnan(x)) continue;
+    if (k == 0 || x < lo) lo = x;
+    if (k == 0 || x > hi) hi = x;
+    ++k;
+    s += x;
+    sq += x * x;
+  }
+  sum = s;
+  sumsq = sq;
+  min = lo;
+  max = hi;
+  numbers = k;
+}
+
 void ChunkStats::Merge(const ChunkStats& o) {
   if (o.count == 0) return;
   if (count == 0 || o.first_time < first_time) first_time = o.first_time;
@@ -361,6 +398,12 @@ bool DecodeDod(std::string_view* in, size_t n, std::vector<int64_t>* v) {
     if (i == 0) {
       prev = r.Read(64);
     } else {
+      // A run of zero bits: values with the previous delta (regular times), many at once.
+      for (size_t run = r.SkipZeros(n - i); run > 0; --run) {
+        prev += prev_delta;
+        (*v)[i++] = static_cast<int64_t>(prev);
+      }
+      if (i == n) break;
       int ones = 0;
       while (ones < 5 && r.ReadBit()) ++ones;
       static constexpr int kWidth[] = {0, 7, 12, 20, 32, 64};
@@ -445,6 +488,29 @@ bool DecodeInts(std::string_view* in, size_t n, std::vector<int64_t>* v) {
   }
   return true;
 }
+
+namespace {
+
+// Moves *in past a column written by EncodeInts of n values without decoding it. Checks its
+// framing and that its bits can hold n values, not the values themselves.
+bool SkipInts(std::string_view* in, size_t n) {
+  if (in->empty()) return false;
+  const uint8_t mode = static_cast<uint8_t>((*in)[0]);
+  in->remove_prefix(1);
+  std::string_view bits;
+  if (mode == 0) {  // delta of delta: 64 bits, then at least one per value
+    return GetBytes(in, &bits) && (n == 0 || bits.size() * 8 >= 64 + (n - 1));
+  }
+  uint64_t skip;
+  if (mode == 2 && n > 0 && !GetVarint(in, &skip)) return false;
+  if (mode != 1 && mode != 2) return false;
+  if (!GetVarint(in, &skip) || in->empty()) return false;  // frame of reference
+  const unsigned width = static_cast<uint8_t>((*in)[0]);
+  in->remove_prefix(1);
+  return width <= 64 && GetBytes(in, &bits) && bits.size() * 8 >= n * width;
+}
+
+}  // namespace
 
 void EncodeDoubles(const std::vector<double>& v, std::string* out) {
   int best_e = 0;
@@ -593,19 +659,33 @@ Result<Sample> DecodeSample(std::string_view in) {
 }
 
 bool DecodeSampleNumber(std::string_view in, Micros* time, std::optional<double>* number) {
-  uint64_t t, skip;
-  if (in.empty() || static_cast<uint8_t>(in[0]) != (0x80 | kVersion)) return false;
-  in.remove_prefix(1);
-  if (!GetVarint(&in, &t) || !GetVarint(&in, &skip) || !GetVarint(&in, &skip) ||
-      !GetVarint(&in, &skip) || in.empty()) {
-    return false;
+  // Called for every open sample an aggregation reads: on bytes, without GetVarint's view
+  // updates; accepts exactly what DecodeSample's first fields accept.
+  const auto* p = reinterpret_cast<const uint8_t*>(in.data());
+  const auto* end = p + in.size();
+  if (p == end || *p != (0x80 | kVersion)) return false;
+  ++p;
+  uint64_t t = 0;
+  for (int shift = 0;; shift += 7) {
+    if (shift >= 64 || p == end) return false;
+    const uint8_t b = *p++;
+    t |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
   }
+  for (int skip = 0; skip < 3; ++skip) {  // createdAt, modifiedAt, instance
+    for (int len = 0;; ++len) {
+      if (len >= 10 || p == end) return false;
+      if ((*p++ & 0x80) == 0) break;
+    }
+  }
+  if (p == end) return false;
   *time = UnZigZag(t);
   number->reset();
-  if (in[0] == 1) {
-    in.remove_prefix(1);
-    uint64_t bits;
-    if (!GetFixed64(&in, &bits)) return false;
+  if (*p == 1) {
+    ++p;
+    if (end - p < 8) return false;
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(p[i]) << (8 * i);
     *number = FromBits(bits);
   }
   return true;
@@ -626,13 +706,12 @@ Result<bool> DecodeChunkNumbers(std::string_view in, std::vector<Micros>* times,
   const size_t n = stats.count;
   if (!DecodeInts(&in, n, times)) return Damaged("time column");
   // createdAt and modifiedAt (a mode byte each), then instance numbers: skipped.
-  std::vector<int64_t> skipped;
   for (int i = 0; i < 2; ++i) {
     if (in.empty() || static_cast<uint8_t>(in[0]) > 1) return Damaged("system column");
     in.remove_prefix(1);
-    if (!DecodeInts(&in, n, &skipped)) return Damaged("system column");
+    if (!SkipInts(&in, n)) return Damaged("system column");
   }
-  if (!DecodeInts(&in, n, &skipped)) return Damaged("instance column");
+  if (!SkipInts(&in, n)) return Damaged("instance column");
   if (in.empty()) return Damaged("value kind");
   if (in[0] != 0) return false;  // not all numbers
   in.remove_prefix(1);

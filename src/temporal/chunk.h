@@ -50,6 +50,8 @@ struct ChunkStats {
   // The numeric part of Add for a value v: sum, sumsq, min, max and numbers (NaN is counted
   // nowhere); count and the times are left as they are.
   void AddValue(double v);
+  // AddValue for v[0], ..., v[n-1], in that order.
+  void AddValues(const double* v, size_t n);
   void Merge(const ChunkStats& o);
 };
 

@@ -10,6 +10,9 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
+
+#include "temporal/bits.h"
 
 namespace civitas::temporal {
 namespace {
@@ -50,6 +53,73 @@ std::vector<Sample> RoundTrip(const std::vector<Sample>& in) {
   auto out = DecodeChunk(EncodeChunk(in));
   EXPECT_TRUE(out.ok()) << out.status().detail();
   return out.ok() ? *out : std::vector<Sample>{};
+}
+
+TEST(Bits, ReaderReadsWhatTheWriterWroteAndNeverMore) {
+  std::mt19937_64 rng(3);
+  std::vector<std::pair<uint64_t, int>> written;
+  std::string out;
+  {
+    BitWriter w(&out);
+    for (int i = 0; i < 5000; ++i) {
+      int bits = static_cast<int>(rng() % 65);
+      // Runs of zero bits now and then, for SkipZeros.
+      uint64_t v = i % 7 == 0 ? 0 : rng() & (bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1);
+      w.Write(v, bits);
+      written.push_back({v, bits});
+    }
+  }
+  BitReader r(out);
+  for (size_t i = 0; i < written.size(); ++i) {
+    auto [v, bits] = written[i];
+    if (v == 0 && i % 3 == 0) {
+      ASSERT_EQ(r.SkipZeros(bits), static_cast<size_t>(bits)) << i;
+    } else {
+      ASSERT_EQ(r.Read(bits), v) << i << " " << bits;
+    }
+  }
+  EXPECT_FALSE(r.failed());
+  // Only the padding of the last byte is left.
+  r.SkipZeros(7);
+  EXPECT_EQ(r.Read(1), 0u);
+  EXPECT_TRUE(r.failed());
+  // SkipZeros stops at a one bit and at its limit.
+  std::string bits;
+  {
+    BitWriter w(&bits);
+    w.Write(0, 100);
+    w.Write(1, 1);
+  }
+  BitReader z(bits);
+  EXPECT_EQ(z.SkipZeros(30), 30u);
+  EXPECT_EQ(z.SkipZeros(1000), 70u);
+  EXPECT_EQ(z.Read(1), 1u);
+  EXPECT_FALSE(z.failed());
+}
+
+TEST(IntCodec, DeltaOfDeltaRunsAndJumps) {
+  // Regular stretches (zero bits, read as runs) broken by irregular deltas of every width.
+  std::vector<int64_t> v;
+  std::mt19937_64 rng(11);
+  int64_t t = kT0, delta = kMinute;
+  for (int i = 0; i < 3000; ++i) {
+    if (i % 97 == 0) delta += static_cast<int64_t>(rng() % 2 ? rng() % 100 : rng() % (1LL << 40));
+    t += delta;
+    v.push_back(t);
+  }
+  std::string out;
+  EncodeInts(v, &out);
+  ASSERT_EQ(out[0], 0);  // delta of delta
+  std::string_view in(out);
+  std::vector<int64_t> back;
+  ASSERT_TRUE(DecodeInts(&in, v.size(), &back));
+  EXPECT_EQ(back, v);
+  EXPECT_TRUE(in.empty());
+  for (size_t n = 0; n + 1 < out.size(); n += 13) {
+    std::string_view cut(out.data(), n);
+    std::vector<int64_t> part;
+    EXPECT_FALSE(DecodeInts(&cut, v.size(), &part)) << n;
+  }
 }
 
 TEST(IntCodec, RegularSeriesCostsOneBitPerValue) {
@@ -185,6 +255,11 @@ TEST(Sample, NumberAloneMatchesTheFullDecode) {
     if (v) EXPECT_EQ(std::bit_cast<uint64_t>(*v), std::bit_cast<uint64_t>(*s.number));
     // A truncated record fails where the number would be read.
     EXPECT_FALSE(DecodeSampleNumber(std::string_view(rec).substr(0, 1), &t, &v));
+    if (s.number) {  // up to the number's last byte (the extras follow, unread)
+      for (size_t n = 0; n < rec.size() - 1 - s.extra.size(); ++n) {
+        EXPECT_FALSE(DecodeSampleNumber(std::string_view(rec).substr(0, n), &t, &v)) << n;
+      }
+    }
   }
   Micros t;
   std::optional<double> v;
@@ -234,6 +309,71 @@ TEST(Chunk, NumbersAloneMatchTheFullDecode) {
     EXPECT_EQ(times.back(), numbers.back().time) << n;
   }
   EXPECT_GT(failed, 0u);
+}
+
+TEST(Chunk, NumbersAloneSkipColumnsOfEveryMode) {
+  // createdAt as is and as offsets, jittered (frame of reference), instances as a random walk
+  // (frame of reference on deltas) or regular (delta of delta): the columns skipped unread.
+  std::mt19937_64 rng(9);
+  for (int variant = 0; variant < 4; ++variant) {
+    std::vector<Sample> in;
+    uint64_t instance = 1;
+    for (int i = 0; i < 500; ++i) {
+      Sample s = Num(kT0 + i * kMinute, (i % 13) * 0.25, instance);
+      instance += variant % 2 == 0 ? 1 : 1 + rng() % 1000;
+      s.created_at = variant < 2 ? kT0 : s.time + static_cast<Micros>(rng() % 5000000);
+      s.modified_at = s.time + (variant == 3 ? static_cast<Micros>(rng() % (1LL << 50)) : 0);
+      in.push_back(s);
+    }
+    std::string chunk = EncodeChunk(in);
+    std::vector<Micros> times;
+    std::vector<double> values;
+    auto all = DecodeChunkNumbers(chunk, &times, &values);
+    ASSERT_TRUE(all.ok()) << variant;
+    ASSERT_TRUE(*all);
+    ASSERT_EQ(values.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      EXPECT_EQ(times[i], in[i].time);
+      EXPECT_EQ(values[i], *in[i].number);
+    }
+    // A cut chunk fails, unless the cut is in the extras (after the values), which are unread.
+    const std::vector<Micros> all_times = times;
+    const std::vector<double> all_values = values;
+    size_t failed = 0;
+    for (size_t n = 0; n < chunk.size(); ++n) {
+      auto cut = DecodeChunkNumbers(std::string_view(chunk).substr(0, n), &times, &values);
+      if (!cut.ok()) {
+        ++failed;
+        continue;
+      }
+      EXPECT_EQ(times, all_times) << n;
+      EXPECT_EQ(values, all_values) << n;
+    }
+    EXPECT_GT(failed, chunk.size() * 9 / 10) << variant;
+  }
+}
+
+TEST(Chunk, EncodingDoesNotDependOnWhatWasEncodedBefore) {
+  // The zstd contexts are reused per thread: a chunk's bytes must not depend on them.
+  std::vector<Sample> a, b;
+  for (int i = 0; i < 300; ++i) {
+    Sample s = Num(kT0 + i * kMinute, i, i + 1);
+    s.number.reset();
+    s.value = "\"state " + std::to_string(i % 17) + "\"";
+    a.push_back(s);
+    s.value = "\"" + std::string(static_cast<size_t>(i % 50), 'x') + "\"";
+    s.extra = R"({"type":"Property","unitCode":"CEL"})";
+    b.push_back(s);
+  }
+  const std::string first = EncodeChunk(a);
+  const std::string other = EncodeChunk(b);
+  EXPECT_EQ(EncodeChunk(a), first);
+  std::string elsewhere;
+  std::thread([&] { elsewhere = EncodeChunk(a); }).join();
+  EXPECT_EQ(elsewhere, first);
+  ExpectSameSamples(RoundTrip(a), a);
+  ExpectSameSamples(RoundTrip(b), b);
+  EXPECT_EQ(EncodeChunk(b), other);
 }
 
 TEST(Chunk, OnlyTextAndEmpty) {

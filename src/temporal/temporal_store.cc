@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -150,9 +151,18 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
         auto numeric = DecodeChunkNumbers(*c.data, &times, &numbers);
         if (!numeric.ok()) return numeric.status();
         if (*numeric) {
-          for (size_t i = 0; i < times.size(); ++i) {
+          // Times are sorted in a chunk: the samples of a period are a run, added at once.
+          for (size_t i = 0; i < times.size();) {
             int p = period_of(times[i]);
-            if (p >= 0) acc[p].AddNumber(numbers[i]);
+            size_t j = i + 1;
+            if (p < 0) {
+              i = j;
+              continue;
+            }
+            const Period& period = periods[p];
+            while (j < times.size() && times[j] >= period.start && times[j] < period.end) ++j;
+            acc[p].AddNumbers(numbers.data() + i, j - i);
+            i = j;
           }
           continue;
         }
@@ -164,19 +174,35 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
         if (p >= 0) acc[p].Add(x);
       }
     }
+    // Open samples, in record order: numbers without decoding the rest of the record (its
+    // strings), gathered while they fall in one period and added together. Anything else for
+    // a period is added after the numbers gathered before it.
+    double run[64];
+    size_t run_size = 0;
+    int run_period = -1;
+    auto flush = [&] {
+      if (run_size > 0) acc[run_period].AddNumbers(run, run_size);
+      run_size = 0;
+    };
     for (size_t i = 0; i < s->open.size(); ++i) {
-      // Numbers without decoding the rest of the record (its strings).
       Micros t;
       std::optional<double> v;
       if (DecodeSampleNumber(s->open.record(i), &t, &v) && v) {
         int p = period_of(t);
-        if (p >= 0) acc[p].AddNumber(*v);
+        if (p < 0) continue;
+        if (p != run_period || run_size == std::size(run)) {
+          flush();
+          run_period = p;
+        }
+        run[run_size++] = *v;
         continue;
       }
+      flush();
       Sample x = s->open[i];
       int p = period_of(x.time);
       if (p >= 0) acc[p].Add(x);
     }
+    flush();
   }
   return acc;
 }
