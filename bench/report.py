@@ -137,6 +137,8 @@ def main():
                         f"status {r.get('status_codes')}, errors {r['errors']}, "
                         f"aborted {r.get('aborted')}, first error {r.get('first_error')!r}, "
                         f"first non-2xx {r.get('first_unexpected')!r}")
+                elif r.get("note") and k == sorted(rs)[0]:
+                    problems.append(f"{name} on {server}: {r['note']}")
             entry["servers"][server] = {
                 "rounds": sorted(rs),
                 "throughput_rps": spread([r["throughput_rps"] for r in ordered]),

@@ -729,6 +729,17 @@ pgb_run() {  # out label connections script...
   "$PY" "$TOOLS" pgbench --prefix "$prefix" --warmup "$warmup" --duration "$duration" \
     --label "$label" --rc "$rc" --stderr "$pgb/err.txt" --stdout "$pgb/out.txt" --json "$out"
   rm -f "$prefix".*
+  # A query that takes seconds (a JSONB scan of a million rows) leaves the timed window empty:
+  # then three transactions per connection, timed each (bench_tools.py pgbench --transactions).
+  if [ "$rc" -eq 0 ] && grep -q '"aborted": true' "$out" && grep -q "ended early" "$out"; then
+    rc=0
+    (cd "$pgb/log" && timeout 600 "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$pg_port" \
+      -U postgres -M prepared -c "$c" -j "$(( c < 2 ? c : 2 ))" -t 3 --log \
+      --log-prefix="$prefix" "${files[@]}" postgres >"$pgb/out.txt" 2>"$pgb/err.txt") || rc=$?
+    "$PY" "$TOOLS" pgbench --prefix "$prefix" --duration "$duration" --transactions 3 \
+      --label "$label" --rc "$rc" --stderr "$pgb/err.txt" --stdout "$pgb/out.txt" --json "$out"
+    rm -f "$prefix".*
+  fi
 }
 
 run_scenario() {  # name round
