@@ -204,6 +204,33 @@ struct QueryIndex::Tenant {
   std::unordered_map<std::string, Attribute> attributes;
 
   void Index(const ngsild::Entity& e, uint32_t n, bool add) {
+    IndexTypes(e, n, add);
+    for (const auto& slot : e.attrs) IndexSlot(slot, n, add);
+  }
+
+  // Moves entity number n from `before` to `after`, touching only the types and attributes
+  // that differ: an update of one attribute re-indexes that attribute alone.
+  void Reindex(const ngsild::Entity& before, const ngsild::Entity& after, uint32_t n) {
+    if (before.types != after.types) {
+      IndexTypes(before, n, false);
+      IndexTypes(after, n, true);
+    }
+    std::vector<bool> same(after.attrs.size());
+    for (size_t i = 0; i < after.attrs.size(); ++i) {
+      const ngsild::AttributeSlot* was = before.FindSlot(after.attrs[i].name);
+      same[i] = was != nullptr && was->instances == after.attrs[i].instances;
+    }
+    for (const auto& slot : before.attrs) {
+      const ngsild::AttributeSlot* now = after.FindSlot(slot.name);
+      if (now != nullptr && same[static_cast<size_t>(now - after.attrs.data())]) continue;
+      IndexSlot(slot, n, false);
+    }
+    for (size_t i = 0; i < after.attrs.size(); ++i) {
+      if (!same[i]) IndexSlot(after.attrs[i], n, true);
+    }
+  }
+
+  void IndexTypes(const ngsild::Entity& e, uint32_t n, bool add) {
     for (const auto& type : e.types) {
       if (add) {
         types[type].Set(n);
@@ -211,32 +238,33 @@ struct QueryIndex::Tenant {
         it->second.Clear(n);
       }
     }
-    for (const auto& slot : e.attrs) {
-      Attribute& a = attributes[slot.name];
-      Facts f = FactsOf(slot);
-      const int d = add ? 1 : -1;
-      if (add) {
-        a.has.Set(n);
-      } else {
-        a.has.Clear(n);
-      }
-      for (int k = 0; k < kKinds; ++k) a.relationship[k] += f.relationship[k] ? d : 0;
-      a.big_int += f.big_int ? d : 0;
-      a.no_instance += f.no_instance ? d : 0;
-      auto apply = [&](auto& sorted, const auto& keys) {
-        for (const auto& k : keys) {
-          if (add) {
-            sorted.Add(k, n);
-          } else {
-            sorted.Remove(k, n);
-          }
-        }
-      };
-      apply(a.numbers, f.numbers);
-      apply(a.booleans, f.booleans);
-      apply(a.strings, f.strings);
-      apply(a.instants, f.instants);
+  }
+
+  void IndexSlot(const ngsild::AttributeSlot& slot, uint32_t n, bool add) {
+    Attribute& a = attributes[slot.name];
+    Facts f = FactsOf(slot);
+    const int d = add ? 1 : -1;
+    if (add) {
+      a.has.Set(n);
+    } else {
+      a.has.Clear(n);
     }
+    for (int k = 0; k < kKinds; ++k) a.relationship[k] += f.relationship[k] ? d : 0;
+    a.big_int += f.big_int ? d : 0;
+    a.no_instance += f.no_instance ? d : 0;
+    auto apply = [&](auto& sorted, const auto& keys) {
+      for (const auto& k : keys) {
+        if (add) {
+          sorted.Add(k, n);
+        } else {
+          sorted.Remove(k, n);
+        }
+      }
+    };
+    apply(a.numbers, f.numbers);
+    apply(a.booleans, f.booleans);
+    apply(a.strings, f.strings);
+    apply(a.instants, f.instants);
   }
 
   // A candidate set under evaluation: all (no narrowing) or a dense bitmap over numbers.
@@ -383,19 +411,21 @@ void QueryIndex::OnChange(std::string_view tenant, const ngsild::EntityPtr& befo
   auto it = t->by_id.find(id);
   if (it != t->by_id.end()) {
     const uint32_t n = it->second;
-    t->Index(*t->slots[n], n, false);
     if (!after) {
+      t->Index(*t->slots[n], n, false);
       t->by_id.erase(it);
       t->slots[n] = nullptr;
       t->free.push_back(n);
       return;
     }
+    t->Reindex(*t->slots[n], *after, n);
     // The key views the id of the entity held so far: view the new one's before letting go.
+    // The id is the same, so the node goes back where it was (the hint spares the search).
+    auto hint = std::next(it);
     auto node = t->by_id.extract(it);
     node.key() = after->id;
-    t->by_id.insert(std::move(node));
+    t->by_id.insert(hint, std::move(node));
     t->slots[n] = after;
-    t->Index(*after, n, true);
     return;
   }
   if (!after) return;

@@ -303,8 +303,25 @@ TEST_F(QueryIndexPropertyTest, IndexedQueriesEqualScans) {
       std::vector<std::pair<std::string, std::optional<ngsild::Entity>>> changes;
       for (int k = 0; k < 15; ++k) {
         std::string id = id_of(gen.Int(0, kEntities + 20));
+        EntityPtr current = store_->Get("t", id);
         if (gen.Chance(0.3)) {
           changes.emplace_back(id, std::nullopt);
+        } else if (current && gen.Chance(0.5)) {
+          // An update of part of the entity: most types and attributes stay as they were, so
+          // the index must re-index exactly what changed.
+          ngsild::Entity e = *current;
+          ngsild::Entity other = gen.Entity(id);
+          if (gen.Chance(0.2)) e.types = other.types;
+          if (!other.attrs.empty()) {
+            const auto& slot = other.attrs[gen.Int(0, static_cast<int>(other.attrs.size()) - 1)];
+            if (auto* mine = e.FindSlot(slot.name)) {
+              *mine = slot;
+            } else {
+              e.attrs.push_back(slot);
+            }
+          }
+          if (!e.attrs.empty() && gen.Chance(0.2)) e.attrs.erase(e.attrs.begin());
+          changes.emplace_back(id, std::move(e));
         } else {
           changes.emplace_back(id, gen.Entity(id));
         }
