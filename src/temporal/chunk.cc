@@ -306,17 +306,10 @@ void ChunkStats::Add(const Sample& s) {
   if (s.number) AddValue(*s.number);
 }
 
-void ChunkStats::AddValue(double v) {
-  if (std::isnan(v)) return;
-  if (numbers == 0 || v < min) min = v;
-  if (numbers == 0 || v > max) max = v;
-  ++numbers;
-  sum += v;
-  sumsq += v * v;
-}
+void ChunkStats::AddValue(double v) { AddValues(&v, 1); }
 
 void ChunkStats::AddValues(const double* v, size_t n) {
-  // AddValue's steps in the same order (so the same sums, bit for bit), in locals.
+  // In locals: the compiler keeps them in registers over a run.
   double s = sum, sq = sumsq, lo = min, hi = max;
   uint64_t k = numbers;
   for (size_t i = 0; i < n; ++i) {
