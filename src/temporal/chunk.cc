@@ -652,33 +652,19 @@ Result<Sample> DecodeSample(std::string_view in) {
 }
 
 bool DecodeSampleNumber(std::string_view in, Micros* time, std::optional<double>* number) {
-  // Called for every open sample an aggregation reads: on bytes, without GetVarint's view
-  // updates; accepts exactly what DecodeSample's first fields accept.
-  const auto* p = reinterpret_cast<const uint8_t*>(in.data());
-  const auto* end = p + in.size();
-  if (p == end || *p != (0x80 | kVersion)) return false;
-  ++p;
-  uint64_t t = 0;
-  for (int shift = 0;; shift += 7) {
-    if (shift >= 64 || p == end) return false;
-    const uint8_t b = *p++;
-    t |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) break;
+  uint64_t t, skip;
+  if (in.empty() || static_cast<uint8_t>(in[0]) != (0x80 | kVersion)) return false;
+  in.remove_prefix(1);
+  if (!GetVarint(&in, &t) || !GetVarint(&in, &skip) || !GetVarint(&in, &skip) ||
+      !GetVarint(&in, &skip) || in.empty()) {
+    return false;
   }
-  for (int skip = 0; skip < 3; ++skip) {  // createdAt, modifiedAt, instance
-    for (int len = 0;; ++len) {
-      if (len >= 10 || p == end) return false;
-      if ((*p++ & 0x80) == 0) break;
-    }
-  }
-  if (p == end) return false;
   *time = UnZigZag(t);
   number->reset();
-  if (*p == 1) {
-    ++p;
-    if (end - p < 8) return false;
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(p[i]) << (8 * i);
+  if (in[0] == 1) {
+    in.remove_prefix(1);
+    uint64_t bits;
+    if (!GetFixed64(&in, &bits)) return false;
     *number = FromBits(bits);
   }
   return true;
