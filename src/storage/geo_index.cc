@@ -191,7 +191,7 @@ std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
     const std::string& id(size_t k) const { return *(*items)[all ? k : matches[k]].id; }
   };
   std::vector<Run> runs;
-  Tester test(query);
+  Tester test(query, *boxes);
   bool ok = ForEachCell(
       a->second, *boxes, [&](int level, uint64_t x, uint64_t y, const std::vector<Item>& items) {
         Run run{&items, {}, false};
@@ -227,7 +227,7 @@ std::optional<GeoIndex::Page> GeoIndex::MatchingPage(std::string_view tenant,
   return page;
 }
 
-GeoIndex::Tester::Tester(const geo::GeoQuery& query)
+GeoIndex::Tester::Tester(const geo::GeoQuery& query, const std::vector<geo::Box>& search)
     : query_(query),
       // Both relations accept a point in the interior of the query's polygons.
       area_(query.prepared && query.geometry.points.empty() && query.geometry.lines.empty() &&
@@ -236,7 +236,7 @@ GeoIndex::Tester::Tester(const geo::GeoQuery& query)
             query.geometry.points.size() == 1 && query.geometry.lines.empty() &&
             query.geometry.polygons.empty() && std::fabs(query.geometry.points[0].lat) < 80 &&
             *query.max_distance < 100000),
-      search_(near_ ? query.SearchBoxes() : std::nullopt) {
+      search_(search) {
   point_.type = "Point";
   point_.points.resize(1);
 }
@@ -253,7 +253,7 @@ std::optional<bool> GeoIndex::Tester::Classify(const geo::Box& box, int depth) {
   // every match; in when its four corners are within the distance, with a margin for rounding
   // (on a sphere the farthest position of a small lon/lat box from a point is a corner).
   constexpr double kSlack = 1e-9;  // degrees
-  if (std::none_of(search_->begin(), search_->end(), [&](const geo::Box& b) {
+  if (std::none_of(search_.begin(), search_.end(), [&](const geo::Box& b) {
         return box.min_lon - kSlack <= b.max_lon && b.min_lon <= box.max_lon + kSlack &&
                box.min_lat - kSlack <= b.max_lat && b.min_lat <= box.max_lat + kSlack;
       })) {
@@ -376,7 +376,7 @@ std::optional<std::vector<std::string_view>> GeoIndex::Matching(std::string_view
   if (t == nullptr) return ids;
   auto a = t->attributes.find(property);
   if (a == t->attributes.end()) return ids;
-  Tester test(query);
+  Tester test(query, *boxes);
   bool ok = ForEachCell(a->second, *boxes,
                         [&](int level, uint64_t x, uint64_t y, const std::vector<Item>& items) {
                           Tester::Fill fill = test.Enter(level, x, y, items.size());

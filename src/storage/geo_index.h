@@ -105,7 +105,8 @@ class GeoIndex : public EntityIndex {
   class Tester {
    public:
     enum class Fill : uint8_t { kNone, kAll, kSome };
-    explicit Tester(const geo::GeoQuery& query);
+    // search: the query's SearchBoxes.
+    Tester(const geo::GeoQuery& query, const std::vector<geo::Box>& search);
     // Where the query's area lies in cell (level, x, y), which holds `items` items: kAll (every
     // point item matches) or kNone (no point item matches) when known; shapes are always
     // tested. Prepares Matches for the cell's items.
@@ -126,7 +127,7 @@ class GeoIndex : public EntityIndex {
     const geo::GeoQuery& query_;
     const bool area_;  // within/intersects polygons: point location in the prepared polygons
     const bool near_;  // near;maxDistance from one point
-    std::optional<std::vector<geo::Box>> search_;
+    const std::vector<geo::Box>& search_;
     geo::Geometry point_;   // reused for every point item
     bool divided_ = false;  // parts_ is valid for the cell (cell_x_, cell_y_) at level 0
     uint64_t cell_x_ = 0, cell_y_ = 0;
