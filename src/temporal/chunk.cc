@@ -182,12 +182,12 @@ bool DecodeXor(std::string_view in, size_t n, std::vector<double>* v) {
 // the same.
 ZSTD_CCtx* CompressionContext() {
   thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(),
-                                                                       ZSTD_freeCCtx);
+                                                                      ZSTD_freeCCtx);
   return ctx.get();
 }
 ZSTD_DCtx* DecompressionContext() {
   thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
-                                                                       ZSTD_freeDCtx);
+                                                                      ZSTD_freeDCtx);
   return ctx.get();
 }
 
@@ -195,8 +195,7 @@ void EncodeTexts(const std::vector<const std::string*>& texts, std::string* out)
   std::string raw;
   for (const std::string* t : texts) PutBytes(&raw, *t);
   std::string z(ZSTD_compressBound(raw.size()), '\0');
-  size_t n =
-      ZSTD_compressCCtx(CompressionContext(), z.data(), z.size(), raw.data(), raw.size(), 3);
+  size_t n = ZSTD_compressCCtx(CompressionContext(), z.data(), z.size(), raw.data(), raw.size(), 3);
   if (ZSTD_isError(n)) n = 0;  // cannot happen with a bound-sized buffer
   z.resize(n);
   PutVarint(out, raw.size());
@@ -339,6 +338,18 @@ void ChunkStats::Merge(const ChunkStats& o) {
   numbers += o.numbers;
   sum += o.sum;
   sumsq += o.sumsq;
+}
+
+BlockStats BlockStats::Of(const Micros* times, const double* numbers, size_t n) {
+  BlockStats b;
+  b.count = static_cast<uint32_t>(n);
+  b.numeric = numbers != nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || times[i] < b.first_time) b.first_time = times[i];
+    if (i == 0 || times[i] > b.last_time) b.last_time = times[i];
+  }
+  if (numbers != nullptr) b.values.AddValues(numbers, n);
+  return b;
 }
 
 void EncodeDod(const std::vector<int64_t>& v, std::string* out) {
@@ -631,10 +642,10 @@ Result<Sample> DecodeSample(std::string_view in) {
     return Damaged("sample");
   }
   s.time = UnZigZag(t);
-  s.created_at = static_cast<Micros>(static_cast<uint64_t>(s.time) +
-                                     static_cast<uint64_t>(UnZigZag(c)));
-  s.modified_at = static_cast<Micros>(static_cast<uint64_t>(s.time) +
-                                      static_cast<uint64_t>(UnZigZag(m)));
+  s.created_at =
+      static_cast<Micros>(static_cast<uint64_t>(s.time) + static_cast<uint64_t>(UnZigZag(c)));
+  s.modified_at =
+      static_cast<Micros>(static_cast<uint64_t>(s.time) + static_cast<uint64_t>(UnZigZag(m)));
   bool numeric = in[0] == 1;
   in.remove_prefix(1);
   std::string_view text;
@@ -757,6 +768,35 @@ Result<std::vector<Sample>> DecodeChunk(std::string_view in) {
   for (size_t i = 0; i < n; ++i) samples[i].extra = std::move(texts[i]);
   if (!in.empty()) return Damaged("trailing bytes");
   return samples;
+}
+
+Result<std::vector<BlockStats>> ComputeChunkBlocks(std::string_view chunk) {
+  std::vector<BlockStats> blocks;
+  std::vector<Micros> times;
+  std::vector<double> numbers;
+  auto numeric = DecodeChunkNumbers(chunk, &times, &numbers);
+  if (!numeric.ok()) return numeric.status();
+  if (*numeric) {
+    for (size_t b = 0; b < times.size(); b += kBlockSamples) {
+      const size_t n = std::min(kBlockSamples, times.size() - b);
+      blocks.push_back(BlockStats::Of(times.data() + b, numbers.data() + b, n));
+    }
+    return blocks;
+  }
+  auto samples = DecodeChunk(chunk);
+  if (!samples.ok()) return samples.status();
+  for (size_t b = 0; b < samples->size(); b += kBlockSamples) {
+    const size_t n = std::min(kBlockSamples, samples->size() - b);
+    times.clear();
+    numbers.clear();
+    for (size_t i = b; i < b + n; ++i) {
+      times.push_back((*samples)[i].time);
+      if ((*samples)[i].number) numbers.push_back(*(*samples)[i].number);
+    }
+    blocks.push_back(
+        BlockStats::Of(times.data(), numbers.size() == n ? numbers.data() : nullptr, n));
+  }
+  return blocks;
 }
 
 }  // namespace civitas::temporal

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <shared_mutex>
@@ -19,11 +20,30 @@
 
 namespace civitas::temporal {
 
+// The block pre-aggregates of a chunk (BlockStats), computed from its data on first use and
+// kept: they are not stored. Shared by the copies of a Chunk; a Chunk whose data changes gets a
+// new one (Chunk::Reset).
+class ChunkBlocks {
+ public:
+  // Thread-safe; decodes the chunk on the first call only.
+  Result<const std::vector<BlockStats>*> Get(std::string_view data) const;
+
+ private:
+  mutable std::once_flag once_;
+  mutable Status status_;
+  mutable std::vector<BlockStats> blocks_;
+};
+
 // A sealed chunk of a series: its compressed samples and their pre-aggregates.
 struct Chunk {
   std::string key;  // backend key
   std::shared_ptr<const std::string> data;
   ChunkStats stats;
+  std::shared_ptr<const ChunkBlocks> blocks = std::make_shared<const ChunkBlocks>();
+
+  Result<const std::vector<BlockStats>*> Blocks() const { return blocks->Get(*data); }
+  // New data: stats and blocks made again.
+  void Reset(std::string new_data);
 };
 
 // The history of one attribute instance series (entity, attribute, datasetId). Immutable once
@@ -45,9 +65,10 @@ struct Series {
 using SeriesPtr = std::shared_ptr<const Series>;
 
 // Accumulates the samples of `series` into one Accumulator per period (periods sorted and
-// disjoint), by instant. A chunk that lies inside one period contributes its pre-aggregates
-// without being decoded when the methods allow it (no distinctCount, only numbers);
-// *from_stats (optional) counts those chunks.
+// disjoint), by instant, in runs (kBlockSamples): a block that lies inside one period
+// contributes its pre-aggregates when the methods allow it (no distinctCount, only numbers);
+// only the blocks cut by a period or the interval are read sample by sample, and a chunk is
+// decoded only when it has one. *from_stats (optional) counts the chunks not decoded.
 Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
                                                     const std::vector<Period>& periods,
                                                     bool needs_distinct,
@@ -56,7 +77,7 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
 // The history of one entity: its types and its series by (attribute, datasetId).
 struct History {
   std::string id;
-  std::vector<std::string> types;  // expanded, as last recorded
+  std::vector<std::string> types;           // expanded, as last recorded
   std::map<std::string, SeriesPtr> series;  // key: attr \0 dataset
 };
 using HistoryPtr = std::shared_ptr<const History>;
@@ -109,8 +130,8 @@ class TemporalStore : public storage::ChangeListener {
   // Writes of the temporal API, as WriteOps for EntityStore::Submit. They never change the
   // current entity.
   struct Instance {
-    std::string attr;             // expanded IRI
-    ngsild::Attribute instance;   // expanded; observedAt (if any) gives its instant
+    std::string attr;            // expanded IRI
+    ngsild::Attribute instance;  // expanded; observedAt (if any) gives its instant
   };
   // Adds instances (a history upload: any number per attribute, in any order). An instance
   // with an observedAt replaces those of its series (attribute, datasetId) observed at the same
@@ -191,7 +212,7 @@ class TemporalStore : public storage::ChangeListener {
 
   // Commit-thread state.
   uint64_t next_instance_ = 1;
-  bool pending_counter_ = false;  // an aborted round advanced next_instance_
+  bool pending_counter_ = false;          // an aborted round advanced next_instance_
   std::map<std::string, Staged> staged_;  // key: tenant \0 id
   std::set<const Series*> owned_;         // staged series already private to this round
   std::set<std::pair<std::string, std::string>> touched_;  // (staged key, series key)
