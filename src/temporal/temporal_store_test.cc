@@ -235,6 +235,28 @@ TEST(Series, BlockRunsAreSumsInOrderFromZero) {
   EXPECT_EQ((*got)[0].Value(AggrMethod::kTotalCount), Json(80));
 }
 
+// KindOf reads the type of the extra members SampleFromInstance writes without parsing them,
+// and parses anything else.
+TEST(Record, KindOfReadsTheTypeWithOrWithoutParsing) {
+  const std::pair<const char*, ngsild::AttrKind> cases[] = {
+      {R"({"type":"Relationship","observedAt":"2026-01-01T00:00:00Z"})",
+       ngsild::AttrKind::kRelationship},
+      {R"({"type":"GeoProperty"})", ngsild::AttrKind::kGeoProperty},
+      {R"({"type":"Property"})", ngsild::AttrKind::kProperty},
+      {R"({"observedAt":"2026-01-01T00:00:00Z","type":"LanguageProperty"})",
+       ngsild::AttrKind::kLanguageProperty},
+      {R"({ "type" : "VocabProperty" })", ngsild::AttrKind::kVocabProperty},
+      {R"({"type":"Rel\u0061tionship"})", ngsild::AttrKind::kRelationship},
+      {R"({"type":"Unknown"})", ngsild::AttrKind::kProperty},
+      {"", ngsild::AttrKind::kProperty},
+  };
+  for (const auto& [extra, kind] : cases) {
+    Sample s;
+    s.extra = extra;
+    EXPECT_EQ(KindOf(s), kind) << extra;
+  }
+}
+
 class TemporalStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
