@@ -101,9 +101,37 @@ Result<ChunkStats> ReadChunkStats(std::string_view chunk);
 Result<bool> DecodeChunkNumbers(std::string_view chunk, std::vector<Micros>* times,
                                 std::vector<double>* numbers);
 
-// The blocks of a chunk (kBlockSamples each, the last one shorter), for BlockStats. Decodes
-// the chunk; Internal on damaged input.
-Result<std::vector<BlockStats>> ComputeChunkBlocks(std::string_view chunk);
+// Where an integer column of a chunk lies, and how it is coded (see EncodeInts).
+struct IntColumnLayout {
+  uint8_t mode = 0;  // 0 delta of delta, 1 frame of reference, 2 frame of reference on deltas
+  size_t bits_offset = 0, bits_size = 0;  // its bit-packed part, in the chunk's bytes
+  int64_t lo = 0;                         // frame of reference
+  int width = 0;
+  int64_t first = 0;  // mode 2: the first value
+  // Modes 0 and 2, per block: the decoder's state before the block's first value.
+  struct Checkpoint {
+    uint64_t bit = 0, prev = 0, prev_delta = 0;
+  };
+  std::vector<Checkpoint> checkpoints;
+};
+
+// The blocks of a chunk (kBlockSamples each, the last one shorter) and, when the chunk allows
+// it (every value a number, decimal-scaled, its columns read back the same), what it takes to
+// decode one block without the others.
+struct ChunkIndex {
+  std::vector<BlockStats> blocks;
+  bool seekable = false;
+  IntColumnLayout time, value;
+  int exponent = 0;                                     // decimal scaling of the values
+  std::vector<std::pair<uint32_t, double>> exceptions;  // (index, value), by index
+
+  // Block k's instants and numbers (blocks[k].count of each) from `chunk`, the bytes this
+  // index was made from; only when seekable.
+  void DecodeBlock(std::string_view chunk, size_t k, Micros* times, double* numbers) const;
+};
+
+// Decodes the chunk; Internal on damaged input.
+Result<ChunkIndex> ComputeChunkIndex(std::string_view chunk);
 
 // One sample on its own (the raw records of a series' open part): plain varints and strings,
 // no compression, so that recording an observation costs microseconds.

@@ -55,17 +55,17 @@ Status Corrupt(std::string_view what) {
 
 }  // namespace
 
-Result<const std::vector<BlockStats>*> ChunkBlocks::Get(std::string_view data) const {
+Result<const ChunkIndex*> ChunkBlocks::Get(std::string_view data) const {
   std::call_once(once_, [&] {
-    auto blocks = ComputeChunkBlocks(data);
-    if (blocks.ok()) {
-      blocks_ = std::move(*blocks);
+    auto index = ComputeChunkIndex(data);
+    if (index.ok()) {
+      index_ = std::move(*index);
     } else {
-      status_ = blocks.status();
+      status_ = index.status();
     }
   });
   if (!status_.ok()) return status_;
-  return &blocks_;
+  return &index_;
 }
 
 void Chunk::Reset(std::string new_data) {
@@ -172,12 +172,15 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
   for (const Series* s : series) {
     for (const auto& c : s->chunks) {
       if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
-      auto blocks = c.Blocks();
-      if (!blocks.ok()) return blocks.status();
-      const std::vector<BlockStats>& bl = **blocks;
-      const bool decode = std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
+      auto index = c.Index();
+      if (!index.ok()) return index.status();
+      const ChunkIndex& ix = **index;
+      const std::vector<BlockStats>& bl = ix.blocks;
+      const bool cut = std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
         return !outside(b) && whole_in(b) < 0;
       });
+      // Decoded whole when it has a cut block and its blocks cannot be decoded alone.
+      const bool decode = cut && !ix.seekable;
       bool numeric = true;
       if (decode) {
         auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
@@ -192,7 +195,7 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
             (bl.empty() ? 0 : (bl.size() - 1) * kBlockSamples + bl.back().count)) {
           return Status::Internal("damaged temporal chunk: blocks");
         }
-      } else if (from_stats) {
+      } else if (!cut && from_stats) {
         ++*from_stats;
       }
       for (size_t k = 0; k < bl.size(); ++k) {
@@ -204,7 +207,14 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
         }
         // Cut by a period or the interval: its samples, one run per period (a chunk is sorted
         // by time, so the samples of a period are adjacent).
-        const size_t begin = k * kBlockSamples, end = begin + b.count;
+        size_t begin = k * kBlockSamples, end = begin + b.count;
+        if (!decode) {  // this block alone
+          times.resize(kBlockSamples);
+          numbers.resize(kBlockSamples);
+          ix.DecodeBlock(*c.data, k, times.data(), numbers.data());
+          begin = 0;
+          end = b.count;
+        }
         for (size_t i = begin; i < end;) {
           const int p = period_of(numeric ? times[i] : samples[i].time);
           size_t j = i + 1;

@@ -20,18 +20,18 @@
 
 namespace civitas::temporal {
 
-// The block pre-aggregates of a chunk (BlockStats), computed from its data on first use and
-// kept: they are not stored. Shared by the copies of a Chunk; a Chunk whose data changes gets a
-// new one (Chunk::Reset).
+// The block pre-aggregates of a chunk and how to decode one block (ChunkIndex), computed from
+// its data on first use and kept: they are not stored. Shared by the copies of a Chunk; a Chunk
+// whose data changes gets a new one (Chunk::Reset).
 class ChunkBlocks {
  public:
   // Thread-safe; decodes the chunk on the first call only.
-  Result<const std::vector<BlockStats>*> Get(std::string_view data) const;
+  Result<const ChunkIndex*> Get(std::string_view data) const;
 
  private:
   mutable std::once_flag once_;
   mutable Status status_;
-  mutable std::vector<BlockStats> blocks_;
+  mutable ChunkIndex index_;
 };
 
 // A sealed chunk of a series: its compressed samples and their pre-aggregates.
@@ -41,7 +41,7 @@ struct Chunk {
   ChunkStats stats;
   std::shared_ptr<const ChunkBlocks> blocks = std::make_shared<const ChunkBlocks>();
 
-  Result<const std::vector<BlockStats>*> Blocks() const { return blocks->Get(*data); }
+  Result<const ChunkIndex*> Index() const { return blocks->Get(*data); }
   // New data: stats and blocks made again.
   void Reset(std::string new_data);
 };
