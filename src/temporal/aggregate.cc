@@ -174,10 +174,23 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
   return periods;
 }
 
+namespace {
+
+// The numeric part of o added to *into: one addition for the sums.
+void MergeNumbers(const ChunkStats& o, ChunkStats* into) {
+  if (o.numbers == 0) return;
+  if (into->numbers == 0 || o.min < into->min) into->min = o.min;
+  if (into->numbers == 0 || o.max > into->max) into->max = o.max;
+  into->numbers += o.numbers;
+  into->sum += o.sum;
+  into->sumsq += o.sumsq;
+}
+
+}  // namespace
+
 void Accumulator::AddNumber(double v) {
   ++count_;
-  ++numeric_.count;  // the times are not used here
-  numeric_.AddValue(v);
+  run_.AddValue(v);
   // Distinct values by their JSON text, so 1 and 1.0 count once.
   if (track_distinct_) distinct_.insert(ToJsonString(Json(v)));
 }
@@ -188,8 +201,12 @@ void Accumulator::AddNumbers(const double* v, size_t n) {
     return;
   }
   count_ += n;
-  numeric_.count += n;
-  numeric_.AddValues(v, n);
+  run_.AddValues(v, n);
+}
+
+void Accumulator::EndRun() {
+  MergeNumbers(run_, &numeric_);
+  run_ = ChunkStats();
 }
 
 void Accumulator::Add(const Sample& s) {
@@ -198,23 +215,23 @@ void Accumulator::Add(const Sample& s) {
   ++count_;
   if (track_distinct_) distinct_.insert(s.value);
   if (s.value == "true" || s.value == "false") {
-    ++numeric_.count;
-    numeric_.AddValue(s.value == "true" ? 1.0 : 0.0);
+    run_.AddValue(s.value == "true" ? 1.0 : 0.0);
   } else if (!s.value.empty() && s.value[0] == '"') {
     if (!min_text_ || s.value < *min_text_) min_text_ = s.value;
     if (!max_text_ || s.value > *max_text_) max_text_ = s.value;
   }
 }
 
-void Accumulator::AddStats(const ChunkStats& stats) {
-  count_ += stats.count;
-  ChunkStats n = stats;
-  n.count = stats.numbers;  // only the numeric part is kept here
-  numeric_.Merge(n);
+void Accumulator::AddBlock(const BlockStats& block) {
+  EndRun();
+  count_ += block.count;
+  MergeNumbers(block.values, &numeric_);
 }
 
 Json Accumulator::Value(AggrMethod m) const {
-  const uint64_t n = numeric_.numbers;
+  ChunkStats numeric = numeric_;
+  MergeNumbers(run_, &numeric);
+  const uint64_t n = numeric.numbers;
   auto text = [](const std::optional<std::string>& t) -> Json {
     auto parsed = ParseJson(*t);
     return parsed.ok() ? *parsed : Json();
@@ -225,22 +242,22 @@ Json Accumulator::Value(AggrMethod m) const {
     case AggrMethod::kDistinctCount:
       return Json(static_cast<int64_t>(distinct_.size()));
     case AggrMethod::kSum:
-      return n == 0 ? Json() : Json(numeric_.sum);
+      return n == 0 ? Json() : Json(numeric.sum);
     case AggrMethod::kSumsq:
-      return n == 0 ? Json() : Json(numeric_.sumsq);
+      return n == 0 ? Json() : Json(numeric.sumsq);
     case AggrMethod::kAvg:
-      return n == 0 ? Json() : Json(numeric_.sum / static_cast<double>(n));
+      return n == 0 ? Json() : Json(numeric.sum / static_cast<double>(n));
     case AggrMethod::kMin:
-      if (n > 0) return Json(numeric_.min);
+      if (n > 0) return Json(numeric.min);
       return min_text_ ? text(min_text_) : Json();
     case AggrMethod::kMax:
-      if (n > 0) return Json(numeric_.max);
+      if (n > 0) return Json(numeric.max);
       return max_text_ ? text(max_text_) : Json();
     case AggrMethod::kStddev: {
       if (n == 0) return Json();
       // Population standard deviation; clamped at 0 against rounding.
-      double mean = numeric_.sum / static_cast<double>(n);
-      double var = numeric_.sumsq / static_cast<double>(n) - mean * mean;
+      double mean = numeric.sum / static_cast<double>(n);
+      double var = numeric.sumsq / static_cast<double>(n) - mean * mean;
       return Json(std::sqrt(var > 0 ? var : 0.0));
     }
   }

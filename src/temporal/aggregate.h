@@ -49,6 +49,10 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 // Accumulates the samples of one period for every method at once. Numbers (and booleans, as 1
 // and 0) feed the numeric methods; strings feed min/max in lexicographic order; every value
 // feeds totalCount and distinctCount. A recorded deletion feeds nothing.
+//
+// Values are added into the current run (see kBlockSamples), whose sum starts from zero; EndRun
+// adds the run to the period's totals. A caller that never ends a run gets the plain sum in
+// the order of the values.
 class Accumulator {
  public:
   // distinct: keep the distinct values (for distinctCount, which is 0 without them); costly,
@@ -60,15 +64,17 @@ class Accumulator {
   void AddNumber(double v);
   // AddNumber for v[0], ..., v[n-1], in that order.
   void AddNumbers(const double* v, size_t n);
-  // A whole chunk's pre-aggregates. Only valid when every sample of the chunk is a number and
-  // distinctCount is not asked for (CanUseStats).
-  void AddStats(const ChunkStats& stats);
-  static bool CanUseStats(const ChunkStats& stats, bool needs_distinct) {
-    return !needs_distinct && stats.numbers == stats.count;
+  // Adds the current run to the totals and starts a new one.
+  void EndRun();
+  // A whole block as one run (after ending the current one): only valid when every sample of
+  // the block is a number and distinctCount is not asked for (CanUseBlock).
+  void AddBlock(const BlockStats& block);
+  static bool CanUseBlock(const BlockStats& block, bool needs_distinct) {
+    return !needs_distinct && block.numeric;
   }
 
-  // The method's value over what was added: a number, a string (min/max of text) or null
-  // when it does not apply (avg of nothing, sum of strings).
+  // The method's value over what was added (the current run included): a number, a string
+  // (min/max of text) or null when it does not apply (avg of nothing, sum of strings).
   Json Value(AggrMethod m) const;
 
   uint64_t count() const { return count_; }
@@ -76,7 +82,8 @@ class Accumulator {
  private:
   bool track_distinct_ = true;
   uint64_t count_ = 0;
-  ChunkStats numeric_;  // only the numeric fields are used
+  ChunkStats numeric_;  // the ended runs; only the numeric fields are used
+  ChunkStats run_;      // the current run, from zero
   std::set<std::string> distinct_;
   std::optional<std::string> min_text_, max_text_;
 };

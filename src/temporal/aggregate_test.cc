@@ -51,7 +51,8 @@ TEST(Duration, CalendarMonthsClampToMonthLength) {
 }
 
 TEST(Periods, FixedDurationAlignedOnStart) {
-  auto p = MakePeriods(T("2024-01-01T00:30:00Z"), T("2024-01-01T03:00:00Z"), *ParseDuration("PT1H"));
+  auto p =
+      MakePeriods(T("2024-01-01T00:30:00Z"), T("2024-01-01T03:00:00Z"), *ParseDuration("PT1H"));
   ASSERT_TRUE(p.ok());
   ASSERT_EQ(p->size(), 3u);
   EXPECT_EQ((*p)[0].start, T("2024-01-01T00:30:00Z"));
@@ -108,9 +109,9 @@ TEST(Accumulator, AddNumbersIsAddNumberInOrder) {
     many.AddNumbers(v.data(), 10);
     many.AddNumbers(v.data() + 10, 0);
     many.AddNumbers(v.data() + 10, v.size() - 10);
-    for (auto m : {AggrMethod::kTotalCount, AggrMethod::kDistinctCount, AggrMethod::kSum,
-                   AggrMethod::kAvg, AggrMethod::kMin, AggrMethod::kMax, AggrMethod::kStddev,
-                   AggrMethod::kSumsq}) {
+    for (auto m :
+         {AggrMethod::kTotalCount, AggrMethod::kDistinctCount, AggrMethod::kSum, AggrMethod::kAvg,
+          AggrMethod::kMin, AggrMethod::kMax, AggrMethod::kStddev, AggrMethod::kSumsq}) {
       EXPECT_EQ(ToJsonString(one.Value(m)), ToJsonString(many.Value(m)))
           << distinct << " " << AggrMethodName(m);
     }
@@ -136,23 +137,38 @@ TEST(Accumulator, StringsBooleansAndNothing) {
   EXPECT_TRUE(empty.Value(AggrMethod::kMax).is_null());
 }
 
-TEST(Accumulator, StatsGiveTheSameAnswerAsSamples) {
-  std::vector<Sample> samples;
-  for (int i = 0; i < 100; ++i) {
-    Sample s = Num(i * 0.25 - 3);
-    s.time = i;
-    samples.push_back(s);
+// A block's pre-aggregates stand for its samples added as one run, after the runs before it.
+TEST(Accumulator, ABlockIsOneRun) {
+  std::vector<Micros> times;
+  std::vector<double> v;
+  for (int i = 0; i < 40; ++i) {
+    times.push_back(i);
+    v.push_back(std::sin(i) * 100 + 0.1 * i);
   }
-  Accumulator by_sample, by_stats;
-  for (const auto& s : samples) by_sample.Add(s);
-  auto stats = ReadChunkStats(EncodeChunk(samples));
-  ASSERT_TRUE(stats.ok());
-  ASSERT_TRUE(Accumulator::CanUseStats(*stats, false));
-  by_stats.AddStats(*stats);
+  v[7] = std::nan("");
+  const BlockStats block = BlockStats::Of(times.data() + 8, v.data() + 8, 16);
+  EXPECT_EQ(block.first_time, 8);
+  EXPECT_EQ(block.last_time, 23);
+  EXPECT_EQ(block.count, 16u);
+  Accumulator by_block, by_run;
+  for (Accumulator* a : {&by_block, &by_run}) {
+    a->AddNumbers(v.data(), 5);  // a run of its own
+    a->EndRun();
+    a->AddNumbers(v.data() + 5, 3);  // ended by the block
+  }
+  by_block.AddBlock(block);
+  by_run.EndRun();
+  by_run.AddNumbers(v.data() + 8, 16);
+  by_run.EndRun();
+  for (Accumulator* a : {&by_block, &by_run}) a->AddNumbers(v.data() + 24, 16);
   for (auto m : {AggrMethod::kTotalCount, AggrMethod::kSum, AggrMethod::kAvg, AggrMethod::kMin,
                  AggrMethod::kMax, AggrMethod::kStddev, AggrMethod::kSumsq}) {
-    EXPECT_EQ(by_sample.Value(m), by_stats.Value(m)) << AggrMethodName(m);
+    EXPECT_EQ(ToJsonString(by_block.Value(m)), ToJsonString(by_run.Value(m))) << AggrMethodName(m);
   }
+  EXPECT_EQ(by_block.Value(AggrMethod::kTotalCount), Json(40));
+  EXPECT_TRUE(Accumulator::CanUseBlock(block, false));
+  EXPECT_FALSE(Accumulator::CanUseBlock(block, true));
+  EXPECT_FALSE(Accumulator::CanUseBlock(BlockStats::Of(times.data(), nullptr, 16), false));
 }
 
 TEST(Accumulator, WithoutDistinctOnlyDistinctCountDiffers) {

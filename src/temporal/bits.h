@@ -88,6 +88,8 @@ class BitReader {
     return skipped;
   }
   bool failed() const { return failed_; }
+  // The bits consumed so far.
+  size_t position() const { return pos_ * 8 - static_cast<size_t>(avail_); }
 
  private:
   // Loads whole bytes into buf_ until it holds more than 56 bits or the input ends.

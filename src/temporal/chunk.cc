@@ -182,12 +182,12 @@ bool DecodeXor(std::string_view in, size_t n, std::vector<double>* v) {
 // the same.
 ZSTD_CCtx* CompressionContext() {
   thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(),
-                                                                       ZSTD_freeCCtx);
+                                                                      ZSTD_freeCCtx);
   return ctx.get();
 }
 ZSTD_DCtx* DecompressionContext() {
   thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
-                                                                       ZSTD_freeDCtx);
+                                                                      ZSTD_freeDCtx);
   return ctx.get();
 }
 
@@ -195,8 +195,7 @@ void EncodeTexts(const std::vector<const std::string*>& texts, std::string* out)
   std::string raw;
   for (const std::string* t : texts) PutBytes(&raw, *t);
   std::string z(ZSTD_compressBound(raw.size()), '\0');
-  size_t n =
-      ZSTD_compressCCtx(CompressionContext(), z.data(), z.size(), raw.data(), raw.size(), 3);
+  size_t n = ZSTD_compressCCtx(CompressionContext(), z.data(), z.size(), raw.data(), raw.size(), 3);
   if (ZSTD_isError(n)) n = 0;  // cannot happen with a bound-sized buffer
   z.resize(n);
   PutVarint(out, raw.size());
@@ -339,6 +338,18 @@ void ChunkStats::Merge(const ChunkStats& o) {
   numbers += o.numbers;
   sum += o.sum;
   sumsq += o.sumsq;
+}
+
+BlockStats BlockStats::Of(const Micros* times, const double* numbers, size_t n) {
+  BlockStats b;
+  b.count = static_cast<uint32_t>(n);
+  b.numeric = numbers != nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || times[i] < b.first_time) b.first_time = times[i];
+    if (i == 0 || times[i] > b.last_time) b.last_time = times[i];
+  }
+  if (numbers != nullptr) b.values.AddValues(numbers, n);
+  return b;
 }
 
 void EncodeDod(const std::vector<int64_t>& v, std::string* out) {
@@ -631,10 +642,10 @@ Result<Sample> DecodeSample(std::string_view in) {
     return Damaged("sample");
   }
   s.time = UnZigZag(t);
-  s.created_at = static_cast<Micros>(static_cast<uint64_t>(s.time) +
-                                     static_cast<uint64_t>(UnZigZag(c)));
-  s.modified_at = static_cast<Micros>(static_cast<uint64_t>(s.time) +
-                                      static_cast<uint64_t>(UnZigZag(m)));
+  s.created_at =
+      static_cast<Micros>(static_cast<uint64_t>(s.time) + static_cast<uint64_t>(UnZigZag(c)));
+  s.modified_at =
+      static_cast<Micros>(static_cast<uint64_t>(s.time) + static_cast<uint64_t>(UnZigZag(m)));
   bool numeric = in[0] == 1;
   in.remove_prefix(1);
   std::string_view text;
@@ -757,6 +768,204 @@ Result<std::vector<Sample>> DecodeChunk(std::string_view in) {
   for (size_t i = 0; i < n; ++i) samples[i].extra = std::move(texts[i]);
   if (!in.empty()) return Damaged("trailing bytes");
   return samples;
+}
+
+namespace {
+
+constexpr int kDodWidth[] = {0, 7, 12, 20, 32, 64};
+
+// The framing of an EncodeInts column of n values at *in, relative to `base` (the chunk).
+bool ParseIntColumn(std::string_view base, std::string_view* in, size_t n, IntColumnLayout* c) {
+  if (in->empty()) return false;
+  c->mode = static_cast<uint8_t>((*in)[0]);
+  in->remove_prefix(1);
+  std::string_view bits;
+  if (c->mode == 0) {
+    if (!GetBytes(in, &bits)) return false;
+  } else {
+    uint64_t v;
+    if (c->mode == 2 && n > 0) {
+      if (!GetVarint(in, &v)) return false;
+      c->first = UnZigZag(v);
+    } else if (c->mode != 1 && c->mode != 2) {
+      return false;
+    }
+    if (!GetVarint(in, &v) || in->empty()) return false;
+    c->lo = UnZigZag(v);
+    c->width = static_cast<uint8_t>((*in)[0]);
+    in->remove_prefix(1);
+    if (c->width > 64 || !GetBytes(in, &bits)) return false;
+  }
+  c->bits_offset = static_cast<size_t>(bits.data() - base.data());
+  c->bits_size = bits.size();
+  return true;
+}
+
+// Decodes an integer column value by value, from its start or from a block's checkpoint.
+class IntCursor {
+ public:
+  IntCursor(std::string_view base, const IntColumnLayout& c)
+      : c_(c), bits_(Bits(base, c)), r_(bits_) {}
+
+  // Positions the cursor before value i = k * kBlockSamples.
+  void Seek(size_t k) {
+    i_ = k * kBlockSamples;
+    uint64_t bit = i_ * static_cast<uint64_t>(c_.width);
+    if (c_.mode != 1 && k > 0) {
+      const auto& cp = c_.checkpoints[k];
+      bit = cp.bit;
+      prev_ = cp.prev;
+      prev_delta_ = cp.prev_delta;
+    }
+    r_ = BitReader(bits_.substr(std::min<size_t>(bit / 8, bits_.size())));
+    r_.Read(static_cast<int>(bit % 8));
+  }
+  // The state before the next value, on a cursor that was not moved by Seek.
+  IntColumnLayout::Checkpoint State() const { return {r_.position(), prev_, prev_delta_}; }
+
+  uint64_t Next() {
+    uint64_t v = 0;
+    if (c_.mode == 0) {
+      if (i_ == 0) {
+        prev_ = r_.Read(64);
+      } else {
+        if (r_.ReadBit()) {
+          int ones = 1;
+          while (ones < 5 && r_.ReadBit()) ++ones;
+          prev_delta_ += static_cast<uint64_t>(UnZigZag(r_.Read(kDodWidth[ones])));
+        }
+        prev_ += prev_delta_;
+      }
+      v = prev_;
+    } else {
+      v = static_cast<uint64_t>(c_.lo) + r_.Read(c_.width);
+      if (c_.mode == 2) {
+        prev_ = i_ == 0 ? static_cast<uint64_t>(c_.first) : prev_ + v;
+        v = prev_;
+      }
+    }
+    ++i_;
+    return v;
+  }
+  bool failed() const { return r_.failed(); }
+
+ private:
+  static std::string_view Bits(std::string_view base, const IntColumnLayout& c) {
+    return base.substr(c.bits_offset, c.bits_size);
+  }
+
+  const IntColumnLayout& c_;
+  std::string_view bits_;
+  BitReader r_;
+  size_t i_ = 0;
+  uint64_t prev_ = 0, prev_delta_ = 0;
+};
+
+// Fills in the layout and checkpoints of a chunk whose every value is a number (times and
+// numbers: its full decode); false (not seekable) for anything else, or when reading the
+// columns this way does not give back exactly the full decode.
+bool IndexLayout(std::string_view chunk, const std::vector<Micros>& times,
+                 const std::vector<double>& numbers, ChunkIndex* index) {
+  const size_t n = times.size();
+  std::string_view in = chunk;
+  ChunkStats stats;
+  if (!DecodeStats(&in, &stats) || !ParseIntColumn(chunk, &in, n, &index->time)) return false;
+  for (int i = 0; i < 2; ++i) {  // createdAt, modifiedAt
+    if (in.empty()) return false;
+    in.remove_prefix(1);
+    if (!SkipInts(&in, n)) return false;
+  }
+  if (!SkipInts(&in, n) || in.size() < 2 || in[0] != 0 || in[1] != 0) return false;  // ALP
+  in.remove_prefix(2);
+  std::string_view body;
+  if (!GetBytes(&in, &body) || body.empty()) return false;
+  index->exponent = static_cast<uint8_t>(body[0]);
+  body.remove_prefix(1);
+  if (index->exponent > kMaxExponent || !ParseIntColumn(chunk, &body, n, &index->value)) {
+    return false;
+  }
+  uint64_t count, pos = 0;
+  if (!GetVarint(&body, &count) || count > n) return false;
+  for (uint64_t j = 0; j < count; ++j) {
+    uint64_t gap, bits;
+    if (!GetVarint(&body, &gap) || !GetFixed64(&body, &bits)) return false;
+    pos += gap;
+    if (pos >= n) return false;
+    index->exceptions.emplace_back(static_cast<uint32_t>(pos), FromBits(bits));
+  }
+  IntCursor t(chunk, index->time), v(chunk, index->value);
+  size_t e = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (i % kBlockSamples == 0) {
+      index->time.checkpoints.push_back(t.State());
+      index->value.checkpoints.push_back(v.State());
+    }
+    const Micros time = static_cast<Micros>(t.Next());
+    double x = static_cast<double>(static_cast<int64_t>(v.Next())) / kPow10[index->exponent];
+    if (e < index->exceptions.size() && index->exceptions[e].first == i)
+      x = index->exceptions[e++].second;
+    if (time != times[i] || Bits(x) != Bits(numbers[i])) return false;
+  }
+  if (t.failed() || v.failed()) return false;
+  if (index->time.mode == 1) index->time.checkpoints.clear();
+  if (index->value.mode == 1) index->value.checkpoints.clear();
+  return true;
+}
+
+}  // namespace
+
+void ChunkIndex::DecodeBlock(std::string_view chunk, size_t k, Micros* times,
+                             double* numbers) const {
+  IntCursor t(chunk, time), v(chunk, value);
+  t.Seek(k);
+  v.Seek(k);
+  const size_t begin = k * kBlockSamples, n = blocks[k].count;
+  const double scale = kPow10[exponent];
+  for (size_t i = 0; i < n; ++i) {
+    times[i] = static_cast<Micros>(t.Next());
+    numbers[i] = static_cast<double>(static_cast<int64_t>(v.Next())) / scale;
+  }
+  auto it =
+      std::lower_bound(exceptions.begin(), exceptions.end(), begin,
+                       [](const std::pair<uint32_t, double>& x, size_t i) { return x.first < i; });
+  for (; it != exceptions.end() && it->first < begin + n; ++it)
+    numbers[it->first - begin] = it->second;
+}
+
+Result<ChunkIndex> ComputeChunkIndex(std::string_view chunk) {
+  ChunkIndex index;
+  std::vector<BlockStats>& blocks = index.blocks;
+  std::vector<Micros> times;
+  std::vector<double> numbers;
+  auto numeric = DecodeChunkNumbers(chunk, &times, &numbers);
+  if (!numeric.ok()) return numeric.status();
+  if (*numeric) {
+    for (size_t b = 0; b < times.size(); b += kBlockSamples) {
+      const size_t n = std::min(kBlockSamples, times.size() - b);
+      blocks.push_back(BlockStats::Of(times.data() + b, numbers.data() + b, n));
+    }
+    ChunkIndex layout;
+    if (IndexLayout(chunk, times, numbers, &layout)) {
+      layout.blocks = std::move(blocks);
+      layout.seekable = true;
+      return layout;
+    }
+    return index;
+  }
+  auto samples = DecodeChunk(chunk);
+  if (!samples.ok()) return samples.status();
+  for (size_t b = 0; b < samples->size(); b += kBlockSamples) {
+    const size_t n = std::min(kBlockSamples, samples->size() - b);
+    times.clear();
+    numbers.clear();
+    for (size_t i = b; i < b + n; ++i) {
+      times.push_back((*samples)[i].time);
+      if ((*samples)[i].number) numbers.push_back(*(*samples)[i].number);
+    }
+    blocks.push_back(
+        BlockStats::Of(times.data(), numbers.size() == n ? numbers.data() : nullptr, n));
+  }
+  return index;
 }
 
 }  // namespace civitas::temporal

@@ -14,13 +14,13 @@ namespace civitas::temporal {
 // One recorded instance of one attribute series (tenant, entity, attribute, datasetId), split
 // into the columns the chunk codecs compress separately.
 struct Sample {
-  Micros time = 0;         // the instant: observedAt, else modifiedAt
+  Micros time = 0;  // the instant: observedAt, else modifiedAt
   Micros created_at = 0;
   Micros modified_at = 0;
-  uint64_t instance = 0;   // instance number, unique within the series (the instanceId)
+  uint64_t instance = 0;         // instance number, unique within the series (the instanceId)
   std::optional<double> number;  // the value when it is a JSON number
-  std::string value;       // the value as JSON text when it is not a number ("" when numeric)
-  std::string extra;       // the instance's other members as a JSON object text ("" if none)
+  std::string value;             // the value as JSON text when it is not a number ("" when numeric)
+  std::string extra;             // the instance's other members as a JSON object text ("" if none)
 
   friend bool operator==(const Sample&, const Sample&) = default;
 };
@@ -37,11 +37,11 @@ bool IsDeletion(const Sample& s);
 // Pre-aggregates of a chunk's numeric values, readable without decoding the columns. NaN values
 // are counted in `count` but in none of the numeric aggregates.
 struct ChunkStats {
-  uint64_t count = 0;      // samples
-  uint64_t numbers = 0;    // samples with a numeric (non-NaN) value
+  uint64_t count = 0;    // samples
+  uint64_t numbers = 0;  // samples with a numeric (non-NaN) value
   double sum = 0;
   double sumsq = 0;
-  double min = 0;          // valid when numbers > 0
+  double min = 0;  // valid when numbers > 0
   double max = 0;
   Micros first_time = 0;
   Micros last_time = 0;
@@ -53,6 +53,30 @@ struct ChunkStats {
   // AddValue for v[0], ..., v[n-1], in that order.
   void AddValues(const double* v, size_t n);
   void Merge(const ChunkStats& o);
+};
+
+// Sums are built in runs, so that pre-aggregates can stand for the samples they cover and
+// every path gives the same bits. The samples of a chunk, and the open samples of a series in
+// record order, are cut into blocks of kBlockSamples (the last one may be shorter); a run is
+// the samples of one block that fall into one aggregation period. A run's sum (and sum of
+// squares) starts from zero and adds its values in order; a period's sum adds its runs, block
+// by block, in the order the blocks are visited (the series, its chunks, then its open
+// samples). A block that lies wholly inside a period is one run, whose pre-aggregates
+// (BlockStats) are computed the same way when the block is made.
+constexpr size_t kBlockSamples = 16;
+
+// The pre-aggregates of one block: its time range and its numbers (sum and sumsq from zero,
+// in the block's order; NaN counted in none of them).
+struct BlockStats {
+  Micros first_time = 0;  // the smallest and largest instant in the block
+  Micros last_time = 0;
+  uint32_t count = 0;   // samples
+  bool numeric = true;  // every sample's value is a number (NaN included)
+  ChunkStats values;    // AddValues of its numbers; count and times unused
+
+  // The stats of samples [begin, begin + n): times and, when all are numbers, their values
+  // (numbers == nullptr: not all are numbers; the block can only be decoded).
+  static BlockStats Of(const Micros* times, const double* numbers, size_t n);
 };
 
 // A chunk is a self-describing byte string:
@@ -76,6 +100,38 @@ Result<ChunkStats> ReadChunkStats(std::string_view chunk);
 // strings nor the other columns. Internal on damaged input.
 Result<bool> DecodeChunkNumbers(std::string_view chunk, std::vector<Micros>* times,
                                 std::vector<double>* numbers);
+
+// Where an integer column of a chunk lies, and how it is coded (see EncodeInts).
+struct IntColumnLayout {
+  uint8_t mode = 0;  // 0 delta of delta, 1 frame of reference, 2 frame of reference on deltas
+  size_t bits_offset = 0, bits_size = 0;  // its bit-packed part, in the chunk's bytes
+  int64_t lo = 0;                         // frame of reference
+  int width = 0;
+  int64_t first = 0;  // mode 2: the first value
+  // Modes 0 and 2, per block: the decoder's state before the block's first value.
+  struct Checkpoint {
+    uint64_t bit = 0, prev = 0, prev_delta = 0;
+  };
+  std::vector<Checkpoint> checkpoints;
+};
+
+// The blocks of a chunk (kBlockSamples each, the last one shorter) and, when the chunk allows
+// it (every value a number, decimal-scaled, its columns read back the same), what it takes to
+// decode one block without the others.
+struct ChunkIndex {
+  std::vector<BlockStats> blocks;
+  bool seekable = false;
+  IntColumnLayout time, value;
+  int exponent = 0;                                     // decimal scaling of the values
+  std::vector<std::pair<uint32_t, double>> exceptions;  // (index, value), by index
+
+  // Block k's instants and numbers (blocks[k].count of each) from `chunk`, the bytes this
+  // index was made from; only when seekable.
+  void DecodeBlock(std::string_view chunk, size_t k, Micros* times, double* numbers) const;
+};
+
+// Decodes the chunk; Internal on damaged input.
+Result<ChunkIndex> ComputeChunkIndex(std::string_view chunk);
 
 // One sample on its own (the raw records of a series' open part): plain varints and strings,
 // no compression, so that recording an observation costs microseconds.

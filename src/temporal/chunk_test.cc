@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -136,8 +137,8 @@ TEST(IntCodec, RegularSeriesCostsOneBitPerValue) {
 }
 
 TEST(IntCodec, ExtremesAndEveryBucket) {
-  std::vector<int64_t> v = {0,          INT64_MAX, INT64_MIN, -1, 1, 100, 5000, 1 << 19,
-                            1LL << 31,  -(1LL << 40), 7, 7, 7, INT64_MIN, INT64_MAX};
+  std::vector<int64_t> v = {0,         INT64_MAX,    INT64_MIN, -1, 1, 100,       5000,     1 << 19,
+                            1LL << 31, -(1LL << 40), 7,         7,  7, INT64_MIN, INT64_MAX};
   std::mt19937_64 rng(42);
   for (int i = 0; i < 2000; ++i) v.push_back(static_cast<int64_t>(rng()) >> (rng() % 64));
   std::string out;
@@ -311,6 +312,88 @@ TEST(Chunk, NumbersAloneMatchTheFullDecode) {
   EXPECT_GT(failed, 0u);
 }
 
+// ChunkIndex: each block's stats and, when seekable, each block decoded alone are those of the
+// full decode, for every coding of the time and value columns (delta of delta, frame of
+// reference, frame of reference on deltas), with ALP exceptions, and for chunks that cannot
+// be decoded a block at a time (text, XOR-coded values).
+TEST(Chunk, BlocksDecodedAloneMatchTheFullDecode) {
+  std::mt19937_64 rng(23);
+  std::map<std::pair<int, int>, int> modes;  // (time mode, value mode) of seekable chunks
+  int seekable = 0, not_seekable = 0;
+  for (int variant = 0; variant < 60; ++variant) {
+    const size_t n = std::vector<size_t>{1, 15, 16, 17, 33, 500, 1024}[variant % 7];
+    std::vector<Sample> in;
+    Micros t = kT0;
+    int64_t walk = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const int tv = variant % 3, vv = (variant / 3) % 5;
+      t += tv == 0   ? kMinute
+           : tv == 1 ? kMinute + static_cast<Micros>(rng() % 5000000)
+                     : static_cast<Micros>(rng() % (1LL << 40));
+      walk += static_cast<int64_t>(rng() % 200) - 100;
+      double v = vv == 0   ? (i % 13) * 0.25
+                 : vv == 1 ? static_cast<double>(rng() % 1000) / 10
+                 : vv == 2 ? static_cast<double>(walk) / 100 + 1e6
+                 : vv == 3 ? std::sin(static_cast<double>(i))  // not decimal: XOR
+                           : static_cast<double>(rng() % 100);
+      if (vv == 4 && i % 7 == 3) {  // exceptions
+        v = std::vector<double>{std::nan(""), -0.0, std::numeric_limits<double>::infinity(),
+                                0.1234567890123456}[rng() % 4];
+      }
+      in.push_back(Num(t, v, i + 1));
+    }
+    if (variant % 11 == 10) in[n / 2].number.reset(), in[n / 2].value = R"("text")";
+    SortSamples(&in);
+    const std::string chunk = EncodeChunk(in);
+    auto index = ComputeChunkIndex(chunk);
+    ASSERT_TRUE(index.ok()) << variant;
+    std::vector<Micros> times;
+    std::vector<double> numbers;
+    auto numeric = DecodeChunkNumbers(chunk, &times, &numbers);
+    ASSERT_TRUE(numeric.ok());
+    ASSERT_EQ(index->blocks.size(), (n + kBlockSamples - 1) / kBlockSamples);
+    for (size_t k = 0; k < index->blocks.size(); ++k) {
+      const BlockStats& b = index->blocks[k];
+      const size_t begin = k * kBlockSamples, count = std::min(kBlockSamples, n - begin);
+      ASSERT_EQ(b.count, count);
+      EXPECT_EQ(b.first_time, in[begin].time);
+      EXPECT_EQ(b.last_time, in[begin + count - 1].time);
+      EXPECT_EQ(b.numeric, *numeric || k != (n / 2) / kBlockSamples) << variant << " " << k;
+      if (!index->seekable) continue;
+      ASSERT_TRUE(*numeric);
+      const BlockStats want = BlockStats::Of(&times[begin], &numbers[begin], count);
+      EXPECT_EQ(std::bit_cast<uint64_t>(b.values.sum), std::bit_cast<uint64_t>(want.values.sum));
+      Micros got_t[kBlockSamples];
+      double got_v[kBlockSamples];
+      index->DecodeBlock(chunk, k, got_t, got_v);
+      for (size_t i = 0; i < count; ++i) {
+        ASSERT_EQ(got_t[i], times[begin + i]) << variant << " block " << k << " " << i;
+        ASSERT_EQ(std::bit_cast<uint64_t>(got_v[i]), std::bit_cast<uint64_t>(numbers[begin + i]))
+            << variant << " block " << k << " " << i;
+      }
+    }
+    if (index->seekable) {
+      ++seekable;
+      ++modes[{index->time.mode, index->value.mode}];
+    } else {
+      ++not_seekable;
+      // Text, or values coded with XOR (not decimal, or a single value).
+      EXPECT_TRUE(!*numeric || (variant / 3) % 5 == 3 || n == 1) << variant;
+    }
+  }
+  EXPECT_GT(seekable, 30);
+  EXPECT_GT(not_seekable, 5);
+  std::set<int> time_modes, value_modes;
+  for (const auto& [m, count] : modes) {
+    time_modes.insert(m.first);
+    value_modes.insert(m.second);
+  }
+  // (Sorted instants are never smaller as they are than as deltas: frame of reference is only
+  // seen on values, through the same cursor.)
+  EXPECT_EQ(time_modes, (std::set<int>{0, 2}));
+  EXPECT_EQ(value_modes, (std::set<int>{0, 1, 2}));
+}
+
 TEST(Chunk, NumbersAloneSkipColumnsOfEveryMode) {
   // createdAt as is and as offsets, jittered (frame of reference), instances as a random walk
   // (frame of reference on deltas) or regular (delta of delta): the columns skipped unread.
@@ -399,8 +482,7 @@ TEST(Chunk, SortIsStableForEqualTimes) {
 }
 
 TEST(Chunk, StatsMatchTheSamples) {
-  std::vector<Sample> in = {Num(1, 2, 1), Num(2, -4, 2), Num(3, std::nan(""), 3),
-                            Num(4, 10, 4)};
+  std::vector<Sample> in = {Num(1, 2, 1), Num(2, -4, 2), Num(3, std::nan(""), 3), Num(4, 10, 4)};
   auto stats = ReadChunkStats(EncodeChunk(in));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->count, 4u);
@@ -453,7 +535,8 @@ std::map<std::string, std::vector<std::pair<Micros, double>>> LoadAarhus() {
     if (cols.size() < 9) continue;
     auto t = ParseDateTime(cols[5] + "Z");  // treated as UTC
     if (!t) continue;
-    while (!cols[8].empty() && (cols[8].back() == '\n' || cols[8].back() == '\r')) cols[8].pop_back();
+    while (!cols[8].empty() && (cols[8].back() == '\n' || cols[8].back() == '\r'))
+      cols[8].pop_back();
     series[cols[8]].push_back({*t, std::stod(cols[2])});
   }
   gzclose(f);
@@ -521,8 +604,10 @@ double RegularDecimalBytesPerObservation(int arrival_jitter_ms) {
 TEST(Chunk, RegularDecimalReadingsUnderTwoBytes) {
   double uploaded = RegularDecimalBytesPerObservation(0);
   double live = RegularDecimalBytesPerObservation(300);
-  std::printf("regular decimal readings: %.3f bytes/observation uploaded, %.3f live (300 ms "
-              "arrival jitter)\n", uploaded, live);
+  std::printf(
+      "regular decimal readings: %.3f bytes/observation uploaded, %.3f live (300 ms "
+      "arrival jitter)\n",
+      uploaded, live);
   EXPECT_LE(uploaded, 2.0);
   // The arrival delay is noise (about 9 bits here) that no codec can remove.
   EXPECT_LE(live, 3.5);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +34,16 @@ class OpenSamples {
   // Append.
   Sample operator[](size_t i) const;
   std::vector<Sample> Decode() const;
+
+  // Sample i's instant, and its number when it has one (else NaN; numeric(i) tells), without
+  // decoding its record: for aggregations.
+  Micros time(size_t i) const { return buf_->times[i]; }
+  bool numeric(size_t i) const { return buf_->numeric[i] != 0; }
+  // The numbers of samples i, i+1, ... (NaN where numeric() is false).
+  const double* numbers(size_t i) const { return buf_->numbers.get() + i; }
+  // The pre-aggregates of block k (samples [k * kBlockSamples, (k + 1) * kBlockSamples)) once it
+  // is complete: k < size() / kBlockSamples.
+  const BlockStats& block(size_t k) const { return buf_->blocks[k]; }
 
   // The earliest and latest instant (Sample::time) of the samples; only when not empty.
   Micros min_time() const { return min_time_; }
@@ -66,11 +77,24 @@ class OpenSamples {
   Iterator end() const { return {this, count_}; }
 
  private:
-  struct Buffer;
+  struct Buffer {
+    std::unique_ptr<char[]> bytes;
+    size_t byte_capacity = 0;
+    std::unique_ptr<uint32_t[]> starts;  // where each record begins in `bytes`
+    // Each record's instant and number (NaN and numeric 0 when it has none), and the stats of
+    // each complete block: what aggregations read instead of the records.
+    std::unique_ptr<Micros[]> times;
+    std::unique_ptr<double[]> numbers;
+    std::unique_ptr<uint8_t[]> numeric;
+    std::unique_ptr<BlockStats[]> blocks;  // capacity / kBlockSamples
+    size_t capacity = 0;
+    // The extent of the newest version: only appends to it may write in place.
+    size_t count = 0;
+  };
   // Makes buf_ private to this version (a copy of its records) with room for `more_records`
   // more records of `more_bytes` bytes in all.
   void Reserve(size_t more_records, size_t more_bytes);
-  void AppendUnchecked(Micros time, std::string_view record);
+  void AppendUnchecked(Micros time, std::optional<double> number, std::string_view record);
 
   std::shared_ptr<Buffer> buf_;
   size_t count_ = 0;  // records this version sees

@@ -49,7 +49,7 @@ TEST(OpenSamplesTest, AppendsAndDecodes) {
 TEST(OpenSamplesTest, CopiesDoNotSeeLaterAppends) {
   OpenSamples a;
   for (uint64_t n = 1; n <= 5; ++n) a.Append(Make(n));
-  OpenSamples b = a;  // a published version; b is staged from it
+  OpenSamples b = a;                                     // a published version; b is staged from it
   for (uint64_t n = 6; n <= 40; ++n) b.Append(Make(n));  // in place, then growing
   ASSERT_EQ(a.size(), 5u);
   for (uint64_t i = 0; i < 5; ++i) EXPECT_EQ(a[i], Make(i + 1));
@@ -79,7 +79,8 @@ TEST(OpenSamplesTest, ReplaceEraseAndAssignLeaveCopiesAlone) {
   OpenSamples b = a;
   b.Replace(2, Make(33));
   b.Erase(0);
-  EXPECT_EQ(a.Decode(), (std::vector<Sample>{Make(1), Make(2), Make(3), Make(4), Make(5), Make(6)}));
+  EXPECT_EQ(a.Decode(),
+            (std::vector<Sample>{Make(1), Make(2), Make(3), Make(4), Make(5), Make(6)}));
   EXPECT_EQ(b.Decode(), (std::vector<Sample>{Make(2), Make(33), Make(4), Make(5), Make(6)}));
   OpenSamples c = a;
   c.Assign({Make(9)});

@@ -121,6 +121,19 @@ ngsild::Attribute DeletionInstance(const ngsild::Attribute& deleted, Micros at) 
 
 ngsild::AttrKind KindOf(const Sample& s) {
   ngsild::AttrKind kind = ngsild::AttrKind::kProperty;
+  // The extra members as SampleFromInstance writes them start with the type: read without
+  // parsing the object (temporal queries ask this of every entity they answer).
+  constexpr std::string_view kLead = R"({"type":")";
+  std::string_view e = s.extra;
+  if (e.starts_with(kLead)) {
+    e.remove_prefix(kLead.size());
+    const size_t end = e.find_first_of("\\\"");
+    if (end != std::string_view::npos && e[end] == '"' && end + 1 < e.size() &&
+        (e[end + 1] == ',' || e[end + 1] == '}')) {
+      ngsild::ParseAttrKind(e.substr(0, end), &kind);
+      return kind;
+    }
+  }
   auto extra = ParseJson(s.extra);
   if (extra.ok()) ngsild::ParseAttrKind(extra->GetString("type"), &kind);
   return kind;

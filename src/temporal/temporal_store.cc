@@ -55,6 +55,24 @@ Status Corrupt(std::string_view what) {
 
 }  // namespace
 
+Result<const ChunkIndex*> ChunkBlocks::Get(std::string_view data) const {
+  std::call_once(once_, [&] {
+    auto index = ComputeChunkIndex(data);
+    if (index.ok()) {
+      index_ = std::move(*index);
+    } else {
+      status_ = index.status();
+    }
+  });
+  if (!status_.ok()) return status_;
+  return &index_;
+}
+
+void Chunk::Reset(std::string new_data) {
+  data = std::make_shared<const std::string>(std::move(new_data));
+  blocks = std::make_shared<const ChunkBlocks>();
+}
+
 size_t Series::size() const {
   size_t n = open.size();
   for (const auto& c : chunks) n += c.stats.count;
@@ -109,8 +127,8 @@ Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros fro
     if (open.min_time() >= from && open.max_time() < to) {
       add(open.min_time(), open.max_time());
     } else {
-      for (const auto& x : open) {
-        if (x.time >= from && x.time < to) add(x.time, x.time);
+      for (size_t i = 0; i < open.size(); ++i) {
+        if (open.time(i) >= from && open.time(i) < to) add(open.time(i), open.time(i));
       }
     }
   }
@@ -136,73 +154,129 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
     last = static_cast<size_t>(it - periods.begin());
     return static_cast<int>(last);
   };
+  // The period that holds the whole block, when the block can stand for its samples; else -1.
+  auto whole_in = [&](const BlockStats& b) -> int {
+    if (!Accumulator::CanUseBlock(b, needs_distinct)) return -1;
+    const int p = period_of(b.first_time);
+    return p >= 0 && b.last_time < periods[p].end ? p : -1;
+  };
+  auto outside = [&](const BlockStats& b) { return b.last_time < from || b.first_time >= to; };
   std::vector<Micros> times;
   std::vector<double> numbers;
+  std::vector<Sample> samples;
+  std::vector<int> touched;  // the periods whose run is open
+  auto end_runs = [&] {
+    for (int p : touched) acc[p].EndRun();
+    touched.clear();
+  };
   for (const Series* s : series) {
     for (const auto& c : s->chunks) {
       if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
-      int pf = period_of(c.stats.first_time), pl = period_of(c.stats.last_time);
-      if (pf >= 0 && pf == pl && Accumulator::CanUseStats(c.stats, needs_distinct)) {
-        acc[pf].AddStats(c.stats);
-        if (from_stats) ++*from_stats;
-        continue;
+      auto index = c.Index();
+      if (!index.ok()) return index.status();
+      const ChunkIndex& ix = **index;
+      const std::vector<BlockStats>& bl = ix.blocks;
+      const bool cut = std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
+        return !outside(b) && whole_in(b) < 0;
+      });
+      // Decoded whole when it has a cut block and its blocks cannot be decoded alone.
+      const bool decode = cut && !ix.seekable;
+      bool numeric = true;
+      if (decode) {
+        auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
+        if (!decoded.ok()) return decoded.status();
+        numeric = *decoded;
+        if (!numeric) {
+          auto all = DecodeChunk(*c.data);
+          if (!all.ok()) return all.status();
+          samples = std::move(*all);
+        }
+        if ((numeric ? times.size() : samples.size()) !=
+            (bl.empty() ? 0 : (bl.size() - 1) * kBlockSamples + bl.back().count)) {
+          return Status::Internal("damaged temporal chunk: blocks");
+        }
+      } else if (!cut && from_stats) {
+        ++*from_stats;
       }
-      if (!needs_distinct) {
-        auto numeric = DecodeChunkNumbers(*c.data, &times, &numbers);
-        if (!numeric.ok()) return numeric.status();
-        if (*numeric) {
-          // Times are sorted in a chunk: the samples of a period are a run, added at once.
-          for (size_t i = 0; i < times.size();) {
-            int p = period_of(times[i]);
-            size_t j = i + 1;
-            if (p < 0) {
-              i = j;
-              continue;
-            }
+      for (size_t k = 0; k < bl.size(); ++k) {
+        const BlockStats& b = bl[k];
+        if (outside(b)) continue;
+        if (const int p = whole_in(b); p >= 0) {
+          acc[p].AddBlock(b);
+          continue;
+        }
+        // Cut by a period or the interval: its samples, one run per period (a chunk is sorted
+        // by time, so the samples of a period are adjacent).
+        size_t begin = k * kBlockSamples, end = begin + b.count;
+        if (!decode) {  // this block alone
+          times.resize(kBlockSamples);
+          numbers.resize(kBlockSamples);
+          ix.DecodeBlock(*c.data, k, times.data(), numbers.data());
+          begin = 0;
+          end = b.count;
+        }
+        for (size_t i = begin; i < end;) {
+          const int p = period_of(numeric ? times[i] : samples[i].time);
+          size_t j = i + 1;
+          if (p >= 0) {
             const Period& period = periods[p];
-            while (j < times.size() && times[j] >= period.start && times[j] < period.end) ++j;
-            acc[p].AddNumbers(numbers.data() + i, j - i);
-            i = j;
+            if (numeric) {
+              while (j < end && times[j] >= period.start && times[j] < period.end) ++j;
+              acc[p].AddNumbers(numbers.data() + i, j - i);
+            } else {
+              acc[p].Add(samples[i]);
+              for (; j < end && samples[j].time >= period.start && samples[j].time < period.end;
+                   ++j) {
+                acc[p].Add(samples[j]);
+              }
+            }
+            acc[p].EndRun();
           }
+          i = j;
+        }
+      }
+    }
+    // Open samples, in record order, by block: from their instants and numbers, decoding only
+    // the records that hold no number. They need not be sorted, so a block's runs are ended
+    // together at its end.
+    const OpenSamples& o = s->open;
+    const size_t n = o.size();
+    if (n == 0 || o.max_time() < from || o.min_time() >= to) continue;
+    for (size_t begin = 0; begin < n; begin += kBlockSamples) {
+      const size_t end = std::min(n, begin + kBlockSamples);
+      if (end - begin == kBlockSamples) {  // complete: it has pre-aggregates
+        const BlockStats& b = o.block(begin / kBlockSamples);
+        if (outside(b)) continue;
+        if (const int p = whole_in(b); p >= 0) {
+          acc[p].AddBlock(b);
           continue;
         }
       }
-      auto samples = DecodeChunk(*c.data);
-      if (!samples.ok()) return samples.status();
-      for (const auto& x : *samples) {
-        int p = period_of(x.time);
-        if (p >= 0) acc[p].Add(x);
-      }
-    }
-    // Open samples, in record order: numbers without decoding the rest of the record (its
-    // strings), gathered while they fall in one period and added together. Anything else for
-    // a period is added after the numbers gathered before it.
-    double run[64];
-    size_t run_size = 0;
-    int run_period = -1;
-    auto flush = [&] {
-      if (run_size > 0) acc[run_period].AddNumbers(run, run_size);
-      run_size = 0;
-    };
-    for (size_t i = 0; i < s->open.size(); ++i) {
-      Micros t;
-      std::optional<double> v;
-      if (DecodeSampleNumber(s->open.record(i), &t, &v) && v) {
-        int p = period_of(t);
-        if (p < 0) continue;
-        if (p != run_period || run_size == std::size(run)) {
-          flush();
-          run_period = p;
+      for (size_t i = begin; i < end;) {
+        if (!o.numeric(i)) {
+          Sample x = o[i];
+          const int p = period_of(x.time);
+          if (p >= 0) {
+            acc[p].Add(x);
+            touched.push_back(p);
+          }
+          ++i;
+          continue;
         }
-        run[run_size++] = *v;
-        continue;
+        const int p = period_of(o.time(i));
+        size_t j = i + 1;
+        if (p >= 0) {
+          const Period& period = periods[p];
+          while (j < end && o.numeric(j) && o.time(j) >= period.start && o.time(j) < period.end) {
+            ++j;
+          }
+          acc[p].AddNumbers(o.numbers(i), j - i);
+          touched.push_back(p);
+        }
+        i = j;
       }
-      flush();
-      Sample x = s->open[i];
-      int p = period_of(x.time);
-      if (p >= 0) acc[p].Add(x);
+      end_runs();
     }
-    flush();
   }
   return acc;
 }
@@ -807,7 +881,7 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
       s->chunks.erase(s->chunks.begin() + c);
       return Status::Ok();
     }
-    chunk.data = std::make_shared<const std::string>(EncodeChunk(*samples));
+    chunk.Reset(EncodeChunk(*samples));
     chunk.stats = ChunkStats();
     for (const auto& x : *samples) chunk.stats.Add(x);
     batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), chunk.key, *chunk.data});
@@ -856,7 +930,7 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
       s->chunks.erase(s->chunks.begin() + c);
       continue;
     }
-    chunk.data = std::make_shared<const std::string>(EncodeChunk(*samples));
+    chunk.Reset(EncodeChunk(*samples));
     chunk.stats = ChunkStats();
     for (const auto& x : *samples) chunk.stats.Add(x);
     batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), chunk.key, *chunk.data});

@@ -23,11 +23,30 @@
 
 namespace civitas::temporal {
 
+// The block pre-aggregates of a chunk and how to decode one block (ChunkIndex), computed from
+// its data on first use and kept: they are not stored. Shared by the copies of a Chunk; a Chunk
+// whose data changes gets a new one (Chunk::Reset).
+class ChunkBlocks {
+ public:
+  // Thread-safe; decodes the chunk on the first call only.
+  Result<const ChunkIndex*> Get(std::string_view data) const;
+
+ private:
+  mutable std::once_flag once_;
+  mutable Status status_;
+  mutable ChunkIndex index_;
+};
+
 // A sealed chunk of a series: its compressed samples and their pre-aggregates.
 struct Chunk {
   std::string key;  // backend key
   std::shared_ptr<const std::string> data;
   ChunkStats stats;
+  std::shared_ptr<const ChunkBlocks> blocks = std::make_shared<const ChunkBlocks>();
+
+  Result<const ChunkIndex*> Index() const { return blocks->Get(*data); }
+  // New data: stats and blocks made again.
+  void Reset(std::string new_data);
 };
 
 // The history of one attribute instance series (entity, attribute, datasetId). Immutable once
@@ -49,9 +68,10 @@ struct Series {
 using SeriesPtr = std::shared_ptr<const Series>;
 
 // Accumulates the samples of `series` into one Accumulator per period (periods sorted and
-// disjoint), by instant. A chunk that lies inside one period contributes its pre-aggregates
-// without being decoded when the methods allow it (no distinctCount, only numbers);
-// *from_stats (optional) counts those chunks.
+// disjoint), by instant, in runs (kBlockSamples): a block that lies inside one period
+// contributes its pre-aggregates when the methods allow it (no distinctCount, only numbers);
+// only the blocks cut by a period or the interval are read sample by sample, and a chunk is
+// decoded only when it has one. *from_stats (optional) counts the chunks not decoded.
 Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
                                                     const std::vector<Period>& periods,
                                                     bool needs_distinct,

@@ -94,72 +94,166 @@ TEST(Series, AggregateWithoutDistinctGivesTheSameValues) {
   }
 }
 
-// The aggregation's fast paths (a chunk's numbers alone, added a period's run at a time; open
-// numbers gathered per period) against decoding every sample and adding it in the same order:
-// chunks in series order, each in time order, then open samples in record order. Periods
-// straddle chunks and start inside and outside them; bit-exact sums.
+// The reference for AggregateByInstant: every sample decoded (chunks in series order, each in
+// time order, then the open samples in record order) and added one by one, a run per block
+// and period (kBlockSamples), ended at the end of the block.
+std::vector<Accumulator> AggregateEverySample(const std::vector<const Series*>& series,
+                                              const std::vector<Period>& periods, bool distinct) {
+  std::vector<Accumulator> acc(periods.size(), Accumulator(distinct));
+  auto add_blocks = [&](const std::vector<Sample>& samples) {
+    for (size_t b = 0; b < samples.size(); b += kBlockSamples) {
+      for (size_t i = b; i < std::min(samples.size(), b + kBlockSamples); ++i) {
+        for (size_t p = 0; p < periods.size(); ++p) {
+          if (samples[i].time >= periods[p].start && samples[i].time < periods[p].end) {
+            acc[p].Add(samples[i]);
+          }
+        }
+      }
+      for (auto& a : acc) a.EndRun();
+    }
+  };
+  for (const Series* s : series) {
+    for (const auto& c : s->chunks) {
+      auto samples = DecodeChunk(*c.data);
+      EXPECT_TRUE(samples.ok());
+      add_blocks(*samples);
+    }
+    add_blocks(s->open.Decode());
+  }
+  return acc;
+}
+
+// The aggregation's fast paths (block pre-aggregates of chunks and open samples, a chunk's
+// numbers alone, runs of numbers added at once) against AggregateEverySample, bit for bit, on
+// random series: two per attribute, chunks of several sizes, numbers with NaN, text, booleans
+// and deletions (some variants all numbers), open samples partly out of order; random periods
+// of random lengths starting inside and outside the data, and random interval ends.
 TEST(Series, AggregateMatchesAddingEverySampleInOrder) {
   std::mt19937_64 rng(17);
-  for (int variant = 0; variant < 6; ++variant) {
-    Series s;
-    std::vector<Sample> all;
+  const std::vector<AggrMethod> kAll = {
+      AggrMethod::kTotalCount, AggrMethod::kDistinctCount, AggrMethod::kSum,    AggrMethod::kAvg,
+      AggrMethod::kMin,        AggrMethod::kMax,           AggrMethod::kStddev, AggrMethod::kSumsq};
+  uint64_t compared = 0, from_stats = 0;
+  for (int variant = 0; variant < 12; ++variant) {
+    const bool only_numbers = variant % 4 < 2;
     uint64_t instance = 1;
     auto sample = [&](Micros t) {
       Sample x;
       x.time = t;
       x.instance = instance++;
-      const int kind = static_cast<int>(rng() % 20);
-      if (variant >= 3 && kind == 0) {
+      const int kind = static_cast<int>(rng() % 40);
+      if (!only_numbers && kind == 0) {
         x.value = R"("text")";
-      } else if (variant >= 3 && kind == 1) {
+      } else if (!only_numbers && kind == 1) {
         x.value = "true";
-      } else if (kind == 2) {
+      } else if (!only_numbers && kind == 2) {
+        x.value = R"("urn:ngsi-ld:null")";
+        x.extra = R"({"type":"Property","deletedAt":"2026-01-01T00:00:00Z"})";
+      } else if (kind == 3 && variant % 2 == 0) {
         x.number = std::nan("");
       } else {
-        x.number = std::round(std::sin(static_cast<double>(t) / 7e6) * 1e4) / 100;
+        x.number = std::round(std::sin(static_cast<double>(t) / 7e6) * 1e4) / 100 +
+                   static_cast<double>(rng() % 1000) / 7;
       }
       return x;
     };
-    const size_t chunk = variant % 3 == 0 ? 16 : variant % 3 == 1 ? 100 : 1024;
+    std::vector<Series> series(2);
     Micros t = 0;
-    for (int c = 0; c < 4; ++c) {
-      std::vector<Sample> part;
-      for (size_t i = 0; i < chunk; ++i) part.push_back(sample(t += 1000 + rng() % 2000));
-      SortSamples(&part);
-      std::string data = EncodeChunk(part);
-      auto stats = ReadChunkStats(data);
-      ASSERT_TRUE(stats.ok());
-      s.chunks.push_back({"", std::make_shared<const std::string>(std::move(data)), *stats});
-      all.insert(all.end(), part.begin(), part.end());
+    for (Series& s : series) {
+      t = static_cast<Micros>(rng() % 50000);
+      const size_t chunks = rng() % 4;
+      for (size_t c = 0; c < chunks; ++c) {
+        const size_t size = std::vector<size_t>{5, 16, 17, 100, 1024}[rng() % 5];
+        std::vector<Sample> part;
+        for (size_t i = 0; i < size; ++i) part.push_back(sample(t += 1000 + rng() % 2000));
+        SortSamples(&part);
+        std::string data = EncodeChunk(part);
+        auto stats = ReadChunkStats(data);
+        ASSERT_TRUE(stats.ok());
+        s.chunks.push_back({"", std::make_shared<const std::string>(std::move(data)), *stats});
+      }
+      const size_t open = rng() % 300;
+      for (size_t i = 0; i < open; ++i) {  // partly out of order
+        s.open.Append(sample(i % 5 == 0 ? t - static_cast<Micros>(rng() % 100000) : t += 1500));
+      }
     }
-    for (int i = 0; i < 300; ++i) {  // open, partly out of order
-      Sample x = sample(i % 5 == 0 ? t - static_cast<Micros>(rng() % 100000) : t += 1500);
-      s.open.Append(x);
-      all.push_back(x);
-    }
-    for (Micros d : {Micros{7000}, Micros{50000}, Micros{333333}, Micros{1000000}}) {
-      for (Micros from : {Micros{-5000}, Micros{0}, Micros{12345}, t / 3}) {
-        auto periods = MakePeriods(from, t + 1, Duration{0, d});
-        ASSERT_TRUE(periods.ok());
-        auto got = AggregateByInstant({&s}, *periods, false);
+    const std::vector<const Series*> both = {&series[0], &series[1]};
+    for (int round = 0; round < 40; ++round) {
+      const Micros d = std::vector<Micros>{997, 7000, 16000, 50000, 333333, 0}[rng() % 6];
+      const Micros from = static_cast<Micros>(rng() % (t + 20000)) - 10000;
+      const Micros to = from + 1 + static_cast<Micros>(rng() % (t + 20000));
+      auto periods = MakePeriods(from, to, Duration{0, d});
+      ASSERT_TRUE(periods.ok());
+      for (bool distinct : {false, true}) {
+        uint64_t undecoded = 0;
+        auto got = AggregateByInstant(both, *periods, distinct, &undecoded);
         ASSERT_TRUE(got.ok());
-        std::vector<Accumulator> want(periods->size(), Accumulator(false));
-        for (const Sample& x : all) {
-          for (size_t p = 0; p < periods->size(); ++p) {
-            if (x.time >= (*periods)[p].start && x.time < (*periods)[p].end) want[p].Add(x);
-          }
-        }
+        from_stats += undecoded;
+        auto want = AggregateEverySample(both, *periods, distinct);
         for (size_t p = 0; p < periods->size(); ++p) {
-          for (auto m :
-               {AggrMethod::kTotalCount, AggrMethod::kSum, AggrMethod::kAvg, AggrMethod::kMin,
-                AggrMethod::kMax, AggrMethod::kStddev, AggrMethod::kSumsq}) {
+          for (AggrMethod m : kAll) {
+            if (m == AggrMethod::kDistinctCount && !distinct) continue;
             ASSERT_EQ(ToJsonString((*got)[p].Value(m)), ToJsonString(want[p].Value(m)))
-                << variant << " d=" << d << " from=" << from << " period " << p << " "
-                << AggrMethodName(m);
+                << "variant " << variant << " round " << round << " d=" << d << " from=" << from
+                << " to=" << to << " period " << p << " " << AggrMethodName(m);
+            ++compared;
           }
         }
       }
     }
+  }
+  EXPECT_GT(compared, 10000u);
+  EXPECT_GT(from_stats, 0u);  // some chunks were answered from their blocks alone
+}
+
+// Sums are added in runs: however a period is covered, the same blocks give the same bits, and
+// the run sums are those of adding the values in order, from zero, a block at a time.
+TEST(Series, BlockRunsAreSumsInOrderFromZero) {
+  Series s;
+  std::vector<Sample> part;
+  std::vector<double> values;
+  for (int i = 0; i < 40; ++i) {
+    Sample x;
+    x.time = i * 10;
+    x.instance = static_cast<uint64_t>(i) + 1;
+    x.number = 0.1 * i + 1e-3 / (i + 1);
+    values.push_back(*x.number);
+    part.push_back(x);
+  }
+  std::string data = EncodeChunk(part);
+  s.chunks.push_back({"", std::make_shared<const std::string>(data), *ReadChunkStats(data)});
+  for (const auto& x : part) s.open.Append(x);
+  double block_sums[3] = {0, 0, 0};
+  for (int i = 0; i < 40; ++i) block_sums[i / kBlockSamples] += values[i];
+  double want = 0;
+  for (int copy = 0; copy < 2; ++copy) {  // the chunk's blocks, then the same as open samples
+    for (double b : block_sums) want += b;
+  }
+  auto got = AggregateByInstant({&s}, {{0, 400}}, false);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)[0].Value(AggrMethod::kSum), Json(want));
+  EXPECT_EQ((*got)[0].Value(AggrMethod::kTotalCount), Json(80));
+}
+
+// KindOf reads the type of the extra members SampleFromInstance writes without parsing them,
+// and parses anything else.
+TEST(Record, KindOfReadsTheTypeWithOrWithoutParsing) {
+  const std::pair<const char*, ngsild::AttrKind> cases[] = {
+      {R"({"type":"Relationship","observedAt":"2026-01-01T00:00:00Z"})",
+       ngsild::AttrKind::kRelationship},
+      {R"({"type":"GeoProperty"})", ngsild::AttrKind::kGeoProperty},
+      {R"({"type":"Property"})", ngsild::AttrKind::kProperty},
+      {R"({"observedAt":"2026-01-01T00:00:00Z","type":"LanguageProperty"})",
+       ngsild::AttrKind::kLanguageProperty},
+      {R"({ "type" : "VocabProperty" })", ngsild::AttrKind::kVocabProperty},
+      {R"({"type":"Rel\u0061tionship"})", ngsild::AttrKind::kRelationship},
+      {R"({"type":"Unknown"})", ngsild::AttrKind::kProperty},
+      {"", ngsild::AttrKind::kProperty},
+  };
+  for (const auto& [extra, kind] : cases) {
+    Sample s;
+    s.extra = extra;
+    EXPECT_EQ(KindOf(s), kind) << extra;
   }
 }
 
