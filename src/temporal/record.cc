@@ -57,7 +57,15 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
   std::optional<Micros> deleted = time_of("deletedAt");
   s.time = observed ? *observed : deleted ? *deleted : s.modified_at;
 
-  Json extra = Json::MakeObject();
+  // The other members, as a JSON object written directly (no Json tree: this runs for every
+  // recorded instance on the store's prepare thread).
+  std::string& extra = s.extra;
+  extra.push_back('{');
+  auto member = [&extra](std::string_view key) {
+    if (extra.size() > 1) extra.push_back(',');
+    AppendJsonString(extra, key);
+    extra.push_back(':');
+  };
   if (instance.is_object()) {
     for (const auto& [k, v] : instance.as_object()) {
       if (k == value_member) {
@@ -76,19 +84,21 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
       } else if (k == "observedAt" && observed) {
         // 1: written with milliseconds, 0: in whole seconds, else the text itself.
         const std::string& text = v.as_string();
+        member(kObservedMarker);
         if (text == FormatDateTime(*observed)) {
-          extra.Set(kObservedMarker, Json(1));
+          extra.push_back('1');
         } else if (text == FormatInstant(*observed)) {
-          extra.Set(kObservedMarker, Json(0));
+          extra.push_back('0');
         } else {
-          extra.Set(kObservedMarker, v);
+          AppendJson(extra, v);
         }
       } else {
-        extra.Set(k, v);
+        member(k);
+        AppendJson(extra, v);
       }
     }
   }
-  s.extra = ToJsonString(extra);
+  extra.push_back('}');
   return s;
 }
 
