@@ -81,7 +81,7 @@ int FindInstance(const AttributeSlot& slot, std::string_view dataset_id) {
 }
 
 std::string SerializeEntity(const Entity& e) {
-  // Written directly (no intermediate Json copy): this runs on the store's prepare thread for every
+  // Written directly (no intermediate Json copy): this runs on the commit thread for every
   // write. The format is the one DeserializeEntity reads.
   std::string out;
   out.reserve(1024);

@@ -11,7 +11,6 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -36,24 +35,17 @@ struct Change {
 };
 
 // Consumers of the change stream (subscriptions, the temporal store, the dashboard's live feed).
-//
-// A commit round is prepared on the store's prepare thread and made durable and published on
-// its commit thread; the prepare thread may already prepare the next rounds while the commit
-// thread syncs one (see EntityStore). Every round that reaches OnPrepare later reaches exactly
-// one of OnCommitted (in round order) or, once no round is in flight, OnAborted.
 class ChangeListener {
  public:
   virtual ~ChangeListener() = default;
-  // On the prepare thread, before the round is made durable: a listener may add records to the
-  // batch so that they become durable in the same atomic step as the changes themselves. The
-  // rounds before it may still be in flight: their changes are not durable or visible yet.
+  // On the commit thread, before the batch is made durable: a listener may add records to the
+  // batch so that they become durable in the same atomic step as the changes themselves.
   virtual void OnPrepare(const std::vector<Change>& changes, Backend::Batch* batch) {}
-  // On the commit thread, after the round is durable and visible to readers, in round order.
+  // On the commit thread, after the batch is durable and visible to readers, in commit order.
   // Must not block: hand work to another thread.
   virtual void OnCommitted(const std::vector<Change>& changes) {}
-  // On the prepare thread, when rounds it prepared could not be made durable; called once every
-  // round in flight has been committed or failed, before the next round is prepared. Forget
-  // everything staged since the last committed round.
+  // On the commit thread, when the batch OnPrepare saw could not be made durable: forget what
+  // was staged for it.
   virtual void OnAborted() {}
 };
 
@@ -63,7 +55,7 @@ struct Outcome {
   Kind kind = Kind::kNone;
   EntityPtr entity;  // the new state, for kPut
   // Optional: adds records kept beside the entity (e.g. history uploads to the temporal store)
-  // to this op's atomic batch. Runs on the prepare thread right after apply succeeded, also for
+  // to this op's atomic batch. Runs on the commit thread right after apply succeeded, also for
   // kNone, and before the listeners' OnPrepare.
   std::function<void(Backend::Batch* batch)> prepare;
 
@@ -75,9 +67,9 @@ struct Outcome {
 };
 
 // One write to one entity. `apply` computes the new state from the current one (null when the
-// entity does not exist). It runs on the prepare thread in commit order, so it sees every earlier
-// write (also one not yet durable, whose round is in flight); it must be quick and must not block
-// (parse and validate before submitting). An error from apply fails only this op.
+// entity does not exist). It runs on the commit thread in commit order, so it sees every earlier
+// write; it must be quick and must not block (parse and validate before submitting). An error
+// from apply fails only this op.
 struct WriteOp {
   std::string tenant;
   std::string id;
@@ -86,23 +78,19 @@ struct WriteOp {
 
 // The current state of every entity of every tenant, in memory, made durable through a Backend.
 //
-// Writes go through two threads in a pipeline (group commit). The prepare thread takes
-// everything submitted so far as one round: it applies every op (on top of the rounds still in
-// flight), serializes the new states and lets listeners add their records (OnPrepare). The
-// commit thread writes the rounds ready so far as one atomic batch with fsync, then publishes
-// the new states to readers, tells listeners (OnCommitted) and completes the submitters, round
-// by round. While one round is synced the next is prepared, so the fsync does not idle the CPU
-// work. An acknowledged write is durable, and readers never see a write that is not. When a
-// batch cannot be made durable, its rounds and every round prepared on top of them fail.
+// Writes go through one commit thread that batches everything submitted while the previous
+// batch was being synced (group commit): apply every op, write one atomic batch with fsync,
+// publish the new states to readers, tell listeners, then complete the submitters. An
+// acknowledged write is therefore durable, and readers never see a write that is not.
 // Reads take a shared lock on the tenant and never wait on disk. Thread-safe.
 class EntityStore {
  public:
   struct Options {
-    bool sync = true;              // fsync each batch (durability); tests may turn it off
-    size_t max_batch_ops = 16384;  // ops per group commit
+    bool sync = true;                  // fsync each batch (durability); tests may turn it off
+    size_t max_batch_ops = 16384;      // ops per group commit
   };
 
-  // Loads every entity from the backend into memory and starts the prepare and commit threads.
+  // Loads every entity from the backend into memory and starts the commit thread.
   static Result<std::unique_ptr<EntityStore>> Open(std::unique_ptr<Backend> backend,
                                                    Options options);
   ~EntityStore();  // Close()
@@ -129,7 +117,7 @@ class EntityStore {
   bool ReadLocked(std::string_view tenant, const std::function<void()>& fn) const;
 
   // Submits writes; done receives one Status per op, in order, once they are durable (or
-  // failed). done runs on the commit thread, in submission order: it must not block.
+  // failed). done runs on the commit thread: it must not block.
   void Submit(std::vector<WriteOp> ops, std::function<void(std::vector<Status>)> done);
 
   // Entity types and attributes per tenant, kept up to date with every commit.
@@ -138,7 +126,7 @@ class EntityStore {
   // Listeners must be added before the first Submit.
   void AddListener(ChangeListener* listener);
   // Indexes too (they are told about every entity already loaded here, then about every
-  // published change). The index must outlive the store's threads (Close()).
+  // published change). The index must outlive the store's commit thread (Close()).
   void AddIndex(EntityIndex* index);
 
   // Small durable records outside entities (hosted contexts, later subscriptions). Synchronous.
@@ -149,8 +137,8 @@ class EntityStore {
   Status ScanMeta(std::string_view prefix,
                   const std::function<Status(std::string_view key, std::string_view value)>& fn);
 
-  // Completes every submitted write, then stops the prepare and commit threads. Later Submits fail
-  // with ServiceUnavailable. Idempotent.
+  // Completes every submitted write, then stops the commit thread. Later Submits fail with
+  // ServiceUnavailable. Idempotent.
   void Close();
 
   struct Stats {
@@ -170,42 +158,11 @@ class EntityStore {
     std::vector<WriteOp> ops;
     std::function<void(std::vector<Status>)> done;
   };
-  // One entity a round wrote: its state before the round and after it (null: deleted).
-  struct Written {
-    std::string key;  // EntityKey(tenant, id)
-    std::string tenant;
-    std::string id;
-    EntityPtr before;
-    EntityPtr after;
-  };
-  // A round, prepared and waiting to be made durable.
-  struct Round {
-    uint64_t seq = 0;
-    uint64_t epoch = 0;  // epoch_ when prepared; a later epoch means an earlier round failed
-    std::vector<Pending> batch;
-    std::vector<std::vector<Status>> statuses;  // per Pending, per op
-    std::vector<Written> written;               // one per entity, in first-write order
-    std::vector<Change> changes;
-    Backend::Batch writes;
-    std::vector<std::string> new_tenants;
-    bool prepared = false;  // it had writes, and listeners' OnPrepare saw it
-  };
-  // The state of an entity written by a round in flight (prepared, not yet published).
-  struct InFlight {
-    uint64_t seq;
-    EntityPtr state;  // null: deleted
-  };
 
   EntityStore(std::unique_ptr<Backend> backend, Options options);
   Status Load();
-  void PrepareLoop();
-  std::unique_ptr<Round> Prepare(std::vector<Pending> batch);
-  // On the prepare thread: forget in-flight states the commit thread has published; after a
-  // failed commit, wait for the rounds in flight and reset listeners and in-flight states.
-  void CatchUp();
-  void CommitLoop();
-  void Publish(Round& round);
-  void Fail(Round& round, const std::string& why);
+  void Run();
+  void CommitBatch(std::vector<Pending>& batch);
   Tenant* FindTenant(std::string_view name) const;
   Tenant* GetOrCreateTenant(const std::string& name);
 
@@ -218,29 +175,11 @@ class EntityStore {
   mutable std::mutex tenants_mu_;  // guards the map, not the tenants
   std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants_;
 
-  // Submitted ops, for the prepare thread.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<Pending> queue_;
   bool closing_ = false;
-
-  // Prepared rounds, for the commit thread.
-  std::mutex rounds_mu_;
-  std::condition_variable rounds_cv_;  // a round is ready, or done_ / finished_seq_ changed
-  std::deque<std::unique_ptr<Round>> rounds_;
-  bool prepare_done_ = false;               // the prepare thread has handed over its last round
-  uint64_t finished_seq_ = 0;               // every round up to this one is committed or failed
-  std::atomic<uint64_t> published_seq_{0};  // every round up to this one is visible
-  std::atomic<uint64_t> epoch_{0};          // incremented by every failed commit
-
-  // Prepare-thread state.
-  uint64_t next_seq_ = 1;
-  uint64_t seen_epoch_ = 0;
-  std::unordered_map<std::string, InFlight> in_flight_;                       // by EntityKey
-  std::deque<std::pair<uint64_t, std::vector<std::string>>> in_flight_keys_;  // per round
-
-  std::thread prepare_thread_;
-  std::thread commit_thread_;
+  std::thread thread_;
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> ops_{0};

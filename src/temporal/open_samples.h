@@ -21,8 +21,8 @@ namespace civitas::temporal {
 // that is not the newest (after an aborted round), Replace, Erase and Assign.
 //
 // Thread safety: as for any value, but a copy may be read on other threads while the
-// original is appended to (the TemporalStore's prepare thread stages a copy, its commit thread
-// publishes it under its lock; readers read published versions).
+// original is appended to (the TemporalStore's commit thread stages a copy and publishes it
+// under its lock; readers read published versions).
 class OpenSamples {
  public:
   size_t size() const { return count_; }

@@ -101,7 +101,7 @@ Result<std::vector<Sample>> Series::Read(Micros from, Micros to) const {
 }
 
 Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros from,
-                                                                      Micros to) const {
+                                                                       Micros to) const {
   Micros first = 0, last = 0;
   bool any = false;
   auto add = [&](Micros lo, Micros hi) {
@@ -281,8 +281,9 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
   return acc;
 }
 
-std::string TemporalStore::SeriesPrefix(char kind, const std::string& tenant, const std::string& id,
-                                        const std::string& attr, const std::string& dataset) const {
+std::string TemporalStore::SeriesPrefix(char kind, const std::string& tenant,
+                                        const std::string& id, const std::string& attr,
+                                        const std::string& dataset) const {
   std::string k(1, kind);
   k += tenant;
   k.push_back('\0');
@@ -364,17 +365,12 @@ Status TemporalStore::Load(Backend& backend) {
   return Status::Ok();
 }
 
-HistoryPtr TemporalStore::Current(const std::string& tenant, const std::string& id) const {
+const History* TemporalStore::Current(const std::string& tenant, const std::string& id) const {
   std::string key = Key2(tenant, id);
-  if (auto it = staged_.find(key); it != staged_.end()) return it->second.history;
-  return Latest(key);
-}
-
-HistoryPtr TemporalStore::Latest(const std::string& key) const {
-  if (auto it = in_flight_.find(key); it != in_flight_.end()) return it->second.history;
-  std::shared_lock lock(mu_);  // the commit thread publishes under it
+  if (auto it = staged_.find(key); it != staged_.end()) return it->second.history.get();
+  // The commit thread is the only writer of histories_: reading it here needs no lock.
   auto it = histories_.find(key);
-  return it == histories_.end() ? nullptr : it->second;
+  return it == histories_.end() ? nullptr : it->second.get();
 }
 
 History* TemporalStore::Stage(const std::string& tenant, const std::string& id, bool create) {
@@ -383,7 +379,9 @@ History* TemporalStore::Stage(const std::string& tenant, const std::string& id, 
   if (it == staged_.end()) {
     Staged s;
     s.tenant = tenant;
-    if (HistoryPtr latest = Latest(key)) s.history = std::make_shared<History>(*latest);
+    if (auto c = histories_.find(key); c != histories_.end()) {
+      s.history = std::make_shared<History>(*c->second);
+    }
     it = staged_.emplace(key, std::move(s)).first;
   }
   if (!it->second.history && create) {
@@ -618,8 +616,8 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
     Json types = Json::MakeArray();
     for (const auto& t : s.history->types) types.Push(Json(t));
     header.Set("types", std::move(types));
-    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), std::string(1, kHeader) + key,
-                      ToJsonString(header)});
+    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace),
+                      std::string(1, kHeader) + key, ToJsonString(header)});
     s.header_dirty = false;
   }
   if (next_instance_ != first_instance || pending_counter_) {
@@ -627,62 +625,25 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
                       std::to_string(next_instance_)});
     pending_counter_ = false;
   }
-  // The round is in flight: later rounds build on its histories, readers see them once the
-  // commit thread has made it durable (OnCommitted).
-  const uint64_t published = published_round_.load(std::memory_order_acquire);
-  while (!in_flight_keys_.empty() && in_flight_keys_.front().first <= published) {
-    for (const auto& key : in_flight_keys_.front().second) {
-      auto it = in_flight_.find(key);
-      if (it != in_flight_.end() && it->second.round <= published) in_flight_.erase(it);
-    }
-    in_flight_keys_.pop_front();
-  }
-  Round round;
-  round.seq = ++prepared_rounds_;
-  std::vector<std::string> keys;
-  for (auto& [key, s] : staged_) {
-    in_flight_.insert_or_assign(key, InFlight{round.seq, s.history});
-    keys.push_back(key);
-    round.histories.emplace_back(key, std::move(s.history));
-  }
-  in_flight_keys_.emplace_back(round.seq, std::move(keys));
+}
+
+void TemporalStore::OnCommitted(const std::vector<storage::Change>&) {
   {
-    std::lock_guard lock(rounds_mu_);
-    rounds_.push_back(std::move(round));
+    std::unique_lock lock(mu_);
+    for (auto& [key, s] : staged_) {
+      if (s.history) {
+        histories_.insert_or_assign(key, std::move(s.history));
+      } else {
+        histories_.erase(key);
+      }
+    }
   }
   staged_.clear();
   owned_.clear();
   touched_.clear();
 }
 
-void TemporalStore::OnCommitted(const std::vector<storage::Change>&) {
-  Round round;
-  {
-    std::lock_guard lock(rounds_mu_);
-    if (rounds_.empty()) return;  // cannot happen: every committed round was prepared
-    round = std::move(rounds_.front());
-    rounds_.pop_front();
-  }
-  {
-    std::unique_lock lock(mu_);
-    for (auto& [key, h] : round.histories) {
-      if (h) {
-        histories_.insert_or_assign(key, std::move(h));
-      } else {
-        histories_.erase(key);
-      }
-    }
-  }
-  published_round_.store(round.seq, std::memory_order_release);
-}
-
 void TemporalStore::OnAborted() {
-  {
-    std::lock_guard lock(rounds_mu_);
-    rounds_.clear();
-  }
-  in_flight_.clear();
-  in_flight_keys_.clear();
   staged_.clear();
   owned_.clear();
   touched_.clear();
@@ -816,7 +777,7 @@ storage::WriteOp TemporalStore::DeleteAttrOp(std::string tenant, std::string id,
   };
   op.apply = [this, tenant, id, matches](const storage::EntityPtr&,
                                          Micros) -> Result<storage::Outcome> {
-    HistoryPtr cur = Current(tenant, id);
+    const History* cur = Current(tenant, id);
     if (cur == nullptr) return Status::NotFound("no temporal representation of entity " + id);
     bool any = false;
     for (const auto& [k, s] : cur->series) any = any || matches(*s);
@@ -840,7 +801,8 @@ storage::WriteOp TemporalStore::DeleteAttrOp(std::string tenant, std::string id,
 
 Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Series* s,
                                       uint64_t instance,
-                                      const std::optional<ngsild::Attribute>& patch, Batch* batch) {
+                                      const std::optional<ngsild::Attribute>& patch,
+                                      Batch* batch) {
   auto merged = [&](const Sample& old) {
     Json inst = InstanceFromSample(old, true);
     for (const auto& [k, v] : patch->as_object()) inst.Set(k, v);
@@ -855,7 +817,8 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     PutBe64(&key, instance);
     if (patch) {
       Sample updated = merged(s->open[i]);
-      batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key, EncodeSample(updated)});
+      batch->push_back(
+          {Backend::Op::Kind::kPut, std::string(kSpace), key, EncodeSample(updated)});
       s->open.Replace(i, updated);
     } else {
       s->open.Erase(i);
@@ -897,9 +860,9 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
   };
   const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h.id, s->attr, s->dataset);
   // The open samples are decoded only when one of the instants is in their range.
-  auto first = s->open.empty()
-                   ? instants.end()
-                   : std::lower_bound(instants.begin(), instants.end(), s->open.min_time());
+  auto first = s->open.empty() ? instants.end()
+                               : std::lower_bound(instants.begin(), instants.end(),
+                                                  s->open.min_time());
   if (first != instants.end() && *first <= s->open.max_time()) {
     std::vector<Sample> open = s->open.Decode();
     size_t dropped = std::erase_if(open, [&](const Sample& x) {
@@ -947,7 +910,7 @@ storage::WriteOp TemporalStore::ModifyInstanceOp(std::string tenant, std::string
   op.id = id;
   op.apply = [this, tenant, id, attr, instance, patch](const storage::EntityPtr&,
                                                        Micros) -> Result<storage::Outcome> {
-    HistoryPtr cur = Current(tenant, id);
+    const History* cur = Current(tenant, id);
     if (cur == nullptr) return Status::NotFound("no temporal representation of entity " + id);
     // Find the instance now, so that the op fails cleanly when it does not exist; the prepare
     // hook runs right after, on the same thread, and sees the same state.

@@ -1,16 +1,12 @@
 #pragma once
 
-#include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -80,7 +76,7 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
 // The history of one entity: its types and its series by (attribute, datasetId).
 struct History {
   std::string id;
-  std::vector<std::string> types;           // expanded, as last recorded
+  std::vector<std::string> types;  // expanded, as last recorded
   std::map<std::string, SeriesPtr> series;  // key: attr \0 dataset
 };
 using HistoryPtr = std::shared_ptr<const History>;
@@ -99,11 +95,10 @@ using HistoryPtr = std::shared_ptr<const History>;
 // when a series has chunk_samples open samples they are sealed: one `c` put and the `r`
 // deletes, in the same batch as the write that filled it.
 //
-// Threading: every write runs on the EntityStore's prepare thread (OnPrepare, or the `apply`
-// and `prepare` hooks of the WriteOps made here), staged on copies of the touched histories;
-// the next rounds build on the histories of the rounds in flight, and the commit thread
-// publishes a round's histories in OnCommitted once it is durable, so readers only see durable
-// history. Reads take a shared lock for a moment and then work on immutable snapshots.
+// Threading: every write runs on the EntityStore's commit thread (as a ChangeListener, or as
+// the `prepare` hook of the WriteOps made here), staged on copies of the touched histories,
+// and published in OnCommitted, so readers only see durable history. Reads take a shared lock
+// for a moment and then work on immutable snapshots.
 class TemporalStore : public storage::ChangeListener {
  public:
   static constexpr std::string_view kSpace = "temporal";
@@ -134,8 +129,8 @@ class TemporalStore : public storage::ChangeListener {
   // Writes of the temporal API, as WriteOps for EntityStore::Submit. They never change the
   // current entity.
   struct Instance {
-    std::string attr;            // expanded IRI
-    ngsild::Attribute instance;  // expanded; observedAt (if any) gives its instant
+    std::string attr;             // expanded IRI
+    ngsild::Attribute instance;   // expanded; observedAt (if any) gives its instant
   };
   // Adds instances (a history upload: any number per attribute, in any order). An instance
   // with an observedAt replaces those of its series (attribute, datasetId) observed at the same
@@ -185,10 +180,7 @@ class TemporalStore : public storage::ChangeListener {
   // The staged series for (attr, dataset), private to this round.
   Series* StageSeries(History* h, const std::string& tenant, const std::string& attr,
                       const std::string& dataset, bool create);
-  // The history as the next round sees it: staged this round, else written by a round in
-  // flight, else published. Prepare thread only.
-  HistoryPtr Current(const std::string& tenant, const std::string& id) const;
-  HistoryPtr Latest(const std::string& key) const;  // in flight, else published
+  const History* Current(const std::string& tenant, const std::string& id) const;
   void Record(const std::string& tenant, History* h, const std::string& attr,
               const ngsild::Attribute& instance, Micros now, Batch* batch);
   // Records the deletion of every instance of `before` that `after` (null: the entity was
@@ -217,30 +209,12 @@ class TemporalStore : public storage::ChangeListener {
   // tenant \0 id → history
   std::map<std::string, HistoryPtr, std::less<>> histories_;
 
-  // Prepare-thread state (the EntityStore's prepare thread: OnPrepare, OnAborted, the ops).
+  // Commit-thread state.
   uint64_t next_instance_ = 1;
-  bool pending_counter_ = false;          // an aborted round advanced next_instance_
+  bool pending_counter_ = false;  // an aborted round advanced next_instance_
   std::map<std::string, Staged> staged_;  // key: tenant \0 id
   std::set<const Series*> owned_;         // staged series already private to this round
   std::set<std::pair<std::string, std::string>> touched_;  // (staged key, series key)
-  // Histories written by rounds in flight (prepared, not yet committed), the latest per key.
-  struct InFlight {
-    uint64_t round;
-    HistoryPtr history;  // null: deleted
-  };
-  std::unordered_map<std::string, InFlight> in_flight_;
-  std::deque<std::pair<uint64_t, std::vector<std::string>>> in_flight_keys_;  // per round
-  uint64_t prepared_rounds_ = 0;
-
-  // Rounds prepared and not yet committed, in order: OnCommitted (commit thread) publishes the
-  // oldest.
-  struct Round {
-    uint64_t seq = 0;
-    std::vector<std::pair<std::string, std::shared_ptr<History>>> histories;  // null: deleted
-  };
-  std::mutex rounds_mu_;
-  std::deque<Round> rounds_;
-  std::atomic<uint64_t> published_round_{0};
 };
 
 }  // namespace civitas::temporal
