@@ -3,7 +3,7 @@
 # load of a shared machine (the same binary and inputs give the same count to within a fraction
 # of a percent), so a change to the write path can be judged on a busy machine too.
 #
-#   bench/callgrind.sh [--civitas PATH] [--loadgen PATH] [--runs N]
+#   bench/callgrind.sh [--civitas PATH] [--loadgen PATH] [--runs N] [--keep DIR]
 #
 # For each run it starts Civitas under callgrind (fsync on, 2 I/O threads, a fresh data
 # directory on a free port), then measures two workloads with the counters zeroed before and
@@ -11,19 +11,22 @@
 #   patch  5,000 single-attribute PATCH /entities/{id}/attrs over 2,000 entities, 16 connections
 #   batch  20 POST /entityOperations/upsert?options=update of 1,000 entities x 3 attributes
 # and prints instructions per PATCH and per attribute update (whole process: HTTP, parsing, the
-# commit thread, RocksDB, history). Needs valgrind (apt-get install valgrind) and python3.
+# commit thread, RocksDB, history). --keep DIR copies the counter files there (patch.N, batch.N)
+# for callgrind_annotate. Needs valgrind (apt-get install valgrind) and python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 civitas=$ROOT/build/release/src/server/civitas
 loadgen=$ROOT/build/release/bench/civitas_loadgen
 runs=1
+keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --civitas) civitas=$2; shift ;;
     --loadgen) loadgen=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --keep) keep=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,6 +65,7 @@ measure() {  # name loadgen-args...
   callgrind_control --dump="$name" "$pid" >/dev/null 2>&1
   local f
   f=$(grep -la "^desc: Trigger: .*$name" "$work"/cg.out.* | head -n 1)
+  [ -n "$keep" ] && mkdir -p "$keep" && cp "$f" "$keep/$name.$run"
   total "$f"
 }
 

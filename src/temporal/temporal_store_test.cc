@@ -1,7 +1,6 @@
 #include "temporal/temporal_store.h"
 
 #include <gtest/gtest.h>
-
 #include <zlib.h>
 
 #include <algorithm>
@@ -284,7 +283,9 @@ class TemporalStoreTest : public ::testing::Test {
     auto backend = storage::OpenRocksDb({dir_.string()});
     ASSERT_TRUE(backend.ok()) << backend.status().detail();
     ASSERT_TRUE(temporal_->Load(**backend).ok());
-    auto store = storage::EntityStore::Open(std::move(*backend), {false, 16384});
+    std::unique_ptr<storage::Backend> b = std::move(*backend);
+    if (wrap_) b = wrap_(std::move(b));
+    auto store = storage::EntityStore::Open(std::move(b), {false, 16384});
     ASSERT_TRUE(store.ok());
     entities_ = std::move(*store);
     entities_->AddListener(temporal_.get());
@@ -301,24 +302,28 @@ class TemporalStoreTest : public ::testing::Test {
 
   // Writes the entity with speed = v (observed at `observed` when not empty) and a name that
   // never changes.
-  Status PutEntity(double v, std::string observed = "") {
-    return Run({"", "urn:x:1", [=](const EntityPtr& cur, Micros now) -> Result<Outcome> {
-                  ngsild::Entity e = cur ? *cur : ngsild::Entity{};
-                  e.id = "urn:x:1";
-                  e.types = {"https://example.org/Road"};
-                  Json speed = Json::MakeObject();
-                  speed.Set("type", "Property");
-                  speed.Set("value", Json(v));
-                  if (!observed.empty()) speed.Set("observedAt", observed);
-                  speed.Set("modifiedAt", FormatDateTime(now));
-                  Json name = Json::MakeObject();
-                  name.Set("type", "Property");
-                  name.Set("value", "Main street");
-                  e.attrs = {{kAttr, {speed}}, {kOther, {name}}};
-                  return Outcome::Put(std::move(e));
-                }});
+  Status PutEntity(double v, std::string observed = "") { return Run(PutOp(v, observed)); }
+
+ public:
+  static WriteOp PutOp(double v, std::string observed = "") {
+    return {"", "urn:x:1", [=](const EntityPtr& cur, Micros now) -> Result<Outcome> {
+              ngsild::Entity e = cur ? *cur : ngsild::Entity{};
+              e.id = "urn:x:1";
+              e.types = {"https://example.org/Road"};
+              Json speed = Json::MakeObject();
+              speed.Set("type", "Property");
+              speed.Set("value", Json(v));
+              if (!observed.empty()) speed.Set("observedAt", observed);
+              speed.Set("modifiedAt", FormatDateTime(now));
+              Json name = Json::MakeObject();
+              name.Set("type", "Property");
+              name.Set("value", "Main street");
+              e.attrs = {{kAttr, {speed}}, {kOther, {name}}};
+              return Outcome::Put(std::move(e));
+            }};
   }
 
+ protected:
   static TemporalStore::Instance Obs(const char* at, double v, const char* dataset = nullptr) {
     Json inst = Json::MakeObject();
     inst.Set("type", "Property");
@@ -344,6 +349,8 @@ class TemporalStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  // Optional: wraps the backend the entity store writes through.
+  std::function<std::unique_ptr<storage::Backend>(std::unique_ptr<storage::Backend>)> wrap_;
   std::unique_ptr<TemporalStore> temporal_;
   std::unique_ptr<storage::EntityStore> entities_;
 };
@@ -405,7 +412,8 @@ TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
       Obs("2024-01-01T00:02:00Z", 2), Obs("2024-01-01T00:04:00Z", 4),
       Obs("2024-01-01T00:00:00Z", 0), Obs("2024-01-01T00:06:00Z", 6),
       Obs("2024-01-01T00:07:00Z", 7), Obs("2024-01-01T00:08:00Z", 8, "urn:ds:b")};
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, up, false)).ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, up, false)).ok());
   // The current entity is untouched.
   EXPECT_EQ(entities_->Get("", "urn:x:1"), nullptr);
   EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 1, 2, 3, 33, 4, 5, 6, 7}));
@@ -415,8 +423,8 @@ TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
   EXPECT_EQ(series.chunks.size(), 2u);  // 9 samples, chunks of 4: 8 sealed, 1 open
   EXPECT_EQ(series.open.size(), 1u);
   // Out of order after sealing: still all there, in time order.
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2023-12-31T23:59:00Z", -1)}, true))
-                  .ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2023-12-31T23:59:00Z", -1)}, true)).ok());
   EXPECT_EQ(Values(Samples()), (std::vector<double>{-1, 0, 1, 2, 3, 33, 4, 5, 6, 7}));
 
   Open();  // restart
@@ -427,8 +435,8 @@ TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
   // Instance numbers are not reused after a restart.
   uint64_t max_before = 0;
   for (const auto& s : Samples()) max_before = std::max(max_before, s.instance);
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2024-02-01T00:00:00Z", 99)}, true))
-                  .ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {}, {Obs("2024-02-01T00:00:00Z", 99)}, true)).ok());
   EXPECT_GT(Samples().back().instance, max_before);
 }
 
@@ -501,8 +509,8 @@ TEST_F(TemporalStoreTest, DeleteAndModifyInstances) {
   auto s = Samples();
   ASSERT_EQ(s.size(), 6u);
   // One in a sealed chunk, one open.
-  ASSERT_TRUE(Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[1].instance, std::nullopt))
-                  .ok());
+  ASSERT_TRUE(
+      Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[1].instance, std::nullopt)).ok());
   Json patch = Json::MakeObject();
   patch.Set("value", Json(55));
   ASSERT_TRUE(Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[5].instance, patch)).ok());
@@ -547,9 +555,9 @@ TEST(RecordTest, DeletionInstanceHoldsTheNullOfItsKind) {
             json(R"({"@none":"urn:ngsi-ld:null"})"));
   EXPECT_EQ(null_of(R"({"type":"ListProperty","valueList":[1,2]})", "valueList"),
             json(R"(["urn:ngsi-ld:null"])"));
-  EXPECT_EQ(null_of(R"({"type":"ListRelationship","objectList":[{"object":"urn:a"}]})",
-                    "objectList"),
-            json(R"(["urn:ngsi-ld:null"])"));
+  EXPECT_EQ(
+      null_of(R"({"type":"ListRelationship","objectList":[{"object":"urn:a"}]})", "objectList"),
+      json(R"(["urn:ngsi-ld:null"])"));
   EXPECT_EQ(null_of(R"({"type":"VocabProperty","vocab":"https://x/y"})", "vocab"), null);
 
   // As a sample: its instant is the deletion, it is told apart from values, it comes back whole.
@@ -562,20 +570,20 @@ TEST(RecordTest, DeletionInstanceHoldsTheNullOfItsKind) {
   EXPECT_EQ(back, p);
   EXPECT_FALSE(IsDeletion(SampleFromInstance(json(R"({"type":"Property","value":5})"), 0, 1)));
   // "deletedAt" as a value, or in a sub-attribute, is not the instance's.
-  EXPECT_FALSE(IsDeletion(SampleFromInstance(
-      json(R"({"type":"Property","value":"deletedAt",
+  EXPECT_FALSE(IsDeletion(SampleFromInstance(json(R"({"type":"Property","value":"deletedAt",
                "note":{"type":"Property","value":1,"deletedAt":"2024-01-01T00:00:00Z"}})"),
-      0, 1)));
+                                             0, 1)));
 }
 
 TEST_F(TemporalStoreTest, RecordsDeletionsDurably) {
   ASSERT_TRUE(PutEntity(10, "2024-01-01T00:00:00Z").ok());
   // The name deleted (a Core API attribute deletion); the speed did not change.
-  ASSERT_TRUE(Run({"", "urn:x:1", [](const EntityPtr& cur, Micros) -> Result<Outcome> {
-                    ngsild::Entity e = *cur;
-                    std::erase_if(e.attrs, [](const auto& slot) { return slot.name == kOther; });
-                    return Outcome::Put(std::move(e));
-                  }})
+  ASSERT_TRUE(Run({"", "urn:x:1",
+                   [](const EntityPtr& cur, Micros) -> Result<Outcome> {
+                     ngsild::Entity e = *cur;
+                     std::erase_if(e.attrs, [](const auto& slot) { return slot.name == kOther; });
+                     return Outcome::Put(std::move(e));
+                   }})
                   .ok());
   auto names = Samples(kOther);
   ASSERT_EQ(names.size(), 2u);
@@ -614,9 +622,8 @@ TEST_F(TemporalStoreTest, RecordsDeletionsDurably) {
 TEST_F(TemporalStoreTest, AggregationsLeaveDeletionsOut) {
   ASSERT_TRUE(PutEntity(10, "2024-01-01T00:00:00Z").ok());
   ASSERT_TRUE(PutEntity(20, "2024-01-01T00:01:00Z").ok());
-  ASSERT_TRUE(Run({"", "urn:x:1", [](const EntityPtr&, Micros) -> Result<Outcome> {
-                    return Outcome::Delete();
-                  }})
+  ASSERT_TRUE(Run({"", "urn:x:1",
+                   [](const EntityPtr&, Micros) -> Result<Outcome> { return Outcome::Delete(); }})
                   .ok());
   ASSERT_EQ(Samples().size(), 3u);
   HistoryPtr h = temporal_->Get("", "urn:x:1");
@@ -640,8 +647,10 @@ TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
     std::string at = "2020-01-01T00:0" + std::to_string(i) + ":00Z";
     old.push_back(Obs(at.c_str(), i));
   }
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Archive"}, old, false)).ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Archive"}, old, false)).ok());
   // The write that sealed them also dropped them (older than 30 days); the open one stays.
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
   // The per-type setting keeps the archive.
@@ -662,8 +671,10 @@ TEST_F(TemporalStoreTest, RetentionSweepReachesSeriesNoLongerWritten) {
     recent.push_back(Obs(FormatDateTime(now - (9 - i) * 60'000'000LL).c_str(), 100 + i));
   }
   // Written while no retention was set: two sealed chunks and one open sample each.
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Road"}, recent, false)).ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:2", {"https://example.org/Road"}, recent, false)).ok());
   EXPECT_TRUE(temporal_->Expired(now).empty());  // no retention: nothing expires
 
   TemporalStore::Options retained;
@@ -693,7 +704,8 @@ TEST_F(TemporalStoreTest, RetentionSweeperRunsOnItsOwnThread) {
     std::string at = "2020-01-01T00:0" + std::to_string(i) + ":00Z";
     old.push_back(Obs(at.c_str(), i));
   }
-  ASSERT_TRUE(Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, old, false)).ok());
   TemporalStore::Options o;
   o.chunk_samples = 4;
   o.retention = *ParseDuration("P30D");
@@ -706,10 +718,83 @@ TEST_F(TemporalStoreTest, RetentionSweeperRunsOnItsOwnThread) {
   sweeper.Stop();
 }
 
+constexpr Micros kMinute = 60'000'000;
+
+// Fails every `every`-th commit.
+class FlakyBackend : public storage::Backend {
+ public:
+  FlakyBackend(std::unique_ptr<storage::Backend> inner, int every)
+      : inner_(std::move(inner)), every_(every) {}
+  Status Commit(const Batch& batch, bool sync) override {
+    if (++commits_ % every_ == 0) return Status::Internal("disk on fire");
+    return inner_->Commit(batch, sync);
+  }
+  Status Scan(std::string_view space,
+              const std::function<Status(std::string_view, std::string_view)>& fn) override {
+    return inner_->Scan(space, fn);
+  }
+  uint64_t DiskBytes() override { return inner_->DiskBytes(); }
+
+ private:
+  std::unique_ptr<storage::Backend> inner_;
+  int every_;
+  int commits_ = 0;
+};
+
+// Writes 0..n-1 as speeds observed one minute apart, each its own submission, without waiting
+// for one before the next (many commit rounds of a few writes each). Returns the speeds whose
+// writes were acknowledged.
+std::vector<double> WriteMany(storage::EntityStore& store, int n) {
+  std::vector<std::future<Status>> done;
+  for (int i = 0; i < n; ++i) {
+    auto p = std::make_shared<std::promise<Status>>();
+    done.push_back(p->get_future());
+    std::vector<WriteOp> ops;
+    ops.push_back(TemporalStoreTest::PutOp(i, FormatDateTime(kMinute * (i + 1))));
+    store.Submit(std::move(ops), [p](std::vector<Status> s) { p->set_value(s[0]); });
+    // A short pause now and then: rounds of a few writes each, not one round of all.
+    if (i % 4 == 3) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  std::vector<double> acked;
+  for (int i = 0; i < n; ++i) {
+    if (done[i].get().ok()) acked.push_back(i);
+  }
+  return acked;
+}
+
+TEST_F(TemporalStoreTest, ManyRoundsRecordEveryWriteOnce) {
+  Open();  // 4 samples per chunk: seals in most rounds
+  std::vector<double> acked = WriteMany(*entities_, 300);
+  ASSERT_EQ(acked.size(), 300u);
+  EXPECT_EQ(Values(Samples()), acked);
+  Open();
+  EXPECT_EQ(Values(Samples()), acked);
+  EXPECT_EQ(Samples(kOther).size(), 1u);
+}
+
+TEST_F(TemporalStoreTest, FailedCommitsLeaveExactlyTheAcknowledgedHistory) {
+  wrap_ = [](std::unique_ptr<storage::Backend> inner) {
+    return std::make_unique<FlakyBackend>(std::move(inner), 3);
+  };
+  Open();
+  std::vector<double> acked = WriteMany(*entities_, 300);
+  EXPECT_LT(acked.size(), 300u);
+  EXPECT_GT(acked.size(), 0u);
+  EXPECT_EQ(Values(Samples()), acked);
+  // Written again after the failures, on top of what is durable.
+  ASSERT_TRUE(PutEntity(1000, FormatDateTime(kMinute * 1000)).ok() ||
+              PutEntity(1000, FormatDateTime(kMinute * 1000)).ok());
+  acked.push_back(1000);
+  EXPECT_EQ(Values(Samples()), acked);
+  wrap_ = nullptr;
+  Open();
+  EXPECT_EQ(Values(Samples()), acked);
+}
+
 TEST_F(TemporalStoreTest, TenantsAreSeparate) {
-  ASSERT_TRUE(Run(temporal_->AppendOp("a", "urn:x:1", {"T"}, {Obs("2024-01-01T00:00:00Z", 1)},
-                                      false))
-                  .ok());
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("a", "urn:x:1", {"T"}, {Obs("2024-01-01T00:00:00Z", 1)}, false))
+          .ok());
   EXPECT_EQ(temporal_->List("a").size(), 1u);
   EXPECT_TRUE(temporal_->List("").empty());
   EXPECT_TRUE(temporal_->List("b").empty());
@@ -740,7 +825,8 @@ TEST(TemporalAarhus, HourlyAggregatesMatchTheCsv) {
     std::string c;
     while (std::getline(ss, c, ',')) cols.push_back(c);
     if (cols.size() < 9) continue;
-    while (!cols[8].empty() && (cols[8].back() == '\n' || cols[8].back() == '\r')) cols[8].pop_back();
+    while (!cols[8].empty() && (cols[8].back() == '\n' || cols[8].back() == '\r'))
+      cols[8].pop_back();
     rows.push_back({cols[8], cols[5] + "Z", std::stod(cols[2])});  // timestamps taken as UTC
   }
   gzclose(f);
