@@ -2,8 +2,8 @@
 // temporal store: history uploads, deletions, retrieval and queries in the normalized,
 // simplified (temporalValues) and aggregated (aggregatedValues) representations.
 #include <algorithm>
-#include <iterator>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 
 #include "api/broker.h"
@@ -252,9 +252,9 @@ Result<bool> HasInstances(const temporal::History& h, const TemporalQuery& q) {
     }
     if (!q.Wants(*s)) continue;
     if (q.property == TimeProperty::kObservedAt) {
-      auto range = s->InstantRange(q.from, q.to);
-      if (!range.ok()) return range.status();
-      if (*range) return true;
+      auto any = s->HasInstantIn(q.from, q.to);
+      if (!any.ok()) return any.status();
+      if (*any) return true;
       continue;
     }
     auto selected = SelectedSamples(*s, q);
@@ -418,8 +418,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
 std::string RecordedKind(const temporal::History& h, const std::string& attr) {
   for (const auto& [key, s] : h.series) {
     if (s->attr != attr) continue;
-    if (!s->open.empty())
-      return std::string(ngsild::AttrKindName(temporal::KindOf(s->open[0])));
+    if (!s->open.empty()) return std::string(ngsild::AttrKindName(temporal::KindOf(s->open[0])));
     if (!s->chunks.empty()) {
       auto d = temporal::DecodeChunk(*s->chunks.front().data);
       if (d.ok() && !d->empty()) {
@@ -871,6 +870,8 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   for (const HistoryPtr& h : histories) {
     // Without count, nothing after the page matters.
     if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
+    // Ids and types first: most histories of a typed query end here, before any copying.
+    if (!filter.SelectorsMatch(h->id, h->types)) continue;
     shell.id = h->id;
     shell.types = h->types;
     // One slot per attribute, in order: the series of an attribute are adjacent (keyed by

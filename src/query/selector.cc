@@ -23,24 +23,26 @@ Status EntitySelector::SetIdPattern(std::string_view pattern) {
   return Status::Ok();
 }
 
-bool EntitySelector::Matches(const ngsild::Entity& e) const {
-  if (!ids.empty() && std::find(ids.begin(), ids.end(), e.id) == ids.end()) return false;
-  if (id_pattern_ && !RE2::PartialMatch(e.id, *id_pattern_)) return false;
-  if (type && !type->Matches(e.types)) return false;
+bool EntitySelector::Matches(const ngsild::Entity& e) const { return Matches(e.id, e.types); }
+
+bool EntitySelector::Matches(std::string_view id, const std::vector<std::string>& types) const {
+  if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) return false;
+  if (id_pattern_ && !RE2::PartialMatch(id, *id_pattern_)) return false;
+  if (type && !type->Matches(types)) return false;
   return true;
 }
 
-bool EntityFilter::Matches(const ngsild::Entity& e) const {
-  if (!selectors.empty()) {
-    bool any = false;
-    for (const auto& s : selectors) {
-      if (s.Matches(e)) {
-        any = true;
-        break;
-      }
-    }
-    if (!any) return false;
+bool EntityFilter::SelectorsMatch(std::string_view id,
+                                  const std::vector<std::string>& types) const {
+  if (selectors.empty()) return true;
+  for (const auto& s : selectors) {
+    if (s.Matches(id, types)) return true;
   }
+  return false;
+}
+
+bool EntityFilter::Matches(const ngsild::Entity& e) const {
+  if (!SelectorsMatch(e.id, e.types)) return false;
   if (!attrs.empty()) {
     bool any = false;
     for (const auto& a : attrs) {

@@ -37,6 +37,8 @@ class EntitySelector {
   Status SetIdPattern(std::string_view pattern);
 
   bool Matches(const ngsild::Entity& e) const;
+  // The same test on an entity's id and types alone (a selector looks at nothing else).
+  bool Matches(std::string_view id, const std::vector<std::string>& types) const;
   // Index look-ups narrowing the selector (see IndexPlan).
   IndexPlan Plan() const;
 
@@ -61,6 +63,9 @@ struct EntityFilter {
   EntityLookup lookup;             // for q terms on linked entities (rel{attr}); may be empty
 
   bool Matches(const ngsild::Entity& e) const;
+  // Whether an entity with this id and these types can match: the selectors' part of Matches,
+  // for callers that can skip building an Entity for the rest.
+  bool SelectorsMatch(std::string_view id, const std::vector<std::string>& types) const;
   // Index look-ups narrowing the filter (see IndexPlan). The geo-query is not part of it (the
   // spatial index answers it): a filter with one is exact only when the caller intersects the
   // plan's answer with exactly the geo-query's matches (geo_matched).

@@ -55,6 +55,11 @@ TEST(SelectorTest, FilterOrsSelectorsAndNeedsOneAttr) {
   f.attrs = {"speed"};
   EXPECT_FALSE(f.Matches(Make("urn:1", {"Car"})));
   EXPECT_TRUE(f.Matches(Make("urn:1", {"Car"}, {"speed"})));
+  // The selectors' part alone: only id and types count.
+  EXPECT_TRUE(f.SelectorsMatch("urn:1", {"Car"}));
+  EXPECT_TRUE(f.SelectorsMatch("urn:x", {"Bus"}));
+  EXPECT_FALSE(f.SelectorsMatch("urn:2", {"Bus", "Tram"}));
+  EXPECT_TRUE(EntityFilter().SelectorsMatch("urn:2", {"Bus"}));
 }
 
 }  // namespace
