@@ -101,7 +101,7 @@ Result<std::vector<Sample>> Series::Read(Micros from, Micros to) const {
 }
 
 Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros from,
-                                                                       Micros to) const {
+                                                                      Micros to) const {
   Micros first = 0, last = 0;
   bool any = false;
   auto add = [&](Micros lo, Micros hi) {
@@ -134,6 +134,27 @@ Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros fro
   }
   if (!any) return std::optional<std::pair<Micros, Micros>>();
   return std::optional<std::pair<Micros, Micros>>(std::pair(first, last));
+}
+
+Result<bool> Series::HasInstantIn(Micros from, Micros to) const {
+  if (!open.empty() && open.max_time() >= from && open.min_time() < to) {
+    if (open.min_time() >= from && open.max_time() < to) return true;
+    for (size_t i = 0; i < open.size(); ++i) {
+      if (open.time(i) >= from && open.time(i) < to) return true;
+    }
+  }
+  for (const auto& c : chunks) {
+    if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
+    if (c.stats.first_time >= from && c.stats.last_time < to) return true;
+    std::vector<Micros> times;
+    std::vector<double> numbers;
+    auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
+    if (!decoded.ok()) return decoded.status();
+    for (Micros t : times) {
+      if (t >= from && t < to) return true;
+    }
+  }
+  return false;
 }
 
 Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,
@@ -281,9 +302,8 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
   return acc;
 }
 
-std::string TemporalStore::SeriesPrefix(char kind, const std::string& tenant,
-                                        const std::string& id, const std::string& attr,
-                                        const std::string& dataset) const {
+std::string TemporalStore::SeriesPrefix(char kind, const std::string& tenant, const std::string& id,
+                                        const std::string& attr, const std::string& dataset) const {
   std::string k(1, kind);
   k += tenant;
   k.push_back('\0');
@@ -484,7 +504,7 @@ std::optional<Micros> TemporalStore::Cutoff(const History& h, Micros now) const 
 void TemporalStore::DropExpired(const History& h, Series* s, Batch* batch) {
   const std::optional<Micros> cutoff = Cutoff(h, NowMicros());
   if (!cutoff) return;
-  std::erase_if(s->chunks, [&](const Chunk& c) {
+  s->chunks.erase_if([&](const Chunk& c) {
     if (c.stats.last_time >= *cutoff) return false;
     batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
     return true;
@@ -616,8 +636,8 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
     Json types = Json::MakeArray();
     for (const auto& t : s.history->types) types.Push(Json(t));
     header.Set("types", std::move(types));
-    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace),
-                      std::string(1, kHeader) + key, ToJsonString(header)});
+    batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), std::string(1, kHeader) + key,
+                      ToJsonString(header)});
     s.header_dirty = false;
   }
   if (next_instance_ != first_instance || pending_counter_) {
@@ -801,8 +821,7 @@ storage::WriteOp TemporalStore::DeleteAttrOp(std::string tenant, std::string id,
 
 Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Series* s,
                                       uint64_t instance,
-                                      const std::optional<ngsild::Attribute>& patch,
-                                      Batch* batch) {
+                                      const std::optional<ngsild::Attribute>& patch, Batch* batch) {
   auto merged = [&](const Sample& old) {
     Json inst = InstanceFromSample(old, true);
     for (const auto& [k, v] : patch->as_object()) inst.Set(k, v);
@@ -817,8 +836,7 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     PutBe64(&key, instance);
     if (patch) {
       Sample updated = merged(s->open[i]);
-      batch->push_back(
-          {Backend::Op::Kind::kPut, std::string(kSpace), key, EncodeSample(updated)});
+      batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key, EncodeSample(updated)});
       s->open.Replace(i, updated);
     } else {
       s->open.Erase(i);
@@ -838,10 +856,10 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     } else {
       samples->erase(it);
     }
-    Chunk& chunk = s->chunks[c];
+    Chunk& chunk = s->chunks.mutable_at(c);
     if (samples->empty()) {
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), chunk.key, ""});
-      s->chunks.erase(s->chunks.begin() + c);
+      s->chunks.erase(c);
       return Status::Ok();
     }
     chunk.Reset(EncodeChunk(*samples));
@@ -860,9 +878,9 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
   };
   const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h.id, s->attr, s->dataset);
   // The open samples are decoded only when one of the instants is in their range.
-  auto first = s->open.empty() ? instants.end()
-                               : std::lower_bound(instants.begin(), instants.end(),
-                                                  s->open.min_time());
+  auto first = s->open.empty()
+                   ? instants.end()
+                   : std::lower_bound(instants.begin(), instants.end(), s->open.min_time());
   if (first != instants.end() && *first <= s->open.max_time()) {
     std::vector<Sample> open = s->open.Decode();
     size_t dropped = std::erase_if(open, [&](const Sample& x) {
@@ -876,21 +894,22 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
   }
   // Each chunk that may hold one of the instants is decoded and rewritten once.
   for (size_t c = 0; c < s->chunks.size();) {
-    Chunk& chunk = s->chunks[c];
-    auto it = std::lower_bound(instants.begin(), instants.end(), chunk.stats.first_time);
-    if (chunk.stats.count == 0 || it == instants.end() || *it > chunk.stats.last_time) {
+    const Chunk& probe = s->chunks[c];
+    auto it = std::lower_bound(instants.begin(), instants.end(), probe.stats.first_time);
+    if (probe.stats.count == 0 || it == instants.end() || *it > probe.stats.last_time) {
       ++c;
       continue;
     }
-    auto samples = DecodeChunk(*chunk.data);
+    auto samples = DecodeChunk(*probe.data);
     if (!samples.ok()) return samples.status();
     if (std::erase_if(*samples, observed_then) == 0) {
       ++c;
       continue;
     }
+    Chunk& chunk = s->chunks.mutable_at(c);  // the series' own list from here
     if (samples->empty()) {
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), chunk.key, ""});
-      s->chunks.erase(s->chunks.begin() + c);
+      s->chunks.erase(c);
       continue;
     }
     chunk.Reset(EncodeChunk(*samples));

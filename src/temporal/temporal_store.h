@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,12 +46,53 @@ struct Chunk {
   void Reset(std::string new_data);
 };
 
+// The sealed chunks of a series, shared by its versions: copying a Series (once per series per
+// commit round) shares them, and the first change to a copy takes its own (copy on write). So a
+// write costs the same however many chunks its history has.
+//
+// Thread safety: a version reachable by readers is never changed; the commit thread changes
+// only its private copy, which owns its list once it is the list's only holder.
+class ChunkList {
+ public:
+  using const_iterator = std::vector<Chunk>::const_iterator;
+  size_t size() const { return v_ ? v_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  const Chunk& operator[](size_t i) const { return (*v_)[i]; }
+  const Chunk& front() const { return v_->front(); }
+  const_iterator begin() const { return v_ ? v_->cbegin() : const_iterator(); }
+  const_iterator end() const { return v_ ? v_->cend() : const_iterator(); }
+  // Whether this list and `other` are the same, shared (for tests).
+  bool SharedWith(const ChunkList& other) const { return v_ && v_ == other.v_; }
+
+  void push_back(Chunk c) { Own().push_back(std::move(c)); }
+  Chunk& mutable_at(size_t i) { return Own()[i]; }
+  void erase(size_t i) { Own().erase(Own().begin() + static_cast<std::ptrdiff_t>(i)); }
+  // Removes the chunks pred selects; copies the list only when there is one.
+  template <typename Pred>
+  void erase_if(Pred pred) {
+    if (std::none_of(begin(), end(), pred)) return;
+    std::erase_if(Own(), pred);
+  }
+
+ private:
+  std::vector<Chunk>& Own() {
+    if (!v_) {
+      v_ = std::make_shared<std::vector<Chunk>>();
+    } else if (v_.use_count() > 1) {
+      v_ = std::make_shared<std::vector<Chunk>>(*v_);
+    }
+    return *v_;
+  }
+
+  std::shared_ptr<std::vector<Chunk>> v_;
+};
+
 // The history of one attribute instance series (entity, attribute, datasetId). Immutable once
 // published: a write builds a new Series, so readers holding the old one are undisturbed.
 struct Series {
   std::string attr;     // expanded IRI
   std::string dataset;  // "" for the default instance
-  std::vector<Chunk> chunks;
+  ChunkList chunks;
   OpenSamples open;  // recorded since the last seal, in the order recorded
 
   size_t size() const;
@@ -60,6 +102,9 @@ struct Series {
   // The earliest and latest instant of the samples with from <= time < to; nullopt when there
   // are none. Reads only chunk headers, except for chunks that straddle a bound.
   Result<std::optional<std::pair<Micros, Micros>>> InstantRange(Micros from, Micros to) const;
+  // Whether a sample has from <= time < to: InstantRange's answer is not empty, but it stops
+  // at the first such sample.
+  Result<bool> HasInstantIn(Micros from, Micros to) const;
 };
 using SeriesPtr = std::shared_ptr<const Series>;
 
@@ -76,7 +121,7 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
 // The history of one entity: its types and its series by (attribute, datasetId).
 struct History {
   std::string id;
-  std::vector<std::string> types;  // expanded, as last recorded
+  std::vector<std::string> types;           // expanded, as last recorded
   std::map<std::string, SeriesPtr> series;  // key: attr \0 dataset
 };
 using HistoryPtr = std::shared_ptr<const History>;
@@ -129,8 +174,8 @@ class TemporalStore : public storage::ChangeListener {
   // Writes of the temporal API, as WriteOps for EntityStore::Submit. They never change the
   // current entity.
   struct Instance {
-    std::string attr;             // expanded IRI
-    ngsild::Attribute instance;   // expanded; observedAt (if any) gives its instant
+    std::string attr;            // expanded IRI
+    ngsild::Attribute instance;  // expanded; observedAt (if any) gives its instant
   };
   // Adds instances (a history upload: any number per attribute, in any order). An instance
   // with an observedAt replaces those of its series (attribute, datasetId) observed at the same
@@ -211,7 +256,7 @@ class TemporalStore : public storage::ChangeListener {
 
   // Commit-thread state.
   uint64_t next_instance_ = 1;
-  bool pending_counter_ = false;  // an aborted round advanced next_instance_
+  bool pending_counter_ = false;          // an aborted round advanced next_instance_
   std::map<std::string, Staged> staged_;  // key: tenant \0 id
   std::set<const Series*> owned_;         // staged series already private to this round
   std::set<std::pair<std::string, std::string>> touched_;  // (staged key, series key)

@@ -77,6 +77,20 @@ TEST(Series, InstantRangeMatchesTheSamples) {
             std::optional(std::pair<Micros, Micros>(0, 990)));
 }
 
+TEST(Series, HasInstantInAgreesWithTheSamples) {
+  std::vector<Sample> all;
+  Series s = MixedSeries(&all);  // times 0, 10, ..., 990 over two chunks and open samples
+  for (Micros from = -5; from <= 1000; from += 7) {
+    for (Micros to = from; to <= 1010; to += 3) {
+      bool want = std::any_of(all.begin(), all.end(),
+                              [&](const Sample& x) { return x.time >= from && x.time < to; });
+      auto got = s.HasInstantIn(from, to);
+      ASSERT_TRUE(got.ok());
+      ASSERT_EQ(*got, want) << from << ".." << to;
+    }
+  }
+}
+
 TEST(Series, AggregateWithoutDistinctGivesTheSameValues) {
   std::vector<Sample> all;
   Series s = MixedSeries(&all);
@@ -789,6 +803,51 @@ TEST_F(TemporalStoreTest, FailedCommitsLeaveExactlyTheAcknowledgedHistory) {
   wrap_ = nullptr;
   Open();
   EXPECT_EQ(Values(Samples()), acked);
+}
+
+TEST(ChunkList, CopiesShareUntilOneChanges) {
+  ChunkList a;
+  a.push_back({"c1", std::make_shared<const std::string>("x"), ChunkStats()});
+  a.push_back({"c2", std::make_shared<const std::string>("y"), ChunkStats()});
+  ChunkList b = a;
+  EXPECT_TRUE(b.SharedWith(a));
+  b.erase_if([](const Chunk& c) { return c.key == "none"; });  // nothing to erase: still shared
+  EXPECT_TRUE(b.SharedWith(a));
+  b.push_back({"c3", std::make_shared<const std::string>("z"), ChunkStats()});
+  EXPECT_FALSE(b.SharedWith(a));
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(b.size(), 3u);
+  ChunkList c = a;
+  c.mutable_at(0).key = "changed";
+  c.erase(1);
+  EXPECT_EQ(a[0].key, "c1");
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(c[0].key, "changed");
+  EXPECT_EQ(c.size(), 1u);
+}
+
+TEST_F(TemporalStoreTest, AWriteSharesTheSealedChunksOfTheVersionBefore) {
+  Open();  // 4 samples per chunk
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_TRUE(PutEntity(i, FormatDateTime(kMinute * (i + 1))).ok());
+  }
+  const std::string key = kAttr + std::string(1, '\0');
+  HistoryPtr before = temporal_->Get("", "urn:x:1");
+  SeriesPtr s1 = before->series.at(key);
+  ASSERT_EQ(s1->chunks.size(), 2u);
+  ASSERT_TRUE(PutEntity(9, FormatDateTime(kMinute * 10)).ok());  // open: 2 samples, no seal
+  SeriesPtr s2 = temporal_->Get("", "urn:x:1")->series.at(key);
+  EXPECT_NE(s1.get(), s2.get());
+  EXPECT_TRUE(s2->chunks.SharedWith(s1->chunks));
+  for (int i = 10; i < 12; ++i) {  // the third chunk is sealed
+    ASSERT_TRUE(PutEntity(i, FormatDateTime(kMinute * (i + 1))).ok());
+  }
+  SeriesPtr s3 = temporal_->Get("", "urn:x:1")->series.at(key);
+  EXPECT_FALSE(s3->chunks.SharedWith(s1->chunks));
+  EXPECT_EQ(s3->chunks.size(), 3u);
+  EXPECT_EQ(s1->chunks.size(), 2u);  // the older versions are untouched
+  EXPECT_EQ(s2->chunks.size(), 2u);
+  EXPECT_EQ(Values(Samples()).size(), 12u);
 }
 
 TEST_F(TemporalStoreTest, TenantsAreSeparate) {
