@@ -864,14 +864,16 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   std::vector<HistoryPtr> page;
   int64_t matched = 0;
   const bool aggregated = q.rep == Representation::kAggregated;
-  std::vector<HistoryPtr> histories = options_.temporal->List(call->rc.tenant);
+  // Ids and types first, under the store's lock: most histories of a typed query end there,
+  // before any copying.
+  std::vector<HistoryPtr> histories = options_.temporal->List(
+      call->rc.tenant,
+      [&filter](const temporal::History& h) { return filter.SelectorsMatch(h.id, h.types); });
   if (descending) std::reverse(histories.begin(), histories.end());
   ngsild::Entity shell;  // reused, so that its strings and vectors keep their capacity
   for (const HistoryPtr& h : histories) {
     // Without count, nothing after the page matters.
     if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
-    // Ids and types first: most histories of a typed query end here, before any copying.
-    if (!filter.SelectorsMatch(h->id, h->types)) continue;
     shell.id = h->id;
     shell.types = h->types;
     // One slot per attribute, in order: the series of an attribute are adjacent (keyed by

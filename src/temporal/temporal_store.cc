@@ -677,13 +677,18 @@ HistoryPtr TemporalStore::Get(std::string_view tenant, std::string_view id) cons
 }
 
 std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant) const {
+  return List(tenant, [](const History&) { return true; });
+}
+
+std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant,
+                                            const std::function<bool(const History&)>& keep) const {
   std::vector<HistoryPtr> out;
   std::string prefix = Key2(tenant, "");
   std::shared_lock lock(mu_);
   for (auto it = histories_.lower_bound(prefix);
        it != histories_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
        ++it) {
-    out.push_back(it->second);
+    if (keep(*it->second)) out.push_back(it->second);
   }
   return out;
 }

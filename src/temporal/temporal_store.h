@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -202,6 +203,10 @@ class TemporalStore : public storage::ChangeListener {
   HistoryPtr Get(std::string_view tenant, std::string_view id) const;
   // The tenant's histories in id order (a snapshot).
   std::vector<HistoryPtr> List(std::string_view tenant) const;
+  // The same, only the histories `keep` accepts (called under the store's shared lock: it must
+  // be quick; a query tests ids and types here, so that it copies no pointer it will skip).
+  std::vector<HistoryPtr> List(std::string_view tenant,
+                               const std::function<bool(const History&)>& keep) const;
 
   struct Stats {
     uint64_t samples = 0;

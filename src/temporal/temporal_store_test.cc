@@ -854,9 +854,17 @@ TEST_F(TemporalStoreTest, TenantsAreSeparate) {
   ASSERT_TRUE(
       Run(temporal_->AppendOp("a", "urn:x:1", {"T"}, {Obs("2024-01-01T00:00:00Z", 1)}, false))
           .ok());
-  EXPECT_EQ(temporal_->List("a").size(), 1u);
+  ASSERT_TRUE(
+      Run(temporal_->AppendOp("a", "urn:x:2", {"U"}, {Obs("2024-01-01T00:00:00Z", 2)}, false))
+          .ok());
+  EXPECT_EQ(temporal_->List("a").size(), 2u);
   EXPECT_TRUE(temporal_->List("").empty());
   EXPECT_TRUE(temporal_->List("b").empty());
+  // Only what `keep` accepts.
+  auto u = temporal_->List(
+      "a", [](const History& h) { return h.types == std::vector<std::string>{"U"}; });
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0]->id, "urn:x:2");
 }
 
 // The correctness check at the store level: replay the Aarhus road-traffic week
