@@ -58,7 +58,7 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
   s.time = observed ? *observed : deleted ? *deleted : s.modified_at;
 
   // The other members, as a JSON object written directly (no Json tree: this runs for every
-  // recorded instance on the store's prepare thread).
+  // recorded instance on the store's commit thread).
   std::string& extra = s.extra;
   extra.push_back('{');
   auto member = [&extra](std::string_view key) {
