@@ -100,19 +100,29 @@ Result<std::vector<Sample>> Series::Read(Micros from, Micros to) const {
   return out;
 }
 
-Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros from,
-                                                                      Micros to) const {
-  Micros first = 0, last = 0;
-  bool any = false;
-  auto add = [&](Micros lo, Micros hi) {
-    first = any ? std::min(first, lo) : lo;
-    last = any ? std::max(last, hi) : hi;
-    any = true;
-  };
-  for (const auto& c : chunks) {
+namespace {
+
+// Calls found(lo, hi) for the instants of s in [from, to): a sealed chunk or the open samples
+// lying wholly inside as one range (from their headers), the others instant by instant, until
+// found returns true. Returns whether it did.
+template <typename Found>
+Result<bool> ScanInstants(const Series& s, Micros from, Micros to, Found found) {
+  const OpenSamples& open = s.open;
+  if (!open.empty() && open.max_time() >= from && open.min_time() < to) {
+    if (open.min_time() >= from && open.max_time() < to) {
+      if (found(open.min_time(), open.max_time())) return true;
+    } else {
+      for (size_t i = 0; i < open.size(); ++i) {
+        if (open.time(i) >= from && open.time(i) < to && found(open.time(i), open.time(i))) {
+          return true;
+        }
+      }
+    }
+  }
+  for (const auto& c : s.chunks) {
     if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
     if (c.stats.first_time >= from && c.stats.last_time < to) {
-      add(c.stats.first_time, c.stats.last_time);
+      if (found(c.stats.first_time, c.stats.last_time)) return true;
       continue;
     }
     std::vector<Micros> times;
@@ -120,41 +130,29 @@ Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros fro
     auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
     if (!decoded.ok()) return decoded.status();
     for (Micros t : times) {
-      if (t >= from && t < to) add(t, t);
-    }
-  }
-  if (!open.empty() && open.max_time() >= from && open.min_time() < to) {
-    if (open.min_time() >= from && open.max_time() < to) {
-      add(open.min_time(), open.max_time());
-    } else {
-      for (size_t i = 0; i < open.size(); ++i) {
-        if (open.time(i) >= from && open.time(i) < to) add(open.time(i), open.time(i));
-      }
-    }
-  }
-  if (!any) return std::optional<std::pair<Micros, Micros>>();
-  return std::optional<std::pair<Micros, Micros>>(std::pair(first, last));
-}
-
-Result<bool> Series::HasInstantIn(Micros from, Micros to) const {
-  if (!open.empty() && open.max_time() >= from && open.min_time() < to) {
-    if (open.min_time() >= from && open.max_time() < to) return true;
-    for (size_t i = 0; i < open.size(); ++i) {
-      if (open.time(i) >= from && open.time(i) < to) return true;
-    }
-  }
-  for (const auto& c : chunks) {
-    if (c.stats.count == 0 || c.stats.last_time < from || c.stats.first_time >= to) continue;
-    if (c.stats.first_time >= from && c.stats.last_time < to) return true;
-    std::vector<Micros> times;
-    std::vector<double> numbers;
-    auto decoded = DecodeChunkNumbers(*c.data, &times, &numbers);
-    if (!decoded.ok()) return decoded.status();
-    for (Micros t : times) {
-      if (t >= from && t < to) return true;
+      if (t >= from && t < to && found(t, t)) return true;
     }
   }
   return false;
+}
+
+}  // namespace
+
+Result<std::optional<std::pair<Micros, Micros>>> Series::InstantRange(Micros from,
+                                                                      Micros to) const {
+  std::optional<std::pair<Micros, Micros>> range;
+  auto scanned = ScanInstants(*this, from, to, [&range](Micros lo, Micros hi) {
+    if (!range) range.emplace(lo, hi);
+    range->first = std::min(range->first, lo);
+    range->second = std::max(range->second, hi);
+    return false;  // the whole range
+  });
+  if (!scanned.ok()) return scanned.status();
+  return range;
+}
+
+Result<bool> Series::HasInstantIn(Micros from, Micros to) const {
+  return ScanInstants(*this, from, to, [](Micros, Micros) { return true; });
 }
 
 Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Series*>& series,

@@ -67,7 +67,10 @@ class ChunkList {
 
   void push_back(Chunk c) { Own().push_back(std::move(c)); }
   Chunk& mutable_at(size_t i) { return Own()[i]; }
-  void erase(size_t i) { Own().erase(Own().begin() + static_cast<std::ptrdiff_t>(i)); }
+  void erase(size_t i) {
+    std::vector<Chunk>& v = Own();
+    v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+  }
   // Removes the chunks pred selects; copies the list only when there is one.
   template <typename Pred>
   void erase_if(Pred pred) {
