@@ -228,7 +228,7 @@ Result<std::vector<Sample>> SelectedSamples(const temporal::Series& s, const Tem
 Result<std::vector<Sample>> AttributeSamples(const temporal::History& h, const std::string& attr,
                                              const TemporalQuery& q) {
   std::vector<Sample> out;
-  for (const auto& [key, s] : h.series) {
+  for (const temporal::SeriesPtr& s : h.series) {
     if (s->attr != attr || !q.Wants(*s)) continue;
     auto samples = SelectedSamples(*s, q);
     if (!samples.ok()) return samples.status();
@@ -246,7 +246,7 @@ Result<std::vector<Sample>> AttributeSamples(const temporal::History& h, const s
 // wanted datasetId, in the time interval), that is whether rendering it would show an instance
 // (or, aggregated, a period) of some attribute. pick and omit are not looked at.
 Result<bool> HasInstances(const temporal::History& h, const TemporalQuery& q) {
-  for (const auto& [key, s] : h.series) {
+  for (const temporal::SeriesPtr& s : h.series) {
     if (!q.attrs.empty() && std::find(q.attrs.begin(), q.attrs.end(), s->attr) == q.attrs.end()) {
       continue;
     }
@@ -321,7 +321,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   Micros first = kMaxTime, last = kMinTime;
   if (by_instant) {
     // From the chunk headers, without decoding what lies wholly inside the query's interval.
-    for (const auto& [key, s] : h.series) {
+    for (const temporal::SeriesPtr& s : h.series) {
       if (s->attr != attr || !q.Wants(*s)) continue;
       auto range = s->InstantRange(q.from, q.to);
       if (!range.ok()) return range.status();
@@ -330,7 +330,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
       last = std::max(last, (*range)->second);
     }
   } else {
-    for (const auto& [key, s] : h.series) {
+    for (const temporal::SeriesPtr& s : h.series) {
       if (s->attr != attr) continue;
       for (const auto& c : s->chunks) {
         first = std::min(first, c.stats.first_time);
@@ -372,7 +372,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   };
   if (by_instant && q.datasets.empty()) {
     std::vector<const temporal::Series*> series;
-    for (const auto& [key, s] : h.series) {
+    for (const temporal::SeriesPtr& s : h.series) {
       if (s->attr == attr) series.push_back(s.get());
     }
     auto by_period = temporal::AggregateByInstant(series, *periods, needs_distinct);
@@ -416,7 +416,7 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
 
 // The kind of an attribute ("Property", "Relationship", ...), from any recorded instance.
 std::string RecordedKind(const temporal::History& h, const std::string& attr) {
-  for (const auto& [key, s] : h.series) {
+  for (const temporal::SeriesPtr& s : h.series) {
     if (s->attr != attr) continue;
     if (!s->open.empty()) return std::string(ngsild::AttrKindName(temporal::KindOf(s->open[0])));
     if (!s->chunks.empty()) {
@@ -460,7 +460,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
   e.types = h.types;
   // Attributes in the order first seen, each once.
   std::vector<std::string> attrs;
-  for (const auto& [key, s] : h.series) {
+  for (const temporal::SeriesPtr& s : h.series) {
     if (!q.attrs.empty() && std::find(q.attrs.begin(), q.attrs.end(), s->attr) == q.attrs.end()) {
       continue;
     }
@@ -800,7 +800,7 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
   if (!h) return Fail(call, Status::NotFound("no temporal representation of entity " + id));
   if (!q->attrs.empty()) {
     bool any = false;
-    for (const auto& [key, s] : h->series) {
+    for (const temporal::SeriesPtr& s : h->series) {
       any = any || std::find(q->attrs.begin(), q->attrs.end(), s->attr) != q->attrs.end();
     }
     if (!any)
@@ -879,7 +879,7 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
     // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
     // attribute \0 datasetId). Slots are overwritten in place, not cleared.
     size_t slots = 0;
-    for (const auto& [key, s] : h->series) {
+    for (const temporal::SeriesPtr& s : h->series) {
       if (slots == 0 || shell.attrs[slots - 1].name != s->attr) {
         if (slots == shell.attrs.size()) shell.attrs.emplace_back();
         shell.attrs[slots].name = s->attr;

@@ -3,13 +3,66 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
+#include <utility>
 
 namespace civitas::temporal {
 
+OpenSamples::Buffer* OpenSamples::Buffer::New(size_t capacity, size_t byte_capacity) {
+  const size_t size = sizeof(Buffer) +
+                      capacity * (sizeof(Micros) + sizeof(double) + sizeof(uint32_t) + 1) +
+                      capacity / kBlockSamples * sizeof(BlockStats) + byte_capacity;
+  auto* b = new (::operator new(size)) Buffer;
+  b->capacity = static_cast<uint32_t>(capacity);
+  b->byte_capacity = static_cast<uint32_t>(byte_capacity);
+  return b;
+}
+
+void OpenSamples::Buffer::Unref() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    this->~Buffer();
+    ::operator delete(this);
+  }
+}
+
+OpenSamples::OpenSamples(const OpenSamples& o)
+    : buf_(o.buf_), count_(o.count_), bytes_(o.bytes_), min_time_(o.min_time_),
+      max_time_(o.max_time_) {
+  if (buf_ != nullptr) buf_->Ref();
+}
+
+OpenSamples& OpenSamples::operator=(const OpenSamples& o) {
+  if (this != &o) {
+    OpenSamples copy(o);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+OpenSamples::OpenSamples(OpenSamples&& o) noexcept
+    : buf_(std::exchange(o.buf_, nullptr)), count_(std::exchange(o.count_, 0)),
+      bytes_(std::exchange(o.bytes_, 0)), min_time_(o.min_time_), max_time_(o.max_time_) {}
+
+OpenSamples& OpenSamples::operator=(OpenSamples&& o) noexcept {
+  if (this != &o) {
+    if (buf_ != nullptr) buf_->Unref();
+    buf_ = std::exchange(o.buf_, nullptr);
+    count_ = std::exchange(o.count_, 0);
+    bytes_ = std::exchange(o.bytes_, 0);
+    min_time_ = o.min_time_;
+    max_time_ = o.max_time_;
+  }
+  return *this;
+}
+
+OpenSamples::~OpenSamples() {
+  if (buf_ != nullptr) buf_->Unref();
+}
+
 std::string_view OpenSamples::record(size_t i) const {
-  const size_t start = buf_->starts[i];
-  const size_t end = i + 1 < count_ ? buf_->starts[i + 1] : bytes_;
-  return {buf_->bytes.get() + start, end - start};
+  const size_t start = buf_->starts()[i];
+  const size_t end = i + 1 < count_ ? buf_->starts()[i + 1] : bytes_;
+  return {buf_->bytes() + start, end - start};
 }
 
 Sample OpenSamples::operator[](size_t i) const {
@@ -25,25 +78,19 @@ std::vector<Sample> OpenSamples::Decode() const {
 }
 
 void OpenSamples::Reserve(size_t more_records, size_t more_bytes) {
-  auto next = std::make_shared<Buffer>();
-  next->capacity = std::max(count_ + more_records, 2 * count_);
-  next->byte_capacity = std::max(bytes_ + more_bytes, 2 * bytes_);
-  next->starts = std::make_unique<uint32_t[]>(next->capacity);
-  next->bytes = std::make_unique<char[]>(next->byte_capacity);
-  next->times = std::make_unique<Micros[]>(next->capacity);
-  next->numbers = std::make_unique<double[]>(next->capacity);
-  next->numeric = std::make_unique<uint8_t[]>(next->capacity);
-  next->blocks = std::make_unique<BlockStats[]>(next->capacity / kBlockSamples);
+  Buffer* next = Buffer::New(std::max(count_ + more_records, 2 * count_),
+                             std::max(bytes_ + more_bytes, 2 * bytes_));
   if (count_ > 0) {
-    std::memcpy(next->starts.get(), buf_->starts.get(), count_ * sizeof(uint32_t));
-    std::memcpy(next->bytes.get(), buf_->bytes.get(), bytes_);
-    std::memcpy(next->times.get(), buf_->times.get(), count_ * sizeof(Micros));
-    std::memcpy(next->numbers.get(), buf_->numbers.get(), count_ * sizeof(double));
-    std::memcpy(next->numeric.get(), buf_->numeric.get(), count_);
-    std::copy_n(buf_->blocks.get(), count_ / kBlockSamples, next->blocks.get());
+    std::memcpy(next->starts(), buf_->starts(), count_ * sizeof(uint32_t));
+    std::memcpy(next->bytes(), buf_->bytes(), bytes_);
+    std::memcpy(next->times(), buf_->times(), count_ * sizeof(Micros));
+    std::memcpy(next->numbers(), buf_->numbers(), count_ * sizeof(double));
+    std::memcpy(next->numeric(), buf_->numeric(), count_);
+    std::copy_n(buf_->blocks(), count_ / kBlockSamples, next->blocks());
   }
-  next->count = count_;
-  buf_ = std::move(next);
+  next->count = static_cast<uint32_t>(count_);
+  if (buf_ != nullptr) buf_->Unref();
+  buf_ = next;
 }
 
 void OpenSamples::AppendUnchecked(Micros time, std::optional<double> number, std::string_view rec) {
@@ -51,23 +98,24 @@ void OpenSamples::AppendUnchecked(Micros time, std::optional<double> number, std
       bytes_ + rec.size() > buf_->byte_capacity) {
     Reserve(1, rec.size());
   }
-  std::memcpy(buf_->bytes.get() + bytes_, rec.data(), rec.size());
-  buf_->starts[count_] = static_cast<uint32_t>(bytes_);
-  buf_->times[count_] = time;
-  buf_->numbers[count_] = number ? *number : std::numeric_limits<double>::quiet_NaN();
-  buf_->numeric[count_] = number ? 1 : 0;
+  std::memcpy(buf_->bytes() + bytes_, rec.data(), rec.size());
+  buf_->starts()[count_] = static_cast<uint32_t>(bytes_);
+  buf_->times()[count_] = time;
+  buf_->numbers()[count_] = number ? *number : std::numeric_limits<double>::quiet_NaN();
+  buf_->numeric()[count_] = number ? 1 : 0;
   min_time_ = count_ == 0 ? time : std::min(min_time_, time);
   max_time_ = count_ == 0 ? time : std::max(max_time_, time);
   ++count_;
   bytes_ += rec.size();
-  buf_->count = count_;
+  buf_->count = static_cast<uint32_t>(count_);
   if (count_ % kBlockSamples == 0) {  // a block is complete
     const size_t first = count_ - kBlockSamples;
+    const uint8_t* numeric = buf_->numeric() + first;
     const bool all_numbers =
-        std::all_of(&buf_->numeric[first], &buf_->numeric[first] + kBlockSamples,
-                    [](uint8_t n) { return n != 0; });
-    buf_->blocks[first / kBlockSamples] = BlockStats::Of(
-        &buf_->times[first], all_numbers ? &buf_->numbers[first] : nullptr, kBlockSamples);
+        std::all_of(numeric, numeric + kBlockSamples, [](uint8_t n) { return n != 0; });
+    buf_->blocks()[first / kBlockSamples] =
+        BlockStats::Of(buf_->times() + first, all_numbers ? buf_->numbers() + first : nullptr,
+                       kBlockSamples);
   }
 }
 
@@ -85,8 +133,7 @@ void OpenSamples::Append(const Sample& s, std::string_view record) {
 }
 
 void OpenSamples::Assign(const std::vector<Sample>& samples) {
-  buf_.reset();
-  count_ = bytes_ = 0;
+  *this = OpenSamples();
   std::vector<std::string> records;
   records.reserve(samples.size());
   size_t total = 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +26,13 @@ namespace civitas::temporal {
 // under its lock; readers read published versions).
 class OpenSamples {
  public:
+  OpenSamples() = default;
+  OpenSamples(const OpenSamples& o);
+  OpenSamples& operator=(const OpenSamples& o);
+  OpenSamples(OpenSamples&& o) noexcept;
+  OpenSamples& operator=(OpenSamples&& o) noexcept;
+  ~OpenSamples();
+
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
 
@@ -37,13 +45,13 @@ class OpenSamples {
 
   // Sample i's instant, and its number when it has one (else NaN; numeric(i) tells), without
   // decoding its record: for aggregations.
-  Micros time(size_t i) const { return buf_->times[i]; }
-  bool numeric(size_t i) const { return buf_->numeric[i] != 0; }
+  Micros time(size_t i) const { return buf_->times()[i]; }
+  bool numeric(size_t i) const { return buf_->numeric()[i] != 0; }
   // The numbers of samples i, i+1, ... (NaN where numeric() is false).
-  const double* numbers(size_t i) const { return buf_->numbers.get() + i; }
+  const double* numbers(size_t i) const { return buf_->numbers() + i; }
   // The pre-aggregates of block k (samples [k * kBlockSamples, (k + 1) * kBlockSamples)) once it
   // is complete: k < size() / kBlockSamples.
-  const BlockStats& block(size_t k) const { return buf_->blocks[k]; }
+  const BlockStats& block(size_t k) const { return buf_->blocks()[k]; }
 
   // The earliest and latest instant (Sample::time) of the samples; only when not empty.
   Micros min_time() const { return min_time_; }
@@ -77,26 +85,34 @@ class OpenSamples {
   Iterator end() const { return {this, count_}; }
 
  private:
-  struct Buffer {
-    std::unique_ptr<char[]> bytes;
-    size_t byte_capacity = 0;
-    std::unique_ptr<uint32_t[]> starts;  // where each record begins in `bytes`
-    // Each record's instant and number (NaN and numeric 0 when it has none), and the stats of
-    // each complete block: what aggregations read instead of the records.
-    std::unique_ptr<Micros[]> times;
-    std::unique_ptr<double[]> numbers;
-    std::unique_ptr<uint8_t[]> numeric;
-    std::unique_ptr<BlockStats[]> blocks;  // capacity / kBlockSamples
-    size_t capacity = 0;
+  // One allocation (a series with one open sample costs about 100 bytes): this header, then
+  // each record's instant and number (NaN and numeric 0 when it has none) and the stats of each
+  // complete block, which aggregations read instead of the records, then where each record
+  // begins in the record bytes, then the bytes. Shared by the versions of a series (refs).
+  struct alignas(8) Buffer {
+    std::atomic<uint32_t> refs{1};
+    uint32_t capacity = 0;       // records
+    uint32_t byte_capacity = 0;  // record bytes
     // The extent of the newest version: only appends to it may write in place.
-    size_t count = 0;
+    uint32_t count = 0;
+
+    Micros* times() { return reinterpret_cast<Micros*>(this + 1); }
+    double* numbers() { return reinterpret_cast<double*>(times() + capacity); }
+    BlockStats* blocks() { return reinterpret_cast<BlockStats*>(numbers() + capacity); }
+    uint32_t* starts() { return reinterpret_cast<uint32_t*>(blocks() + capacity / kBlockSamples); }
+    uint8_t* numeric() { return reinterpret_cast<uint8_t*>(starts() + capacity); }
+    char* bytes() { return reinterpret_cast<char*>(numeric() + capacity); }
+
+    static Buffer* New(size_t capacity, size_t byte_capacity);
+    void Ref() { refs.fetch_add(1, std::memory_order_relaxed); }
+    void Unref();
   };
   // Makes buf_ private to this version (a copy of its records) with room for `more_records`
   // more records of `more_bytes` bytes in all.
   void Reserve(size_t more_records, size_t more_bytes);
   void AppendUnchecked(Micros time, std::optional<double> number, std::string_view record);
 
-  std::shared_ptr<Buffer> buf_;
+  Buffer* buf_ = nullptr;
   size_t count_ = 0;  // records this version sees
   size_t bytes_ = 0;  // their bytes
   Micros min_time_ = 0, max_time_ = 0;

@@ -73,6 +73,35 @@ void Chunk::Reset(std::string new_data) {
   blocks = std::make_shared<const ChunkBlocks>();
 }
 
+SeriesSet::const_iterator SeriesSet::LowerBound(std::string_view attr,
+                                               std::string_view dataset) const {
+  return std::lower_bound(v_.begin(), v_.end(), std::pair(attr, dataset),
+                          [](const SeriesPtr& s, const std::pair<std::string_view, std::string_view>& k) {
+                            return std::pair<std::string_view, std::string_view>(s->attr, s->dataset) < k;
+                          });
+}
+
+const SeriesPtr* SeriesSet::Find(std::string_view attr, std::string_view dataset) const {
+  auto it = LowerBound(attr, dataset);
+  if (it == v_.end() || (*it)->attr != attr || (*it)->dataset != dataset) return nullptr;
+  return &*it;
+}
+
+SeriesPtr* SeriesSet::Find(std::string_view attr, std::string_view dataset) {
+  return const_cast<SeriesPtr*>(std::as_const(*this).Find(attr, dataset));
+}
+
+SeriesPtr& SeriesSet::Put(SeriesPtr s) {
+  auto it = LowerBound(s->attr, s->dataset);
+  const auto i = it - v_.begin();
+  if (it != v_.end() && (*it)->attr == s->attr && (*it)->dataset == s->dataset) {
+    v_[i] = std::move(s);
+  } else {
+    v_.insert(it, std::move(s));
+  }
+  return v_[i];
+}
+
 size_t Series::size() const {
   size_t n = open.size();
   for (const auto& c : chunks) n += c.stats.count;
@@ -375,7 +404,7 @@ Status TemporalStore::Load(Backend& backend) {
   if (!st.ok()) return st;
   for (auto& [k, s] : series) {
     // Raw records come in instance order, which is record order.
-    loaded[k.first]->series[k.second] = std::move(s);
+    loaded[k.first]->series.Put(std::move(s));
   }
   std::unique_lock lock(mu_);
   histories_.clear();
@@ -412,23 +441,22 @@ History* TemporalStore::Stage(const std::string& tenant, const std::string& id, 
 
 Series* TemporalStore::StageSeries(History* h, const std::string& tenant, const std::string& attr,
                                    const std::string& dataset, bool create) {
-  std::string skey = Key2(attr, dataset);
-  auto it = h->series.find(skey);
-  if (it == h->series.end()) {
+  SeriesPtr* found = h->series.Find(attr, dataset);
+  if (found == nullptr) {
     if (!create) return nullptr;
     auto s = std::make_shared<Series>();
     s->attr = attr;
     s->dataset = dataset;
-    it = h->series.emplace(skey, s).first;
     owned_.insert(s.get());
-  } else if (owned_.count(it->second.get()) == 0) {
-    auto copy = std::make_shared<Series>(*it->second);
+    found = &h->series.Put(std::move(s));
+  } else if (owned_.count(found->get()) == 0) {
+    auto copy = std::make_shared<Series>(**found);
     owned_.insert(copy.get());
-    it->second = copy;
+    *found = std::move(copy);
   }
-  touched_.insert({Key2(tenant, h->id), skey});
+  touched_.insert({Key2(tenant, h->id), Key2(attr, dataset)});
   // Private to this round (in owned_): safe to modify.
-  return const_cast<Series*>(it->second.get());
+  return const_cast<Series*>(found->get());
 }
 
 void TemporalStore::Record(const std::string& tenant, History* h, const std::string& attr,
@@ -523,7 +551,7 @@ std::vector<std::pair<std::string, std::string>> TemporalStore::Expired(Micros n
     const std::optional<Micros> cutoff = Cutoff(*h, now);
     if (!cutoff) continue;
     bool expired = false;
-    for (const auto& [sk, s] : h->series) {
+    for (const SeriesPtr& s : h->series) {
       for (const auto& c : s->chunks) expired = expired || c.stats.last_time < *cutoff;
       if (expired) break;
     }
@@ -542,7 +570,7 @@ storage::WriteOp TemporalStore::ExpireOp(std::string tenant, std::string id) {
       History* h = Stage(tenant, id, false);
       if (h == nullptr) return;  // deleted meanwhile
       std::vector<std::pair<std::string, std::string>> keys;
-      for (const auto& [k, s] : h->series) keys.emplace_back(s->attr, s->dataset);
+      for (const SeriesPtr& s : h->series) keys.emplace_back(s->attr, s->dataset);
       for (const auto& [attr, dataset] : keys) {
         DropExpired(*h, StageSeries(h, tenant, attr, dataset, false), batch);
       }
@@ -557,9 +585,11 @@ void TemporalStore::SealFull(Batch* batch) {
     auto st = staged_.find(hkey);
     if (st == staged_.end() || !st->second.history) continue;
     History* h = st->second.history.get();
-    auto it = h->series.find(skey);
-    if (it == h->series.end()) continue;
-    auto* s = const_cast<Series*>(it->second.get());  // staged this round (touched_)
+    const size_t nul = skey.find('\0');
+    const SeriesPtr* found = h->series.Find(std::string_view(skey).substr(0, nul),
+                                            std::string_view(skey).substr(nul + 1));
+    if (found == nullptr) continue;
+    auto* s = const_cast<Series*>(found->get());  // staged this round (touched_)
     const std::string& tenant = st->second.tenant;
     if (s->open.size() < options_.chunk_samples) {
       DropExpired(*h, s, batch);
@@ -695,7 +725,7 @@ TemporalStore::Stats TemporalStore::stats() const {
   Stats st;
   std::shared_lock lock(mu_);
   for (const auto& [k, h] : histories_) {
-    for (const auto& [sk, s] : h->series) {
+    for (const SeriesPtr& s : h->series) {
       st.open_samples += s->open.size();
       st.samples += s->size();
       st.chunks += s->chunks.size();
@@ -777,7 +807,7 @@ storage::WriteOp TemporalStore::DeleteEntityOp(std::string tenant, std::string i
     o.prepare = [this, tenant, id](Batch* batch) {
       History* h = Stage(tenant, id, false);
       if (h == nullptr) return;
-      for (const auto& [k, s] : h->series) DropSeries(tenant, *h, *s, batch);
+      for (const SeriesPtr& s : h->series) DropSeries(tenant, *h, *s, batch);
       const std::string key = Key2(tenant, id);
       batch->push_back(
           {Backend::Op::Kind::kDelete, std::string(kSpace), std::string(1, kHeader) + key, ""});
@@ -803,19 +833,16 @@ storage::WriteOp TemporalStore::DeleteAttrOp(std::string tenant, std::string id,
     const History* cur = Current(tenant, id);
     if (cur == nullptr) return Status::NotFound("no temporal representation of entity " + id);
     bool any = false;
-    for (const auto& [k, s] : cur->series) any = any || matches(*s);
+    for (const SeriesPtr& s : cur->series) any = any || matches(*s);
     if (!any) return Status::NotFound("the entity has no such attribute in its history");
     storage::Outcome o = storage::Outcome::None();
     o.prepare = [this, tenant, id, matches](Batch* batch) {
       History* h = Stage(tenant, id, false);
-      for (auto it = h->series.begin(); it != h->series.end();) {
-        if (matches(*it->second)) {
-          DropSeries(tenant, *h, *it->second, batch);
-          it = h->series.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      h->series.EraseIf([&](const Series& s) {
+        if (!matches(s)) return false;
+        DropSeries(tenant, *h, s, batch);
+        return true;
+      });
     };
     return o;
   };
@@ -937,7 +964,7 @@ storage::WriteOp TemporalStore::ModifyInstanceOp(std::string tenant, std::string
     // Find the instance now, so that the op fails cleanly when it does not exist; the prepare
     // hook runs right after, on the same thread, and sees the same state.
     bool found = false;
-    for (const auto& [k, s] : cur->series) {
+    for (const SeriesPtr& s : cur->series) {
       if (s->attr != attr) continue;
       for (const auto& x : s->open) found = found || x.instance == instance;
       for (size_t c = 0; c < s->chunks.size() && !found; ++c) {
@@ -951,13 +978,12 @@ storage::WriteOp TemporalStore::ModifyInstanceOp(std::string tenant, std::string
     storage::Outcome o = storage::Outcome::None();
     o.prepare = [this, tenant, id, attr, instance, patch](Batch* batch) {
       History* h = Stage(tenant, id, false);
-      std::vector<std::string> keys;
-      for (const auto& [k, s] : h->series) {
-        if (s->attr == attr) keys.push_back(k);
+      std::vector<std::string> datasets;
+      for (const SeriesPtr& s : h->series) {
+        if (s->attr == attr) datasets.push_back(s->dataset);
       }
-      for (const auto& k : keys) {
-        const std::string sattr = h->series[k]->attr, sdataset = h->series[k]->dataset;
-        Series* ms = StageSeries(h, tenant, sattr, sdataset, false);
+      for (const auto& dataset : datasets) {
+        Series* ms = StageSeries(h, tenant, attr, dataset, false);
         if (RewriteInstance(tenant, h, ms, instance, patch, batch).ok()) return;
       }
     };

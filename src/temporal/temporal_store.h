@@ -122,11 +122,38 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
                                                     bool needs_distinct,
                                                     uint64_t* from_stats = nullptr);
 
+// The series of one history in the order of (attribute, datasetId): a sorted vector, as an
+// entity has a few (a map node and a copy of the key cost more than the series of one sample).
+class SeriesSet {
+ public:
+  using const_iterator = std::vector<SeriesPtr>::const_iterator;
+  const_iterator begin() const { return v_.begin(); }
+  const_iterator end() const { return v_.end(); }
+  size_t size() const { return v_.size(); }
+  bool empty() const { return v_.empty(); }
+
+  // The series of (attr, dataset), or nullptr.
+  const SeriesPtr* Find(std::string_view attr, std::string_view dataset) const;
+  SeriesPtr* Find(std::string_view attr, std::string_view dataset);
+  // Adds s, or replaces the series of its attribute and datasetId with it.
+  SeriesPtr& Put(SeriesPtr s);
+  // Removes every series for which pred(const Series&) is true.
+  template <class Pred>
+  void EraseIf(Pred pred) {
+    std::erase_if(v_, [&](const SeriesPtr& s) { return pred(*s); });
+  }
+
+ private:
+  std::vector<SeriesPtr>::const_iterator LowerBound(std::string_view attr,
+                                                    std::string_view dataset) const;
+  std::vector<SeriesPtr> v_;
+};
+
 // The history of one entity: its types and its series by (attribute, datasetId).
 struct History {
   std::string id;
-  std::vector<std::string> types;           // expanded, as last recorded
-  std::map<std::string, SeriesPtr> series;  // key: attr \0 dataset
+  std::vector<std::string> types;  // expanded, as last recorded
+  SeriesSet series;
 };
 using HistoryPtr = std::shared_ptr<const History>;
 

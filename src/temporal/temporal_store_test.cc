@@ -56,6 +56,40 @@ Series MixedSeries(std::vector<Sample>* all) {
   return s;
 }
 
+TEST(SeriesSet, KeepsSeriesInAttributeThenDatasetOrder) {
+  auto make = [](std::string attr, std::string dataset) {
+    auto s = std::make_shared<Series>();
+    s->attr = std::move(attr);
+    s->dataset = std::move(dataset);
+    return s;
+  };
+  SeriesSet set;
+  // "a" sorts before "ab" whatever the datasets; within an attribute, by datasetId ("" first).
+  for (auto [a, d] : std::vector<std::pair<std::string, std::string>>{
+           {"ab", ""}, {"a", "z"}, {"b", ""}, {"a", ""}, {"a", "m"}}) {
+    set.Put(make(a, d));
+  }
+  std::vector<std::string> order;
+  for (const SeriesPtr& s : set) order.push_back(s->attr + "/" + s->dataset);
+  EXPECT_EQ(order, (std::vector<std::string>{"a/", "a/m", "a/z", "ab/", "b/"}));
+
+  ASSERT_NE(set.Find("a", "m"), nullptr);
+  EXPECT_EQ((*set.Find("a", "m"))->dataset, "m");
+  EXPECT_EQ(set.Find("a", "q"), nullptr);
+  EXPECT_EQ(set.Find("c", ""), nullptr);
+
+  auto replacement = make("a", "m");
+  const Series* raw = replacement.get();
+  set.Put(replacement);  // replaces, does not add
+  EXPECT_EQ(set.size(), 5u);
+  EXPECT_EQ(set.Find("a", "m")->get(), raw);
+
+  set.EraseIf([](const Series& s) { return s.attr == "a"; });
+  order.clear();
+  for (const SeriesPtr& s : set) order.push_back(s->attr + "/" + s->dataset);
+  EXPECT_EQ(order, (std::vector<std::string>{"ab/", "b/"}));
+}
+
 TEST(Series, InstantRangeMatchesTheSamples) {
   std::vector<Sample> all;
   Series s = MixedSeries(&all);
@@ -350,9 +384,9 @@ class TemporalStoreTest : public ::testing::Test {
   std::vector<Sample> Samples(const std::string& attr = kAttr, const std::string& dataset = "") {
     HistoryPtr h = temporal_->Get("", "urn:x:1");
     if (!h) return {};
-    auto it = h->series.find(attr + std::string(1, '\0') + dataset);
-    if (it == h->series.end()) return {};
-    auto r = it->second->Read(INT64_MIN, INT64_MAX);
+    const SeriesPtr* found = h->series.Find(attr, dataset);
+    if (found == nullptr) return {};
+    auto r = (*found)->Read(INT64_MIN, INT64_MAX);
     EXPECT_TRUE(r.ok());
     return *r;
   }
@@ -433,7 +467,7 @@ TEST_F(TemporalStoreTest, UploadKeepsEveryObservationSortedAndSealsChunks) {
   EXPECT_EQ(Values(Samples()), (std::vector<double>{0, 1, 2, 3, 33, 4, 5, 6, 7}));
   EXPECT_EQ(Values(Samples(kAttr, "urn:ds:b")), (std::vector<double>{8}));
   HistoryPtr h = temporal_->Get("", "urn:x:1");
-  const Series& series = *h->series.at(kAttr + std::string(1, '\0'));
+  const Series& series = *h->series.Find(kAttr, "")[0];
   EXPECT_EQ(series.chunks.size(), 2u);  // 9 samples, chunks of 4: 8 sealed, 1 open
   EXPECT_EQ(series.open.size(), 1u);
   // Out of order after sealing: still all there, in time order.
@@ -463,7 +497,7 @@ TEST_F(TemporalStoreTest, UploadReplacesWhatWasObservedAtTheSameInstant) {
   up.push_back(Obs("2024-01-01T00:01:00Z", 100, "urn:ds:b"));
   ASSERT_TRUE(
       Run(temporal_->AppendOp("", "urn:x:1", {"https://example.org/Road"}, up, false)).ok());
-  ASSERT_EQ(temporal_->Get("", "urn:x:1")->series.at(kAttr + std::string(1, '\0'))->chunks.size(),
+  ASSERT_EQ(temporal_->Get("", "urn:x:1")->series.Find(kAttr, "")[0]->chunks.size(),
             1u);  // 0..3 sealed, 4 and 5 open
   // Again: one in a sealed chunk, one open, one new, twice the same instant in one upload, and
   // the same instant in another dataset.
@@ -641,7 +675,7 @@ TEST_F(TemporalStoreTest, AggregationsLeaveDeletionsOut) {
                   .ok());
   ASSERT_EQ(Samples().size(), 3u);
   HistoryPtr h = temporal_->Get("", "urn:x:1");
-  const Series* s = h->series.at(kAttr + std::string(1, '\0')).get();
+  const Series* s = h->series.Find(kAttr, "")[0].get();
   auto acc = AggregateByInstant({s}, {{INT64_MIN, INT64_MAX}}, true);
   ASSERT_TRUE(acc.ok());
   EXPECT_EQ((*acc)[0].Value(AggrMethod::kTotalCount), Json(2));
@@ -669,7 +703,7 @@ TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
   // The per-type setting keeps the archive.
   HistoryPtr archive = temporal_->Get("", "urn:x:2");
-  EXPECT_EQ(archive->series.begin()->second->size(), 9u);
+  EXPECT_EQ(archive->series.begin()[0]->size(), 9u);
   Open();
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
 }
@@ -705,7 +739,7 @@ TEST_F(TemporalStoreTest, RetentionSweepReachesSeriesNoLongerWritten) {
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));  // the open sample stays
   HistoryPtr kept = temporal_->Get("", "urn:x:2");
   ASSERT_TRUE(kept);
-  EXPECT_EQ(kept->series.begin()->second->size(), 9u);
+  EXPECT_EQ(kept->series.begin()[0]->size(), 9u);
   OpenWith(retained);  // durable
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
   EXPECT_TRUE(temporal_->Expired(NowMicros()).empty());
@@ -831,18 +865,17 @@ TEST_F(TemporalStoreTest, AWriteSharesTheSealedChunksOfTheVersionBefore) {
   for (int i = 0; i < 9; ++i) {
     ASSERT_TRUE(PutEntity(i, FormatDateTime(kMinute * (i + 1))).ok());
   }
-  const std::string key = kAttr + std::string(1, '\0');
   HistoryPtr before = temporal_->Get("", "urn:x:1");
-  SeriesPtr s1 = before->series.at(key);
+  SeriesPtr s1 = before->series.Find(kAttr, "")[0];
   ASSERT_EQ(s1->chunks.size(), 2u);
   ASSERT_TRUE(PutEntity(9, FormatDateTime(kMinute * 10)).ok());  // open: 2 samples, no seal
-  SeriesPtr s2 = temporal_->Get("", "urn:x:1")->series.at(key);
+  SeriesPtr s2 = temporal_->Get("", "urn:x:1")->series.Find(kAttr, "")[0];
   EXPECT_NE(s1.get(), s2.get());
   EXPECT_TRUE(s2->chunks.SharedWith(s1->chunks));
   for (int i = 10; i < 12; ++i) {  // the third chunk is sealed
     ASSERT_TRUE(PutEntity(i, FormatDateTime(kMinute * (i + 1))).ok());
   }
-  SeriesPtr s3 = temporal_->Get("", "urn:x:1")->series.at(key);
+  SeriesPtr s3 = temporal_->Get("", "urn:x:1")->series.Find(kAttr, "")[0];
   EXPECT_FALSE(s3->chunks.SharedWith(s1->chunks));
   EXPECT_EQ(s3->chunks.size(), 3u);
   EXPECT_EQ(s1->chunks.size(), 2u);  // the older versions are untouched
@@ -970,7 +1003,7 @@ TEST(TemporalAarhus, HourlyAggregatesMatchTheCsv) {
     std::string segment = h->id.substr(h->id.rfind(':') + 1);
     const auto& want = expected.at(segment);
     std::vector<const Series*> series;
-    for (const auto& [k, s] : h->series) series.push_back(s.get());
+    for (const SeriesPtr& s : h->series) series.push_back(s.get());
     auto got = AggregateByInstant(series, *hours, false);
     ASSERT_TRUE(got.ok());
     for (size_t p = 0; p < hours->size(); ++p) {
