@@ -35,6 +35,9 @@ bool DeletesItself(const Attribute& inst) {
 namespace {
 
 void Stamp(Attribute& inst, const std::string& created, const std::string& modified) {
+  // Exactly the room needed: the instance is stored as it is, and a vector grown by doubling
+  // would keep up to three unused members (72 bytes each) per attribute of every entity.
+  if (inst.is_object()) inst.as_object().reserve(inst.as_object().size() + 2);
   inst.Set("createdAt", created);
   inst.Set("modifiedAt", modified);
 }
