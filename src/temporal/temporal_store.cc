@@ -447,15 +447,14 @@ Series* TemporalStore::StageSeries(History* h, const std::string& tenant, const 
     auto s = std::make_shared<Series>();
     s->attr = attr;
     s->dataset = dataset;
-    owned_.insert(s.get());
+    s->staged_round = round_;
     found = &h->series.Put(std::move(s));
-  } else if (owned_.count(found->get()) == 0) {
+  } else if ((*found)->staged_round != round_) {
     auto copy = std::make_shared<Series>(**found);
-    owned_.insert(copy.get());
+    copy->staged_round = round_;
     *found = std::move(copy);
   }
-  touched_.insert({Key2(tenant, h->id), Key2(attr, dataset)});
-  // Private to this round (in owned_): safe to modify.
+  // Private to this round (staged_round): safe to modify.
   return const_cast<Series*>(found->get());
 }
 
@@ -581,16 +580,15 @@ storage::WriteOp TemporalStore::ExpireOp(std::string tenant, std::string id) {
 }
 
 void TemporalStore::SealFull(Batch* batch) {
-  for (const auto& [hkey, skey] : touched_) {
-    auto st = staged_.find(hkey);
-    if (st == staged_.end() || !st->second.history) continue;
-    History* h = st->second.history.get();
-    const size_t nul = skey.find('\0');
-    const SeriesPtr* found = h->series.Find(std::string_view(skey).substr(0, nul),
-                                            std::string_view(skey).substr(nul + 1));
-    if (found == nullptr) continue;
-    auto* s = const_cast<Series*>(found->get());  // staged this round (touched_)
-    const std::string& tenant = st->second.tenant;
+  for (auto& [hkey, staged] : staged_) {
+    if (staged.history) SealFull(staged.tenant, staged.history.get(), batch);
+  }
+}
+
+void TemporalStore::SealFull(const std::string& tenant, History* h, Batch* batch) {
+  for (const SeriesPtr& series : h->series) {
+    if (series->staged_round != round_) continue;
+    auto* s = const_cast<Series*>(series.get());  // staged this round
     if (s->open.size() < options_.chunk_samples) {
       DropExpired(*h, s, batch);
       continue;
@@ -687,14 +685,12 @@ void TemporalStore::OnCommitted(const std::vector<storage::Change>&) {
     }
   }
   staged_.clear();
-  owned_.clear();
-  touched_.clear();
+  ++round_;
 }
 
 void TemporalStore::OnAborted() {
   staged_.clear();
-  owned_.clear();
-  touched_.clear();
+  ++round_;
   pending_counter_ = true;
 }
 

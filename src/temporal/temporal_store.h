@@ -5,7 +5,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -98,6 +97,9 @@ struct Series {
   std::string dataset;  // "" for the default instance
   ChunkList chunks;
   OpenSamples open;  // recorded since the last seal, in the order recorded
+  // The TemporalStore's commit round that made this version (0: loaded): only the version of
+  // the round being staged may be modified.
+  uint64_t staged_round = 0;
 
   size_t size() const;
   // Every sample with from <= time < to, sorted by time (record order for equal times).
@@ -273,6 +275,7 @@ class TemporalStore : public storage::ChangeListener {
   void DropSeries(const std::string& tenant, const History& h, const Series& s, Batch* batch);
   // For every series written this round: seal full ones, drop chunks past retention.
   void SealFull(Batch* batch);
+  void SealFull(const std::string& tenant, History* h, Batch* batch);
   void DropExpired(const History& h, Series* s, Batch* batch);
   // Samples of h before this instant are past retention; nullopt: h is kept whole.
   std::optional<Micros> Cutoff(const History& h, Micros now) const;
@@ -293,8 +296,9 @@ class TemporalStore : public storage::ChangeListener {
   uint64_t next_instance_ = 1;
   bool pending_counter_ = false;          // an aborted round advanced next_instance_
   std::map<std::string, Staged> staged_;  // key: tenant \0 id
-  std::set<const Series*> owned_;         // staged series already private to this round
-  std::set<std::pair<std::string, std::string>> touched_;  // (staged key, series key)
+  // The commit round being staged: a series whose staged_round is this one is private to it
+  // (a copy made, or a series created, this round) and is one SealFull looks at.
+  uint64_t round_ = 1;
 };
 
 }  // namespace civitas::temporal
