@@ -64,4 +64,4 @@ before=$(rss)
 sleep 1
 after=$(rss)
 echo "entities $entities: RSS ${before} kB at start, ${after} kB after the load," \
-  "$(( (after - before) * 1024 / entities )) B per entity (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  "$(( (after - before) * 1024 / entities )) B per entity ($civitas)"
