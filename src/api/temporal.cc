@@ -467,7 +467,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     if (!q.Wants(*s)) continue;
     // The scope's series is the entity member "scope" for pick and omit.
     const std::string member =
-        s->attr == temporal::TemporalStore::kScopeAttr ? std::string("scope") : s->attr;
+        s->attr == temporal::TemporalStore::kScopeAttr ? std::string("scope") : s->attr.str();
     if (q.pick && !q.pick->Contains(member)) continue;
     if (q.omit && q.omit->Contains(member)) continue;
     if (std::find(attrs.begin(), attrs.end(), s->attr) == attrs.end()) attrs.push_back(s->attr);

@@ -74,11 +74,12 @@ void Chunk::Reset(std::string new_data) {
 }
 
 SeriesSet::const_iterator SeriesSet::LowerBound(std::string_view attr,
-                                               std::string_view dataset) const {
-  return std::lower_bound(v_.begin(), v_.end(), std::pair(attr, dataset),
-                          [](const SeriesPtr& s, const std::pair<std::string_view, std::string_view>& k) {
-                            return std::pair<std::string_view, std::string_view>(s->attr, s->dataset) < k;
-                          });
+                                                std::string_view dataset) const {
+  return std::lower_bound(
+      v_.begin(), v_.end(), std::pair(attr, dataset),
+      [](const SeriesPtr& s, const std::pair<std::string_view, std::string_view>& k) {
+        return std::pair<std::string_view, std::string_view>(s->attr.str(), s->dataset) < k;
+      });
 }
 
 const SeriesPtr* SeriesSet::Find(std::string_view attr, std::string_view dataset) const {
@@ -92,7 +93,7 @@ SeriesPtr* SeriesSet::Find(std::string_view attr, std::string_view dataset) {
 }
 
 SeriesPtr& SeriesSet::Put(SeriesPtr s) {
-  auto it = LowerBound(s->attr, s->dataset);
+  auto it = LowerBound(s->attr.str(), s->dataset);
   const auto i = it - v_.begin();
   if (it != v_.end() && (*it)->attr == s->attr && (*it)->dataset == s->dataset) {
     v_[i] = std::move(s);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/interned.h"
 #include "common/status.h"
 #include "ngsild/entity.h"
 #include "storage/backend.h"
@@ -93,7 +94,7 @@ class ChunkList {
 // The history of one attribute instance series (entity, attribute, datasetId). Immutable once
 // published: a write builds a new Series, so readers holding the old one are undisturbed.
 struct Series {
-  std::string attr;     // expanded IRI
+  Interned attr;        // expanded IRI
   std::string dataset;  // "" for the default instance
   ChunkList chunks;
   OpenSamples open;  // recorded since the last seal, in the order recorded

@@ -70,7 +70,7 @@ TEST(SeriesSet, KeepsSeriesInAttributeThenDatasetOrder) {
     set.Put(make(a, d));
   }
   std::vector<std::string> order;
-  for (const SeriesPtr& s : set) order.push_back(s->attr + "/" + s->dataset);
+  for (const SeriesPtr& s : set) order.push_back(s->attr.str() + "/" + s->dataset);
   EXPECT_EQ(order, (std::vector<std::string>{"a/", "a/m", "a/z", "ab/", "b/"}));
 
   ASSERT_NE(set.Find("a", "m"), nullptr);
@@ -86,7 +86,7 @@ TEST(SeriesSet, KeepsSeriesInAttributeThenDatasetOrder) {
 
   set.EraseIf([](const Series& s) { return s.attr == "a"; });
   order.clear();
-  for (const SeriesPtr& s : set) order.push_back(s->attr + "/" + s->dataset);
+  for (const SeriesPtr& s : set) order.push_back(s->attr.str() + "/" + s->dataset);
   EXPECT_EQ(order, (std::vector<std::string>{"ab/", "b/"}));
 }
 
