@@ -103,7 +103,7 @@ std::string SerializeEntity(const Entity& e) {
   for (size_t i = 0; i < e.attrs.size(); ++i) {
     if (i > 0) out.push_back(',');
     out.append("{\"n\":");
-    AppendJsonString(out, e.attrs[i].name);
+    AppendJsonString(out, e.attrs[i].name.str());
     out.append(",\"i\":[");
     const auto& instances = e.attrs[i].instances;
     for (size_t k = 0; k < instances.size(); ++k) {

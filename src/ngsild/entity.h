@@ -1,11 +1,13 @@
 #pragma once
 
+#include <concepts>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/interned.h"
 #include "common/json.h"
 #include "common/time.h"
 
@@ -43,7 +45,7 @@ bool IsCoreAttributeMember(std::string_view key);
 // An attribute's instances: at most one default instance (no datasetId) and at most one per
 // datasetId.
 struct AttributeSlot {
-  std::string name;  // expanded IRI
+  Interned name;  // expanded IRI
   std::vector<Attribute> instances;
 };
 
@@ -59,6 +61,16 @@ struct Entity {
 
   AttributeSlot* FindSlot(std::string_view name);
   const AttributeSlot* FindSlot(std::string_view name) const;
+  // The same for a slot's name (a template, so that a std::string still takes the overload
+  // above rather than becoming an Interned).
+  template <std::same_as<Interned> T>
+  AttributeSlot* FindSlot(const T& name) {
+    return FindSlot(std::string_view(name.str()));
+  }
+  template <std::same_as<Interned> T>
+  const AttributeSlot* FindSlot(const T& name) const {
+    return FindSlot(std::string_view(name.str()));
+  }
   bool HasType(std::string_view type_iri) const;
 };
 

@@ -273,7 +273,7 @@ Status MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
       }
       if (i < 0) {
         if (!IsComplete(inst)) {
-          return Status::BadRequest("attribute '" + slot.name +
+          return Status::BadRequest("attribute '" + slot.name.str() +
                                     "' does not exist, and the fragment is not a complete "
                                     "attribute (it needs a type and a value)");
         }

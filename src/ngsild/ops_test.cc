@@ -105,7 +105,7 @@ TEST(OpsTest, MergeRejectsIncompleteAndInconsistentInstances) {
 
 TEST(OpsTest, PartialUpdateMergesIntoInstance) {
   Entity e = Base();
-  auto inst = ParseAttribute(e.attrs[1].name, *ParseJson(R"({"unitCode":"K"})"),
+  auto inst = ParseAttribute(e.attrs[1].name.str(), *ParseJson(R"({"unitCode":"K"})"),
                              *Registry().Core(), {.partial = true});
   ASSERT_TRUE(inst.ok());
   ASSERT_TRUE(PartialUpdateAttribute(e, e.attrs[1].name, std::move(*inst), 2000000).ok());

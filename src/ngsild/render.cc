@@ -173,7 +173,7 @@ class Renderer {
       out.Set("modifiedAt", FormatDateTime(e.modified_at));
     }
     for (const auto& full_slot : e.attrs) {
-      if (!want(full_slot.name)) continue;
+      if (!want(full_slot.name.str())) continue;
       AttributeSlot selected;
       if (top && !o_.dataset_ids.empty()) {
         selected.name = full_slot.name;
@@ -188,11 +188,11 @@ class Renderer {
       const AttributeSlot& slot = selected.instances.empty() ? full_slot : selected;
       Json rendered = RenderAttribute(slot, ctx_, o_);
       if (o_.join != Join::kNone && level < o_.join_level) {
-        auto sub_pick = pick ? pick->Nested(slot.name) : nullptr;
-        auto sub_omit = omit ? omit->Nested(slot.name) : nullptr;
+        auto sub_pick = pick ? pick->Nested(slot.name.str()) : nullptr;
+        auto sub_omit = omit ? omit->Nested(slot.name.str()) : nullptr;
         Link(slot, rendered, sub_pick.get(), sub_omit.get(), level);
       }
-      out.Set(ctx_.Compact(slot.name), std::move(rendered));
+      out.Set(ctx_.Compact(slot.name.str()), std::move(rendered));
     }
     if (top && o_.with_context) out.Set("@context", ctx_.source());
     return out;

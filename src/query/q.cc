@@ -876,10 +876,10 @@ const ngsild::AttributeSlot* FindSlot(const ngsild::Entity& e, const std::string
   uint64_t tail;
   std::memcpy(&tail, name.data() + n - 8, 8);
   for (const auto& slot : e.attrs) {
-    if (slot.name.size() != n) continue;
+    if (slot.name.str().size() != n) continue;
     uint64_t other;
-    std::memcpy(&other, slot.name.data() + n - 8, 8);
-    if (other == tail && std::memcmp(slot.name.data(), name.data(), n - 8) == 0) return &slot;
+    std::memcpy(&other, slot.name.str().data() + n - 8, 8);
+    if (other == tail && std::memcmp(slot.name.str().data(), name.data(), n - 8) == 0) return &slot;
   }
   return nullptr;
 }

@@ -100,7 +100,7 @@ void GeoIndex::Add(Tenant& t, const ngsild::Entity& e) {
   Entry entry;
   std::vector<std::pair<Attribute*, Item>> items;
   for (const auto& slot : e.attrs) {
-    std::vector<geo::Geometry> geometries = query::GeometriesOf(e, slot.name);
+    std::vector<geo::Geometry> geometries = query::GeometriesOf(e, slot.name.str());
     auto attr = t.attributes.end();
     size_t attr_items = 0;
     for (auto& g : geometries) {
