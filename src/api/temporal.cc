@@ -414,17 +414,12 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   return out;
 }
 
-// The kind of an attribute ("Property", "Relationship", ...), from any recorded instance.
-std::string RecordedKind(const temporal::History& h, const std::string& attr) {
+// The kind of an attribute ("Property", "Relationship", ...): that its first series with a
+// sample records (Series::recorded_kind, kept by the store: nothing is decoded here).
+std::string_view RecordedKind(const temporal::History& h, const std::string& attr) {
   for (const auto& [key, s] : h.series) {
     if (s->attr != attr) continue;
-    if (!s->open.empty()) return std::string(ngsild::AttrKindName(temporal::KindOf(s->open[0])));
-    if (!s->chunks.empty()) {
-      auto d = temporal::DecodeChunk(*s->chunks.front().data);
-      if (d.ok() && !d->empty()) {
-        return std::string(ngsild::AttrKindName(temporal::KindOf(d->front())));
-      }
-    }
+    if (s->recorded_kind) return ngsild::AttrKindName(*s->recorded_kind);
   }
   return "Property";
 }
@@ -570,7 +565,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       // representation an attribute is an object even then (clause 4.5.9).
       if (!trunc->truncated) continue;
       if (q.rep == Representation::kSimplified) {
-        const std::string kind = RecordedKind(h, attr);
+        const std::string_view kind = RecordedKind(h, attr);
         Json group = Json::MakeObject();
         group.Set("type", Json(kind));
         group.Set(SimplifiedMember(kind), Json::MakeArray());
