@@ -670,6 +670,40 @@ Result<std::vector<temporal::TemporalStore::Instance>> ParseInstances(const Json
   return out;
 }
 
+// Whether the entity filter matches the history as an entity whose attributes are its series
+// (holding, with q, the latest recorded instance of each, for q and the geo-query to match).
+// *shell: reused across calls, so that its strings and vectors keep their capacity. False with
+// *status set when a series does not decode.
+bool ShellMatches(const temporal::History& h, const TemporalQuery& q,
+                  const query::EntityFilter& filter, ngsild::Entity* shell, Status* status) {
+  shell->id = h.id;
+  shell->types = h.types;
+  // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
+  // attribute \0 datasetId). Slots are overwritten in place, not cleared.
+  size_t slots = 0;
+  for (const auto& [key, s] : h.series) {
+    if (slots == 0 || shell->attrs[slots - 1].name != s->attr) {
+      if (slots == shell->attrs.size()) shell->attrs.emplace_back();
+      shell->attrs[slots].name = s->attr;
+      shell->attrs[slots].instances.clear();
+      ++slots;
+    }
+    ngsild::AttributeSlot* slot = &shell->attrs[slots - 1];
+    if (q.has_q) {
+      auto all = s->Read(kMinTime, kMaxTime);
+      if (!all.ok()) {
+        *status = all.status();
+        return false;
+      }
+      // A deleted attribute has no value to match.
+      if (!all->empty() && !temporal::IsDeletion(all->back()))
+        slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
+    }
+  }
+  shell->attrs.resize(slots);
+  return filter.Matches(*shell);
+}
+
 }  // namespace
 
 bool Broker::TemporalAvailable(const CallPtr& call) {
@@ -858,6 +892,7 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   // instance left), in id order (descending with orderBy=id;desc).
   std::vector<HistoryPtr> page;
   int64_t matched = 0;
+  Status status;
   const bool aggregated = q.rep == Representation::kAggregated;
   // Ids and types first, under the store's lock: most histories of a typed query end there,
   // before any copying.
@@ -866,32 +901,25 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       [&filter](const temporal::History& h) { return filter.SelectorsMatch(h.id, h.types); });
   if (descending) std::reverse(histories.begin(), histories.end());
   ngsild::Entity shell;  // reused, so that its strings and vectors keep their capacity
+  // Without q, geo-query or scope query, the filter's only test left after the selectors (which
+  // List applied) is attrs: whether a series records one of them. Then no shell is built: the
+  // entities before the page offset are visited with no copying.
+  const bool attrs_only = !q.has_q && !filter.geo && filter.scope_q.empty();
   for (const HistoryPtr& h : histories) {
     // Without count, nothing after the page matters.
     if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
-    shell.id = h->id;
-    shell.types = h->types;
-    // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
-    // attribute \0 datasetId). Slots are overwritten in place, not cleared.
-    size_t slots = 0;
-    for (const auto& [key, s] : h->series) {
-      if (slots == 0 || shell.attrs[slots - 1].name != s->attr) {
-        if (slots == shell.attrs.size()) shell.attrs.emplace_back();
-        shell.attrs[slots].name = s->attr;
-        shell.attrs[slots].instances.clear();
-        ++slots;
+    if (attrs_only) {
+      if (!filter.attrs.empty() &&
+          std::none_of(h->series.begin(), h->series.end(), [&filter](const auto& entry) {
+            return std::find(filter.attrs.begin(), filter.attrs.end(), entry.second->attr) !=
+                   filter.attrs.end();
+          })) {
+        continue;
       }
-      ngsild::AttributeSlot* slot = &shell.attrs[slots - 1];
-      if (q.has_q) {
-        auto all = s->Read(kMinTime, kMaxTime);
-        if (!all.ok()) return Fail(call, all.status());
-        // A deleted attribute has no value to match.
-        if (!all->empty() && !temporal::IsDeletion(all->back()))
-          slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
-      }
+    } else if (!ShellMatches(*h, q, filter, &shell, &status)) {
+      if (!status.ok()) return Fail(call, status);
+      continue;
     }
-    shell.attrs.resize(slots);
-    if (!filter.Matches(shell)) continue;
     const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
     // Checked for every entity, also outside the page, so that count is right.
     const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
