@@ -348,7 +348,11 @@ BlockStats BlockStats::Of(const Micros* times, const double* numbers, size_t n) 
     if (i == 0 || times[i] < b.first_time) b.first_time = times[i];
     if (i == 0 || times[i] > b.last_time) b.last_time = times[i];
   }
-  if (numbers != nullptr) b.values.AddValues(numbers, n);
+  if (numbers != nullptr) {
+    ChunkStats v;
+    v.AddValues(numbers, n);
+    b.values = {static_cast<uint32_t>(v.numbers), v.sum, v.sumsq, v.min, v.max};
+  }
   return b;
 }
 

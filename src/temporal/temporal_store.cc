@@ -205,9 +205,12 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
       if (!index.ok()) return index.status();
       const ChunkIndex& ix = **index;
       const std::vector<BlockStats>& bl = ix.blocks;
-      const bool cut = std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
-        return !outside(b) && whole_in(b) < 0;
-      });
+      // Whether a block is cut: only asked (a pass over the blocks) when the answer matters,
+      // for a chunk whose blocks cannot be decoded alone, or to count the chunks not decoded.
+      const bool cut = (!ix.seekable || from_stats) &&
+                       std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
+                         return !outside(b) && whole_in(b) < 0;
+                       });
       // Decoded whole when it has a cut block and its blocks cannot be decoded alone.
       const bool decode = cut && !ix.seekable;
       bool numeric = true;
