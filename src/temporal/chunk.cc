@@ -851,6 +851,24 @@ class IntCursor {
     ++i_;
     return v;
   }
+  // Next() n times, into out[0..n): the same values, but a run of zero delta-of-deltas (regular
+  // instants) is taken at once.
+  void Fill(uint64_t* out, size_t n) {
+    if (c_.mode != 0) {
+      for (size_t i = 0; i < n; ++i) out[i] = Next();
+      return;
+    }
+    size_t i = 0;
+    if (i < n && i_ == 0) out[i++] = Next();
+    while (i < n) {
+      for (size_t run = r_.SkipZeros(n - i); run > 0; --run) {
+        prev_ += prev_delta_;
+        out[i++] = prev_;
+        ++i_;
+      }
+      if (i < n) out[i++] = Next();  // a delta-of-delta that is not zero (or the input ended)
+    }
+  }
   bool failed() const { return r_.failed(); }
 
  private:
@@ -923,11 +941,14 @@ void ChunkIndex::DecodeBlock(std::string_view chunk, size_t k, Micros* times,
   IntCursor t(chunk, time), v(chunk, value);
   t.Seek(k);
   v.Seek(k);
-  const size_t begin = k * kBlockSamples, n = blocks[k].count;
+  const size_t begin = k * kBlockSamples, n = std::min<size_t>(blocks[k].count, kBlockSamples);
   const double scale = kPow10[exponent];
+  uint64_t tv[kBlockSamples], vv[kBlockSamples];
+  t.Fill(tv, n);
+  v.Fill(vv, n);
   for (size_t i = 0; i < n; ++i) {
-    times[i] = static_cast<Micros>(t.Next());
-    numbers[i] = static_cast<double>(static_cast<int64_t>(v.Next())) / scale;
+    times[i] = static_cast<Micros>(tv[i]);
+    numbers[i] = static_cast<double>(static_cast<int64_t>(vv[i])) / scale;
   }
   auto it =
       std::lower_bound(exceptions.begin(), exceptions.end(), begin,
