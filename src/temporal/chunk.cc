@@ -854,6 +854,7 @@ class IntCursor {
   // Next() n times, into out[0..n): the same values, but a run of zero delta-of-deltas (regular
   // instants) is taken at once.
   void Fill(uint64_t* out, size_t n) {
+    if (c_.mode == 1) return FillPacked(out, n);
     if (c_.mode != 0) {
       for (size_t i = 0; i < n; ++i) out[i] = Next();
       return;
@@ -872,6 +873,33 @@ class IntCursor {
   bool failed() const { return r_.failed(); }
 
  private:
+  // Fill for frame of reference: value i is the `width` bits at bit i * width. Each is read
+  // with one unaligned load when the input holds 8 bytes from its first byte (it always does
+  // but near the column's end, where Next() reads instead).
+  void FillPacked(uint64_t* out, size_t n) {
+    const int width = c_.width;
+    const uint64_t first_bit = i_ * static_cast<uint64_t>(width);
+    const uint64_t end_bit = first_bit + n * static_cast<uint64_t>(width);
+    if constexpr (std::endian::native == std::endian::little) {
+      if (width <= 56 && end_bit / 8 + 8 <= bits_.size()) {
+        const uint64_t mask = (uint64_t{1} << width) - 1;
+        const auto lo = static_cast<uint64_t>(c_.lo);
+        for (size_t i = 0; i < n; ++i) {
+          const uint64_t bit = first_bit + i * static_cast<uint64_t>(width);
+          uint64_t w;
+          std::memcpy(&w, bits_.data() + bit / 8, sizeof w);
+          out[i] = lo + ((w >> (bit % 8)) & mask);
+        }
+        // The reader where Next() would have left it.
+        i_ += n;
+        r_ = BitReader(bits_.substr(end_bit / 8));
+        r_.Read(static_cast<int>(end_bit % 8));
+        return;
+      }
+    }
+    for (size_t i = 0; i < n; ++i) out[i] = Next();
+  }
+
   static std::string_view Bits(std::string_view base, const IntColumnLayout& c) {
     return base.substr(c.bits_offset, c.bits_size);
   }
