@@ -896,40 +896,60 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   const bool aggregated = q.rep == Representation::kAggregated;
   // Ids and types first, under the store's lock: most histories of a typed query end there,
   // before any copying.
-  std::vector<HistoryPtr> histories = options_.temporal->List(
-      call->rc.tenant,
-      [&filter](const temporal::History& h) { return filter.SelectorsMatch(h.id, h.types); });
-  if (descending) std::reverse(histories.begin(), histories.end());
+  auto selected = [&filter](const temporal::History& h) {
+    return filter.SelectorsMatch(h.id, h.types);
+  };
+  // Without count, in id order, nothing after the page matters: the histories are taken in
+  // batches of what the page still needs, instead of all of them for every page.
+  const bool batched = !count && !descending;
+  std::vector<HistoryPtr> histories;
+  if (!batched) {
+    histories = options_.temporal->List(call->rc.tenant, selected);
+    if (descending) std::reverse(histories.begin(), histories.end());
+  }
+  std::string after;     // batched: the last history taken
   ngsild::Entity shell;  // reused, so that its strings and vectors keep their capacity
   // Without q, geo-query or scope query, the filter's only test left after the selectors (which
   // List applied) is attrs: whether a series records one of them. Then no shell is built: the
   // entities before the page offset are visited with no copying.
   const bool attrs_only = !q.has_q && !filter.geo && filter.scope_q.empty();
-  for (const HistoryPtr& h : histories) {
-    // Without count, nothing after the page matters.
-    if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
-    if (attrs_only) {
-      if (!filter.attrs.empty() &&
-          std::none_of(h->series.begin(), h->series.end(), [&filter](const auto& entry) {
-            return std::find(filter.attrs.begin(), filter.attrs.end(), entry.second->attr) !=
-                   filter.attrs.end();
-          })) {
+  for (bool more = true; more;) {
+    more = false;
+    if (batched) {
+      if (static_cast<int64_t>(page.size()) >= *limit) break;
+      const int64_t needed =
+          std::max<int64_t>(*offset - matched, 0) + *limit - static_cast<int64_t>(page.size());
+      const size_t want = static_cast<size_t>(std::max<int64_t>(needed, 64));
+      histories = options_.temporal->List(call->rc.tenant, selected, after, want);
+      more = histories.size() == want;
+      if (!histories.empty()) after = histories.back()->id;
+    }
+    for (const HistoryPtr& h : histories) {
+      // Without count, nothing after the page matters.
+      if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
+      if (attrs_only) {
+        if (!filter.attrs.empty() &&
+            std::none_of(h->series.begin(), h->series.end(), [&filter](const auto& entry) {
+              return std::find(filter.attrs.begin(), filter.attrs.end(), entry.second->attr) !=
+                     filter.attrs.end();
+            })) {
+          continue;
+        }
+      } else if (!ShellMatches(*h, q, filter, &shell, &status)) {
+        if (!status.ok()) return Fail(call, status);
         continue;
       }
-    } else if (!ShellMatches(*h, q, filter, &shell, &status)) {
-      if (!status.ok()) return Fail(call, status);
-      continue;
+      const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
+      // Checked for every entity, also outside the page, so that count is right.
+      const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
+      if (must_check) {
+        auto has = HasInstances(*h, q);
+        if (!has.ok()) return Fail(call, has.status());
+        if (!*has) continue;
+      }
+      if (in_page) page.push_back(h);
+      ++matched;
     }
-    const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
-    // Checked for every entity, also outside the page, so that count is right.
-    const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
-    if (must_check) {
-      auto has = HasInstances(*h, q);
-      if (!has.ok()) return Fail(call, has.status());
-      if (!*has) continue;
-    }
-    if (in_page) page.push_back(h);
-    ++matched;
   }
   // The instance limit applies to the whole answer: every entity is cut at the same instant,
   // so the answer covers one time range (Content-Range).

@@ -700,11 +700,19 @@ std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant) const {
 
 std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant,
                                             const std::function<bool(const History&)>& keep) const {
+  return List(tenant, keep, "", SIZE_MAX);
+}
+
+std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant,
+                                            const std::function<bool(const History&)>& keep,
+                                            std::string_view after, size_t max) const {
   std::vector<HistoryPtr> out;
-  std::string prefix = Key2(tenant, "");
+  const std::string prefix = Key2(tenant, "");
   std::shared_lock lock(mu_);
-  for (auto it = histories_.lower_bound(prefix);
-       it != histories_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+  // No id is empty: after "" is from the first.
+  for (auto it = histories_.upper_bound(Key2(tenant, after));
+       out.size() < max && it != histories_.end() &&
+       std::string_view(it->first).substr(0, prefix.size()) == prefix;
        ++it) {
     if (keep(*it->second)) out.push_back(it->second);
   }

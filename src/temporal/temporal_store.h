@@ -223,6 +223,11 @@ class TemporalStore : public storage::ChangeListener {
   // be quick; a query tests ids and types here, so that it copies no pointer it will skip).
   std::vector<HistoryPtr> List(std::string_view tenant,
                                const std::function<bool(const History&)>& keep) const;
+  // The same from the first history whose id is greater than `after` ("": from the first), at
+  // most `max` of them: a caller that needs only the first few walks the histories in batches.
+  std::vector<HistoryPtr> List(std::string_view tenant,
+                               const std::function<bool(const History&)>& keep,
+                               std::string_view after, size_t max) const;
 
   struct Stats {
     uint64_t samples = 0;

@@ -957,6 +957,32 @@ TEST_F(TemporalStoreTest, TenantsAreSeparate) {
   EXPECT_EQ(u[0]->id, "urn:x:2");
 }
 
+TEST_F(TemporalStoreTest, ListsInBatchesAfterAnId) {
+  for (const char* tenant : {"a", "ab", ""}) {
+    for (const char* id : {"urn:x:1", "urn:x:2", "urn:x:3", "urn:x:4"}) {
+      ASSERT_TRUE(
+          Run(temporal_->AppendOp(tenant, id, {"T"}, {Obs("2024-01-01T00:00:00Z", 1)}, false))
+              .ok());
+    }
+  }
+  auto all = [](const History&) { return true; };
+  auto not3 = [](const History& h) { return h.id != "urn:x:3"; };
+  auto ids = [](const std::vector<HistoryPtr>& v) {
+    std::vector<std::string> out;
+    for (const auto& h : v) out.push_back(h->id);
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids(temporal_->List("a", all, "", 2)), (Ids{"urn:x:1", "urn:x:2"}));
+  EXPECT_EQ(ids(temporal_->List("a", all, "urn:x:2", 2)), (Ids{"urn:x:3", "urn:x:4"}));
+  EXPECT_EQ(ids(temporal_->List("a", all, "urn:x:4", 2)), Ids{});  // not into tenant "ab"
+  // `max` counts the histories kept; `after` need not be an id of the tenant.
+  EXPECT_EQ(ids(temporal_->List("a", not3, "urn:x:1", 2)), (Ids{"urn:x:2", "urn:x:4"}));
+  EXPECT_EQ(ids(temporal_->List("ab", all, "urn:x:25", 9)), (Ids{"urn:x:3", "urn:x:4"}));
+  EXPECT_EQ(ids(temporal_->List("", all, "", 9)), ids(temporal_->List("")));
+  EXPECT_EQ(temporal_->List("", all, "", 9).size(), 4u);
+}
+
 // The correctness check at the store level: replay the Aarhus road-traffic week
 // (848,864 observations on 449 segments) as entity upserts, in batches, so every observation
 // goes through the change stream; then compare hourly and whole-week totalCount, sum, avg, min
