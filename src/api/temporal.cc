@@ -414,17 +414,12 @@ Result<Json> AggregateAttribute(const temporal::History& h, const std::string& a
   return out;
 }
 
-// The kind of an attribute ("Property", "Relationship", ...), from any recorded instance.
-std::string RecordedKind(const temporal::History& h, const std::string& attr) {
+// The kind of an attribute ("Property", "Relationship", ...): that its first series with a
+// sample records (Series::recorded_kind, kept by the store: nothing is decoded here).
+std::string_view RecordedKind(const temporal::History& h, const std::string& attr) {
   for (const temporal::SeriesPtr& s : h.series) {
     if (s->attr != attr) continue;
-    if (!s->open.empty()) return std::string(ngsild::AttrKindName(temporal::KindOf(s->open[0])));
-    if (!s->chunks.empty()) {
-      auto d = temporal::DecodeChunk(*s->chunks.front().data);
-      if (d.ok() && !d->empty()) {
-        return std::string(ngsild::AttrKindName(temporal::KindOf(d->front())));
-      }
-    }
+    if (s->recorded_kind) return ngsild::AttrKindName(*s->recorded_kind);
   }
   return "Property";
 }
@@ -570,7 +565,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
       // representation an attribute is an object even then (clause 4.5.9).
       if (!trunc->truncated) continue;
       if (q.rep == Representation::kSimplified) {
-        const std::string kind = RecordedKind(h, attr);
+        const std::string_view kind = RecordedKind(h, attr);
         Json group = Json::MakeObject();
         group.Set("type", Json(kind));
         group.Set(SimplifiedMember(kind), Json::MakeArray());
@@ -673,6 +668,40 @@ Result<std::vector<temporal::TemporalStore::Instance>> ParseInstances(const Json
     }
   }
   return out;
+}
+
+// Whether the entity filter matches the history as an entity whose attributes are its series
+// (holding, with q, the latest recorded instance of each, for q and the geo-query to match).
+// *shell: reused across calls, so that its strings and vectors keep their capacity. False with
+// *status set when a series does not decode.
+bool ShellMatches(const temporal::History& h, const TemporalQuery& q,
+                  const query::EntityFilter& filter, ngsild::Entity* shell, Status* status) {
+  shell->id = h.id;
+  shell->types = h.types;
+  // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
+  // attribute \0 datasetId). Slots are overwritten in place, not cleared.
+  size_t slots = 0;
+  for (const temporal::SeriesPtr& s : h.series) {
+    if (slots == 0 || shell->attrs[slots - 1].name != s->attr) {
+      if (slots == shell->attrs.size()) shell->attrs.emplace_back();
+      shell->attrs[slots].name = s->attr;
+      shell->attrs[slots].instances.clear();
+      ++slots;
+    }
+    ngsild::AttributeSlot* slot = &shell->attrs[slots - 1];
+    if (q.has_q) {
+      auto all = s->Read(kMinTime, kMaxTime);
+      if (!all.ok()) {
+        *status = all.status();
+        return false;
+      }
+      // A deleted attribute has no value to match.
+      if (!all->empty() && !temporal::IsDeletion(all->back()))
+        slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
+    }
+  }
+  shell->attrs.resize(slots);
+  return filter.Matches(*shell);
 }
 
 }  // namespace
@@ -863,50 +892,64 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
   // instance left), in id order (descending with orderBy=id;desc).
   std::vector<HistoryPtr> page;
   int64_t matched = 0;
+  Status status;
   const bool aggregated = q.rep == Representation::kAggregated;
   // Ids and types first, under the store's lock: most histories of a typed query end there,
   // before any copying.
-  std::vector<HistoryPtr> histories = options_.temporal->List(
-      call->rc.tenant,
-      [&filter](const temporal::History& h) { return filter.SelectorsMatch(h.id, h.types); });
-  if (descending) std::reverse(histories.begin(), histories.end());
+  auto selected = [&filter](const temporal::History& h) {
+    return filter.SelectorsMatch(h.id, h.types);
+  };
+  // Without count, in id order, nothing after the page matters: the histories are taken in
+  // batches of what the page still needs, instead of all of them for every page.
+  const bool batched = !count && !descending;
+  std::vector<HistoryPtr> histories;
+  if (!batched) {
+    histories = options_.temporal->List(call->rc.tenant, selected);
+    if (descending) std::reverse(histories.begin(), histories.end());
+  }
+  std::string after;     // batched: the last history taken
   ngsild::Entity shell;  // reused, so that its strings and vectors keep their capacity
-  for (const HistoryPtr& h : histories) {
-    // Without count, nothing after the page matters.
-    if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
-    shell.id = h->id;
-    shell.types = h->types;
-    // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
-    // attribute \0 datasetId). Slots are overwritten in place, not cleared.
-    size_t slots = 0;
-    for (const temporal::SeriesPtr& s : h->series) {
-      if (slots == 0 || shell.attrs[slots - 1].name != s->attr) {
-        if (slots == shell.attrs.size()) shell.attrs.emplace_back();
-        shell.attrs[slots].name = s->attr;
-        shell.attrs[slots].instances.clear();
-        ++slots;
-      }
-      ngsild::AttributeSlot* slot = &shell.attrs[slots - 1];
-      if (q.has_q) {
-        auto all = s->Read(kMinTime, kMaxTime);
-        if (!all.ok()) return Fail(call, all.status());
-        // A deleted attribute has no value to match.
-        if (!all->empty() && !temporal::IsDeletion(all->back()))
-          slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
-      }
+  // Without q, geo-query or scope query, the filter's only test left after the selectors (which
+  // List applied) is attrs: whether a series records one of them. Then no shell is built: the
+  // entities before the page offset are visited with no copying.
+  const bool attrs_only = !q.has_q && !filter.geo && filter.scope_q.empty();
+  for (bool more = true; more;) {
+    more = false;
+    if (batched) {
+      if (static_cast<int64_t>(page.size()) >= *limit) break;
+      const int64_t needed =
+          std::max<int64_t>(*offset - matched, 0) + *limit - static_cast<int64_t>(page.size());
+      const size_t want = static_cast<size_t>(std::max<int64_t>(needed, 64));
+      histories = options_.temporal->List(call->rc.tenant, selected, after, want);
+      more = histories.size() == want;
+      if (!histories.empty()) after = histories.back()->id;
     }
-    shell.attrs.resize(slots);
-    if (!filter.Matches(shell)) continue;
-    const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
-    // Checked for every entity, also outside the page, so that count is right.
-    const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
-    if (must_check) {
-      auto has = HasInstances(*h, q);
-      if (!has.ok()) return Fail(call, has.status());
-      if (!*has) continue;
+    for (const HistoryPtr& h : histories) {
+      // Without count, nothing after the page matters.
+      if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
+      if (attrs_only) {
+        if (!filter.attrs.empty() &&
+            std::none_of(h->series.begin(), h->series.end(), [&filter](const temporal::SeriesPtr& s) {
+              return std::find(filter.attrs.begin(), filter.attrs.end(), s->attr) !=
+                     filter.attrs.end();
+            })) {
+          continue;
+        }
+      } else if (!ShellMatches(*h, q, filter, &shell, &status)) {
+        if (!status.ok()) return Fail(call, status);
+        continue;
+      }
+      const bool in_page = matched >= *offset && static_cast<int64_t>(page.size()) < *limit;
+      // Checked for every entity, also outside the page, so that count is right.
+      const bool must_check = (q.has_timerel || !q.datasets.empty()) && !q.pick && !q.omit;
+      if (must_check) {
+        auto has = HasInstances(*h, q);
+        if (!has.ok()) return Fail(call, has.status());
+        if (!*has) continue;
+      }
+      if (in_page) page.push_back(h);
+      ++matched;
     }
-    if (in_page) page.push_back(h);
-    ++matched;
   }
   // The instance limit applies to the whole answer: every entity is cut at the same instant,
   // so the answer covers one time range (Content-Range).

@@ -177,7 +177,9 @@ Result<std::vector<Period>> MakePeriods(Micros from, Micros to, const Duration& 
 namespace {
 
 // The numeric part of o added to *into: one addition for the sums.
-void MergeNumbers(const ChunkStats& o, ChunkStats* into) {
+// o: a ChunkStats or a BlockStats::Values.
+template <typename Stats>
+void MergeNumbers(const Stats& o, ChunkStats* into) {
   if (o.numbers == 0) return;
   if (into->numbers == 0 || o.min < into->min) into->min = o.min;
   if (into->numbers == 0 || o.max > into->max) into->max = o.max;

@@ -348,7 +348,11 @@ BlockStats BlockStats::Of(const Micros* times, const double* numbers, size_t n) 
     if (i == 0 || times[i] < b.first_time) b.first_time = times[i];
     if (i == 0 || times[i] > b.last_time) b.last_time = times[i];
   }
-  if (numbers != nullptr) b.values.AddValues(numbers, n);
+  if (numbers != nullptr) {
+    ChunkStats v;
+    v.AddValues(numbers, n);
+    b.values = {static_cast<uint32_t>(v.numbers), v.sum, v.sumsq, v.min, v.max};
+  }
   return b;
 }
 
@@ -847,9 +851,55 @@ class IntCursor {
     ++i_;
     return v;
   }
+  // Next() n times, into out[0..n): the same values, but a run of zero delta-of-deltas (regular
+  // instants) is taken at once.
+  void Fill(uint64_t* out, size_t n) {
+    if (c_.mode == 1) return FillPacked(out, n);
+    if (c_.mode != 0) {
+      for (size_t i = 0; i < n; ++i) out[i] = Next();
+      return;
+    }
+    size_t i = 0;
+    if (i < n && i_ == 0) out[i++] = Next();
+    while (i < n) {
+      for (size_t run = r_.SkipZeros(n - i); run > 0; --run) {
+        prev_ += prev_delta_;
+        out[i++] = prev_;
+        ++i_;
+      }
+      if (i < n) out[i++] = Next();  // a delta-of-delta that is not zero (or the input ended)
+    }
+  }
   bool failed() const { return r_.failed(); }
 
  private:
+  // Fill for frame of reference: value i is the `width` bits at bit i * width. Each is read
+  // with one unaligned load when the input holds 8 bytes from its first byte (it always does
+  // but near the column's end, where Next() reads instead).
+  void FillPacked(uint64_t* out, size_t n) {
+    const int width = c_.width;
+    const uint64_t first_bit = i_ * static_cast<uint64_t>(width);
+    const uint64_t end_bit = first_bit + n * static_cast<uint64_t>(width);
+    if constexpr (std::endian::native == std::endian::little) {
+      if (width <= 56 && end_bit / 8 + 8 <= bits_.size()) {
+        const uint64_t mask = (uint64_t{1} << width) - 1;
+        const auto lo = static_cast<uint64_t>(c_.lo);
+        for (size_t i = 0; i < n; ++i) {
+          const uint64_t bit = first_bit + i * static_cast<uint64_t>(width);
+          uint64_t w;
+          std::memcpy(&w, bits_.data() + bit / 8, sizeof w);
+          out[i] = lo + ((w >> (bit % 8)) & mask);
+        }
+        // The reader where Next() would have left it.
+        i_ += n;
+        r_ = BitReader(bits_.substr(end_bit / 8));
+        r_.Read(static_cast<int>(end_bit % 8));
+        return;
+      }
+    }
+    for (size_t i = 0; i < n; ++i) out[i] = Next();
+  }
+
   static std::string_view Bits(std::string_view base, const IntColumnLayout& c) {
     return base.substr(c.bits_offset, c.bits_size);
   }
@@ -919,11 +969,14 @@ void ChunkIndex::DecodeBlock(std::string_view chunk, size_t k, Micros* times,
   IntCursor t(chunk, time), v(chunk, value);
   t.Seek(k);
   v.Seek(k);
-  const size_t begin = k * kBlockSamples, n = blocks[k].count;
+  const size_t begin = k * kBlockSamples, n = std::min<size_t>(blocks[k].count, kBlockSamples);
   const double scale = kPow10[exponent];
+  uint64_t tv[kBlockSamples], vv[kBlockSamples];
+  t.Fill(tv, n);
+  v.Fill(vv, n);
   for (size_t i = 0; i < n; ++i) {
-    times[i] = static_cast<Micros>(t.Next());
-    numbers[i] = static_cast<double>(static_cast<int64_t>(v.Next())) / scale;
+    times[i] = static_cast<Micros>(tv[i]);
+    numbers[i] = static_cast<double>(static_cast<int64_t>(vv[i])) / scale;
   }
   auto it =
       std::lower_bound(exceptions.begin(), exceptions.end(), begin,

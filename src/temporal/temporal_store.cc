@@ -71,6 +71,16 @@ Result<const ChunkIndex*> ChunkBlocks::Get(std::string_view data) const {
 void Chunk::Reset(std::string new_data) {
   data = std::make_shared<const std::string>(std::move(new_data));
   blocks = std::make_shared<const ChunkBlocks>();
+  first_kind.reset();
+}
+
+std::optional<ngsild::AttrKind> Series::ComputeRecordedKind() const {
+  if (!open.empty()) return KindOf(open[0]);
+  if (chunks.empty()) return std::nullopt;
+  if (chunks.front().first_kind) return chunks.front().first_kind;
+  auto d = DecodeChunk(*chunks.front().data);
+  if (!d.ok() || d->empty()) return std::nullopt;
+  return KindOf(d->front());
 }
 
 SeriesSet::const_iterator SeriesSet::LowerBound(std::string_view attr,
@@ -225,9 +235,12 @@ Result<std::vector<Accumulator>> AggregateByInstant(const std::vector<const Seri
       if (!index.ok()) return index.status();
       const ChunkIndex& ix = **index;
       const std::vector<BlockStats>& bl = ix.blocks;
-      const bool cut = std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
-        return !outside(b) && whole_in(b) < 0;
-      });
+      // Whether a block is cut: only asked (a pass over the blocks) when the answer matters,
+      // for a chunk whose blocks cannot be decoded alone, or to count the chunks not decoded.
+      const bool cut = (!ix.seekable || from_stats) &&
+                       std::any_of(bl.begin(), bl.end(), [&](const BlockStats& b) {
+                         return !outside(b) && whole_in(b) < 0;
+                       });
       // Decoded whole when it has a cut block and its blocks cannot be decoded alone.
       const bool decode = cut && !ix.seekable;
       bool numeric = true;
@@ -405,6 +418,7 @@ Status TemporalStore::Load(Backend& backend) {
   if (!st.ok()) return st;
   for (auto& [k, s] : series) {
     // Raw records come in instance order, which is record order.
+    s->RefreshRecordedKind();
     loaded[k.first]->series.Put(std::move(s));
   }
   std::unique_lock lock(mu_);
@@ -468,6 +482,7 @@ void TemporalStore::Record(const std::string& tenant, History* h, const std::str
   PutBe64(&key, sample.instance);
   std::string record = EncodeSample(sample);
   s->open.Append(sample, record);
+  if (s->open.size() == 1) s->recorded_kind = KindOf(sample);  // the new first open sample
   batch->push_back(
       {Backend::Op::Kind::kPut, std::string(kSpace), std::move(key), std::move(record)});
 }
@@ -530,11 +545,13 @@ std::optional<Micros> TemporalStore::Cutoff(const History& h, Micros now) const 
 void TemporalStore::DropExpired(const History& h, Series* s, Batch* batch) {
   const std::optional<Micros> cutoff = Cutoff(h, NowMicros());
   if (!cutoff) return;
+  const size_t before = s->chunks.size();
   s->chunks.erase_if([&](const Chunk& c) {
     if (c.stats.last_time >= *cutoff) return false;
     batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), c.key, ""});
     return true;
   });
+  if (s->chunks.size() != before) s->RefreshRecordedKind();
 }
 
 std::vector<std::pair<std::string, std::string>> TemporalStore::Expired(Micros now) const {
@@ -615,9 +632,12 @@ void TemporalStore::SealFull(const std::string& tenant, History* h, Batch* batch
       ChunkStats stats;
       for (const auto& p : part) stats.Add(p);
       batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), key, *data});
-      s->chunks.push_back({std::move(key), std::move(data), stats});
+      Chunk chunk{std::move(key), std::move(data), stats};
+      chunk.first_kind = KindOf(part.front());
+      s->chunks.push_back(std::move(chunk));
     }
     s->open.Assign(std::vector<Sample>(sorted.begin() + sealed, sorted.end()));
+    s->RefreshRecordedKind();
     DropExpired(*h, s, batch);  // also what was sealed just now
   }
 }
@@ -707,11 +727,19 @@ std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant) const {
 
 std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant,
                                             const std::function<bool(const History&)>& keep) const {
+  return List(tenant, keep, "", SIZE_MAX);
+}
+
+std::vector<HistoryPtr> TemporalStore::List(std::string_view tenant,
+                                            const std::function<bool(const History&)>& keep,
+                                            std::string_view after, size_t max) const {
   std::vector<HistoryPtr> out;
-  std::string prefix = Key2(tenant, "");
+  const std::string prefix = Key2(tenant, "");
   std::shared_lock lock(mu_);
-  for (auto it = histories_.lower_bound(prefix);
-       it != histories_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+  // No id is empty: after "" is from the first.
+  for (auto it = histories_.upper_bound(Key2(tenant, after));
+       out.size() < max && it != histories_.end() &&
+       std::string_view(it->first).substr(0, prefix.size()) == prefix;
        ++it) {
     if (keep(*it->second)) out.push_back(it->second);
   }
@@ -869,6 +897,7 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
       s->open.Erase(i);
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), key, ""});
     }
+    s->RefreshRecordedKind();
     return Status::Ok();
   }
   for (size_t c = 0; c < s->chunks.size(); ++c) {
@@ -887,12 +916,15 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
     if (samples->empty()) {
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), chunk.key, ""});
       s->chunks.erase(c);
+      s->RefreshRecordedKind();
       return Status::Ok();
     }
     chunk.Reset(EncodeChunk(*samples));
+    chunk.first_kind = KindOf(samples->front());
     chunk.stats = ChunkStats();
     for (const auto& x : *samples) chunk.stats.Add(x);
     batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), chunk.key, *chunk.data});
+    s->RefreshRecordedKind();
     return Status::Ok();
   }
   return Status::NotFound("no attribute instance " + InstanceId(instance));
@@ -905,6 +937,7 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
   };
   const std::string raw_prefix = SeriesPrefix(kRaw, tenant, h.id, s->attr, s->dataset);
   // The open samples are decoded only when one of the instants is in their range.
+  bool changed = false;  // open or chunks: recorded_kind is computed again
   auto first = s->open.empty()
                    ? instants.end()
                    : std::lower_bound(instants.begin(), instants.end(), s->open.min_time());
@@ -917,7 +950,10 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), std::move(key), ""});
       return true;
     });
-    if (dropped > 0) s->open.Assign(open);
+    if (dropped > 0) {
+      s->open.Assign(open);
+      changed = true;
+    }
   }
   // Each chunk that may hold one of the instants is decoded and rewritten once.
   for (size_t c = 0; c < s->chunks.size();) {
@@ -928,23 +964,29 @@ Status TemporalStore::DropObservedAt(const std::string& tenant, const History& h
       continue;
     }
     auto samples = DecodeChunk(*probe.data);
-    if (!samples.ok()) return samples.status();
+    if (!samples.ok()) {
+      if (changed) s->RefreshRecordedKind();
+      return samples.status();
+    }
     if (std::erase_if(*samples, observed_then) == 0) {
       ++c;
       continue;
     }
     Chunk& chunk = s->chunks.mutable_at(c);  // the series' own list from here
+    changed = true;
     if (samples->empty()) {
       batch->push_back({Backend::Op::Kind::kDelete, std::string(kSpace), chunk.key, ""});
       s->chunks.erase(c);
       continue;
     }
     chunk.Reset(EncodeChunk(*samples));
+    chunk.first_kind = KindOf(samples->front());
     chunk.stats = ChunkStats();
     for (const auto& x : *samples) chunk.stats.Add(x);
     batch->push_back({Backend::Op::Kind::kPut, std::string(kSpace), chunk.key, *chunk.data});
     ++c;
   }
+  if (changed) s->RefreshRecordedKind();
   return Status::Ok();
 }
 

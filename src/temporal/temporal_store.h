@@ -41,6 +41,9 @@ struct Chunk {
   std::shared_ptr<const std::string> data;
   ChunkStats stats;
   std::shared_ptr<const ChunkBlocks> blocks = std::make_shared<const ChunkBlocks>();
+  // The attribute kind of the chunk's first sample when known without decoding it (set where
+  // the chunk is made from samples; nullopt for a chunk loaded from the backend).
+  std::optional<ngsild::AttrKind> first_kind;
 
   Result<const ChunkIndex*> Index() const { return blocks->Get(*data); }
   // New data: stats and blocks made again.
@@ -112,6 +115,16 @@ struct Series {
   // Whether a sample has from <= time < to: InstantRange's answer is not empty, but it stops
   // at the first such sample.
   Result<bool> HasInstantIn(Micros from, Micros to) const;
+
+  // The attribute kind the series records, as temporal answers name it: that of its first open
+  // sample, else of the first sample of its first chunk; nullopt when it has no sample (or that
+  // chunk does not decode). Kept by the TemporalStore wherever open or chunks change (see
+  // RefreshRecordedKind), so that a query learns it without decoding a record or a chunk.
+  std::optional<ngsild::AttrKind> recorded_kind;
+  // recorded_kind computed again from the samples (decodes the first open record, or the first
+  // chunk unless its first_kind is known).
+  std::optional<ngsild::AttrKind> ComputeRecordedKind() const;
+  void RefreshRecordedKind() { recorded_kind = ComputeRecordedKind(); }
 };
 using SeriesPtr = std::shared_ptr<const Series>;
 
@@ -240,6 +253,11 @@ class TemporalStore : public storage::ChangeListener {
   // be quick; a query tests ids and types here, so that it copies no pointer it will skip).
   std::vector<HistoryPtr> List(std::string_view tenant,
                                const std::function<bool(const History&)>& keep) const;
+  // The same from the first history whose id is greater than `after` ("": from the first), at
+  // most `max` of them: a caller that needs only the first few walks the histories in batches.
+  std::vector<HistoryPtr> List(std::string_view tenant,
+                               const std::function<bool(const History&)>& keep,
+                               std::string_view after, size_t max) const;
 
   struct Stats {
     uint64_t samples = 0;

@@ -390,6 +390,32 @@ class TemporalStoreTest : public ::testing::Test {
     EXPECT_TRUE(r.ok());
     return *r;
   }
+  // The recorded kind as temporal answers named it before Series kept it: the first open
+  // sample's, else the first sample's of the first chunk (decoded).
+  static std::optional<ngsild::AttrKind> KindByDecoding(const Series& s) {
+    if (!s.open.empty()) return KindOf(s.open[0]);
+    if (s.chunks.empty()) return std::nullopt;
+    auto d = DecodeChunk(*s.chunks.front().data);
+    EXPECT_TRUE(d.ok());
+    if (!d.ok() || d->empty()) return std::nullopt;
+    return KindOf(d->front());
+  }
+  // Every series of every history keeps recorded_kind as KindByDecoding computes it.
+  void ExpectRecordedKindsKept() {
+    for (const HistoryPtr& h : temporal_->List("")) {
+      for (const SeriesPtr& s : h->series) {
+        EXPECT_EQ(s->recorded_kind, KindByDecoding(*s)) << h->id << " " << s->attr.str();
+      }
+    }
+  }
+  std::optional<ngsild::AttrKind> RecordedKind(const std::string& id = "urn:x:1") {
+    HistoryPtr h = temporal_->Get("", id);
+    if (!h) return std::nullopt;
+    const SeriesPtr* found = h->series.Find(kAttr, "");
+    if (found == nullptr) return std::nullopt;
+    EXPECT_EQ((*found)->recorded_kind, KindByDecoding(**found));
+    return (*found)->recorded_kind;
+  }
   static std::vector<double> Values(const std::vector<Sample>& s) {
     std::vector<double> v;
     for (const auto& x : s) v.push_back(x.number.value_or(-999));
@@ -580,6 +606,68 @@ TEST_F(TemporalStoreTest, DeleteAndModifyInstances) {
   EXPECT_EQ(temporal_->stats().samples, 0u);
 }
 
+// Series::recorded_kind follows the first open sample, else the first sample of the first
+// chunk, through appends, seals, reloads, rewrites, replacements and deletions.
+TEST_F(TemporalStoreTest, RecordedKindIsKeptWithoutDecoding) {
+  using ngsild::AttrKind;
+  auto rel = [](const char* at) {
+    Json inst = Json::MakeObject();
+    inst.Set("type", "Relationship");
+    inst.Set("object", "urn:x:other");
+    inst.Set("observedAt", at);
+    return TemporalStore::Instance{kAttr, inst};
+  };
+  auto append = [&](std::vector<TemporalStore::Instance> up) {
+    return Run(temporal_->AppendOp("", "urn:x:1", {"T"}, std::move(up), false));
+  };
+  EXPECT_EQ(RecordedKind(), std::nullopt);
+  ASSERT_TRUE(append({rel("2024-01-01T00:00:00Z"), Obs("2024-01-01T00:01:00Z", 1),
+                      Obs("2024-01-01T00:02:00Z", 2)})
+                  .ok());
+  EXPECT_EQ(RecordedKind(), AttrKind::kRelationship);  // the first open sample
+  // The fourth sample seals all four (chunk_samples 4): the kind of the chunk's first.
+  ASSERT_TRUE(append({Obs("2024-01-01T00:03:00Z", 3)}).ok());
+  ASSERT_EQ(temporal_->Get("", "urn:x:1")->series.begin()[0]->open.size(), 0u);
+  EXPECT_EQ(RecordedKind(), AttrKind::kRelationship);
+  Open();  // the loaded chunk is decoded once, at load
+  EXPECT_EQ(RecordedKind(), AttrKind::kRelationship);
+  ASSERT_TRUE(append({Obs("2024-01-01T00:04:00Z", 4)}).ok());
+  EXPECT_EQ(RecordedKind(), AttrKind::kProperty);  // open again
+  auto s = Samples();
+  ASSERT_EQ(s.size(), 5u);
+  // The open sample deleted: the chunk's first again.
+  ASSERT_TRUE(
+      Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[4].instance, std::nullopt)).ok());
+  EXPECT_EQ(RecordedKind(), AttrKind::kRelationship);
+  // The chunk's first deleted (the chunk rewritten): its new first.
+  ASSERT_TRUE(
+      Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, s[0].instance, std::nullopt)).ok());
+  EXPECT_EQ(RecordedKind(), AttrKind::kProperty);
+  // An upload at the chunk's first instant replaces it there; the replacement is open.
+  ASSERT_TRUE(append({rel("2024-01-01T00:01:00Z")}).ok());
+  EXPECT_EQ(Values(Samples()), (std::vector<double>{-999, 2, 3}));
+  EXPECT_EQ(RecordedKind(), AttrKind::kRelationship);
+  ASSERT_TRUE(
+      Run(temporal_->ModifyInstanceOp("", "urn:x:1", kAttr, Samples()[0].instance, std::nullopt))
+          .ok());
+  EXPECT_EQ(RecordedKind(), AttrKind::kProperty);  // the rewritten chunk's first
+  Open();
+  EXPECT_EQ(RecordedKind(), AttrKind::kProperty);
+  // The whole series deleted: no kind; a Core API deletion records the kind it deleted.
+  ASSERT_TRUE(Run(temporal_->DeleteAttrOp("", "urn:x:1", kAttr, std::nullopt, false)).ok());
+  EXPECT_EQ(RecordedKind(), std::nullopt);
+  ASSERT_TRUE(PutEntity(10, "2024-01-02T00:00:00Z").ok());
+  ASSERT_TRUE(Run({"", "urn:x:1",
+                   [](const EntityPtr&, Micros) -> Result<Outcome> { return Outcome::Delete(); }})
+                  .ok());
+  ASSERT_EQ(Samples().size(), 2u);
+  ASSERT_TRUE(IsDeletion(Samples()[1]));
+  EXPECT_EQ(RecordedKind(), AttrKind::kProperty);
+  ExpectRecordedKindsKept();
+  Open();
+  ExpectRecordedKindsKept();
+}
+
 TEST(RecordTest, DeletionInstanceHoldsTheNullOfItsKind) {
   const Micros at = *ParseDateTime("2024-06-01T10:00:00.250Z");
   auto deletion = [&](const char* json) {
@@ -704,8 +792,10 @@ TEST_F(TemporalStoreTest, RetentionDropsWholeChunksOnWrite) {
   // The per-type setting keeps the archive.
   HistoryPtr archive = temporal_->Get("", "urn:x:2");
   EXPECT_EQ(archive->series.begin()[0]->size(), 9u);
+  ExpectRecordedKindsKept();
   Open();
   EXPECT_EQ(Values(Samples()), (std::vector<double>{8}));
+  ExpectRecordedKindsKept();
 }
 
 // Chunks of a series that is never written again expire by the sweep, durably; histories
@@ -898,6 +988,32 @@ TEST_F(TemporalStoreTest, TenantsAreSeparate) {
       "a", [](const History& h) { return h.types == std::vector<std::string>{"U"}; });
   ASSERT_EQ(u.size(), 1u);
   EXPECT_EQ(u[0]->id, "urn:x:2");
+}
+
+TEST_F(TemporalStoreTest, ListsInBatchesAfterAnId) {
+  for (const char* tenant : {"a", "ab", ""}) {
+    for (const char* id : {"urn:x:1", "urn:x:2", "urn:x:3", "urn:x:4"}) {
+      ASSERT_TRUE(
+          Run(temporal_->AppendOp(tenant, id, {"T"}, {Obs("2024-01-01T00:00:00Z", 1)}, false))
+              .ok());
+    }
+  }
+  auto all = [](const History&) { return true; };
+  auto not3 = [](const History& h) { return h.id != "urn:x:3"; };
+  auto ids = [](const std::vector<HistoryPtr>& v) {
+    std::vector<std::string> out;
+    for (const auto& h : v) out.push_back(h->id);
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids(temporal_->List("a", all, "", 2)), (Ids{"urn:x:1", "urn:x:2"}));
+  EXPECT_EQ(ids(temporal_->List("a", all, "urn:x:2", 2)), (Ids{"urn:x:3", "urn:x:4"}));
+  EXPECT_EQ(ids(temporal_->List("a", all, "urn:x:4", 2)), Ids{});  // not into tenant "ab"
+  // `max` counts the histories kept; `after` need not be an id of the tenant.
+  EXPECT_EQ(ids(temporal_->List("a", not3, "urn:x:1", 2)), (Ids{"urn:x:2", "urn:x:4"}));
+  EXPECT_EQ(ids(temporal_->List("ab", all, "urn:x:25", 9)), (Ids{"urn:x:3", "urn:x:4"}));
+  EXPECT_EQ(ids(temporal_->List("", all, "", 9)), ids(temporal_->List("")));
+  EXPECT_EQ(temporal_->List("", all, "", 9).size(), 4u);
 }
 
 // The correctness check at the store level: replay the Aarhus road-traffic week
