@@ -928,11 +928,12 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       // Without count, nothing after the page matters.
       if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
       if (attrs_only) {
-        if (!filter.attrs.empty() &&
-            std::none_of(h->series.begin(), h->series.end(), [&filter](const temporal::SeriesPtr& s) {
-              return std::find(filter.attrs.begin(), filter.attrs.end(), s->attr) !=
-                     filter.attrs.end();
-            })) {
+        if (!filter.attrs.empty() && std::none_of(h->series.begin(), h->series.end(),
+                                                  [&filter](const temporal::SeriesPtr& s) {
+                                                    return std::find(filter.attrs.begin(),
+                                                                     filter.attrs.end(),
+                                                                     s->attr) != filter.attrs.end();
+                                                  })) {
           continue;
         }
       } else if (!ShellMatches(*h, q, filter, &shell, &status)) {
