@@ -8,7 +8,12 @@
 
 namespace civitas::temporal {
 
+// The arrays follow one another in the buffer: each must be aligned where the previous ends.
+static_assert(alignof(Micros) <= 8 && alignof(double) <= 8 && alignof(BlockStats) <= 8 &&
+              sizeof(BlockStats) % 8 == 0);
+
 OpenSamples::Buffer* OpenSamples::Buffer::New(size_t capacity, size_t byte_capacity) {
+  static_assert(sizeof(Buffer) % 8 == 0);
   const size_t size = sizeof(Buffer) +
                       capacity * (sizeof(Micros) + sizeof(double) + sizeof(uint32_t) + 1) +
                       capacity / kBlockSamples * sizeof(BlockStats) + byte_capacity;
