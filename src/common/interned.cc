@@ -19,10 +19,7 @@ Table& table() {
 
 }  // namespace
 
-Interned::Node* Interned::Empty() {
-  static Node* empty = new Node;
-  return empty;
-}
+constinit Interned::Node Interned::empty_;
 
 Interned::Interned() : node_(Empty()) {}
 
@@ -49,7 +46,7 @@ void Interned::Unref(Node* n) {
   // Not the last reference: no lock. The last one is dropped under the lock, so that an
   // Interned(text) that finds the node at that moment takes a reference before it is freed (a
   // new reference without the lock can only be a copy of a live one, which is not the last).
-  uint32_t c = n->refs.load(std::memory_order_relaxed);
+  uint64_t c = n->refs.load(std::memory_order_relaxed);
   while (c > 1) {
     if (n->refs.compare_exchange_weak(c, c - 1, std::memory_order_acq_rel)) return;
   }

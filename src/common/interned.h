@@ -49,10 +49,11 @@ class Interned {
 
  private:
   struct Node {
-    std::atomic<uint32_t> refs{1};
+    std::atomic<uint64_t> refs{1};
     std::string text;
   };
-  static Node* Empty();  // "", never freed
+  static Node empty_;  // "", never counted nor freed
+  static Node* Empty() { return &empty_; }
   static void Ref(Node* n) {
     if (n != Empty()) n->refs.fetch_add(1, std::memory_order_relaxed);
   }
