@@ -57,6 +57,35 @@ TEST(OpenSamplesTest, CopiesDoNotSeeLaterAppends) {
   for (uint64_t i = 0; i < 40; ++i) EXPECT_EQ(b[i], Make(i + 1));
 }
 
+TEST(OpenSamplesTest, MovesAndAssignmentsKeepEachVersionsSamples) {
+  OpenSamples a;
+  for (uint64_t n = 1; n <= 20; ++n) a.Append(Make(n));  // a complete block and a bit
+  OpenSamples moved = std::move(a);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty and usable
+  a.Append(Make(100));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0], Make(100));
+  ASSERT_EQ(moved.size(), 20u);
+  EXPECT_EQ(moved[19], Make(20));
+  EXPECT_EQ(moved.block(0).count, kBlockSamples);
+
+  OpenSamples assigned;
+  assigned.Append(Make(50));
+  assigned = moved;  // shares moved's buffer, drops its own
+  const OpenSamples& self = assigned;
+  assigned = self;  // self-assignment changes nothing
+  ASSERT_EQ(assigned.size(), 20u);
+  assigned.Append(Make(21));  // the newest version of the shared buffer: in place
+  EXPECT_EQ(moved.size(), 20u);
+  moved.Append(Make(99));  // no longer the newest: copies first
+  EXPECT_EQ(moved[20], Make(99));
+  EXPECT_EQ(assigned[20], Make(21));
+  OpenSamples target;
+  target = std::move(assigned);
+  EXPECT_EQ(target.size(), 21u);
+  EXPECT_EQ(target.Decode().back(), Make(21));
+}
+
 TEST(OpenSamplesTest, AppendToAnOlderVersionCopies) {
   // As after an aborted commit round: the staged copy appended, then was dropped, and the
   // next round stages the committed version again.
