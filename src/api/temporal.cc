@@ -670,6 +670,13 @@ Result<std::vector<temporal::TemporalStore::Instance>> ParseInstances(const Json
   return out;
 }
 
+// Whether the history has a series of one of the attributes (expanded names).
+bool HasSeriesOf(const temporal::History& h, const std::vector<std::string>& attrs) {
+  return std::any_of(h.series.begin(), h.series.end(), [&attrs](const temporal::SeriesPtr& s) {
+    return std::find(attrs.begin(), attrs.end(), s->attr) != attrs.end();
+  });
+}
+
 // Whether the entity filter matches the history as an entity whose attributes are its series
 // (holding, with q, the latest recorded instance of each, for q and the geo-query to match).
 // *shell: reused across calls, so that its strings and vectors keep their capacity. False with
@@ -678,8 +685,8 @@ bool ShellMatches(const temporal::History& h, const TemporalQuery& q,
                   const query::EntityFilter& filter, ngsild::Entity* shell, Status* status) {
   shell->id = h.id;
   shell->types = h.types;
-  // One slot per attribute, in order: the series of an attribute are adjacent (keyed by
-  // attribute \0 datasetId). Slots are overwritten in place, not cleared.
+  // One slot per attribute, in order: the series of an attribute are adjacent (sorted by
+  // attribute, then datasetId). Slots are overwritten in place, not cleared.
   size_t slots = 0;
   for (const temporal::SeriesPtr& s : h.series) {
     if (slots == 0 || shell->attrs[slots - 1].name != s->attr) {
@@ -828,11 +835,7 @@ void Broker::TemporalRetrieve(const CallPtr& call) {
   HistoryPtr h = options_.temporal->Get(call->rc.tenant, id);
   if (!h) return Fail(call, Status::NotFound("no temporal representation of entity " + id));
   if (!q->attrs.empty()) {
-    bool any = false;
-    for (const temporal::SeriesPtr& s : h->series) {
-      any = any || std::find(q->attrs.begin(), q->attrs.end(), s->attr) != q->attrs.end();
-    }
-    if (!any)
+    if (!HasSeriesOf(*h, q->attrs))
       return Fail(call, Status::NotFound("the entity has none of the requested attributes"));
   }
   Truncation trunc;
@@ -928,14 +931,7 @@ void Broker::TemporalAnswer(const CallPtr& call, const query::EntityFilter& filt
       // Without count, nothing after the page matters.
       if (!count && static_cast<int64_t>(page.size()) >= *limit) break;
       if (attrs_only) {
-        if (!filter.attrs.empty() && std::none_of(h->series.begin(), h->series.end(),
-                                                  [&filter](const temporal::SeriesPtr& s) {
-                                                    return std::find(filter.attrs.begin(),
-                                                                     filter.attrs.end(),
-                                                                     s->attr) != filter.attrs.end();
-                                                  })) {
-          continue;
-        }
+        if (!filter.attrs.empty() && !HasSeriesOf(*h, filter.attrs)) continue;
       } else if (!ShellMatches(*h, q, filter, &shell, &status)) {
         if (!status.ok()) return Fail(call, status);
         continue;
