@@ -577,7 +577,7 @@ Result<Json> RenderHistory(const temporal::History& h, const TemporalQuery& q,
     }
     Json::Array instances;
     for (const auto& s : *samples) {
-      ngsild::AttributeSlot slot{attr, {temporal::InstanceFromSample(s, q.sys_attrs)}};
+      ngsild::AttributeSlot slot{attr, {temporal::InstanceFromSample(s)}};
       instances.push_back(ngsild::RenderAttribute(slot, ctx, options));
     }
     if (q.rep == Representation::kSimplified) {
@@ -704,7 +704,7 @@ bool ShellMatches(const temporal::History& h, const TemporalQuery& q,
       }
       // A deleted attribute has no value to match.
       if (!all->empty() && !temporal::IsDeletion(all->back()))
-        slot->instances.push_back(temporal::InstanceFromSample(all->back(), false));
+        slot->instances.push_back(temporal::InstanceFromSample(all->back()));
     }
   }
   shell->attrs.resize(slots);

@@ -71,7 +71,7 @@ bool Entity::HasType(std::string_view type_iri) const {
   return false;
 }
 
-std::string_view DatasetIdOf(const Attribute& instance) { return instance.GetString("datasetId"); }
+std::string_view DatasetIdOf(const Json& instance) { return instance.GetString("datasetId"); }
 
 int FindInstance(const AttributeSlot& slot, std::string_view dataset_id) {
   for (size_t i = 0; i < slot.instances.size(); ++i) {
@@ -79,6 +79,45 @@ int FindInstance(const AttributeSlot& slot, std::string_view dataset_id) {
   }
   return -1;
 }
+
+namespace {
+
+// An instance in the record: its members, then its system times as integer members
+// "createdAt" and "modifiedAt" (microseconds). Members never have these names (the parser
+// drops them from input), so they cannot collide.
+void AppendInstance(std::string& out, const Attribute& inst) {
+  size_t start = out.size();
+  AppendJson(out, inst);
+  if (out.size() - start < 2 || out.back() != '}') return;  // not an object: kept as it is
+  out.pop_back();
+  if (out.size() - start > 1) out.push_back(',');
+  out.append("\"createdAt\":").append(std::to_string(inst.created_at));
+  out.append(",\"modifiedAt\":").append(std::to_string(inst.modified_at));
+  out.push_back('}');
+}
+
+// Reads an instance that AppendInstance wrote. Records written before the system times were
+// integers hold them as DateTime text; both forms are read.
+Result<Attribute> ReadInstance(const Json& stored) {
+  Attribute inst{stored};
+  for (auto [name, field] : {std::pair{"createdAt", &Attribute::created_at},
+                             std::pair{"modifiedAt", &Attribute::modified_at}}) {
+    const Json* t = inst.Find(name);
+    if (t == nullptr) continue;
+    if (t->is_int()) {
+      inst.*field = t->as_int();
+    } else if (auto parsed = t->is_string() ? ParseDateTime(t->as_string()) : std::nullopt) {
+      inst.*field = *parsed;
+    } else {
+      return Status::Internal("corrupt entity record: bad system time of an attribute");
+    }
+    inst.Erase(name);
+  }
+  if (inst.is_object()) inst.as_object().shrink_to_fit();
+  return inst;
+}
+
+}  // namespace
 
 std::string SerializeEntity(const Entity& e) {
   // Written directly (no intermediate Json copy): this runs on the commit thread for every
@@ -108,7 +147,7 @@ std::string SerializeEntity(const Entity& e) {
     const auto& instances = e.attrs[i].instances;
     for (size_t k = 0; k < instances.size(); ++k) {
       if (k > 0) out.push_back(',');
-      AppendJson(out, instances[k]);
+      AppendInstance(out, instances[k]);
     }
     out.append("]}");
   }
@@ -141,7 +180,14 @@ Result<Entity> DeserializeEntity(std::string_view record) {
     if (n == nullptr || !n->is_string() || i == nullptr || !i->is_array()) {
       return Status::Internal("corrupt entity record: bad attribute");
     }
-    e.attrs.push_back({n->as_string(), i->as_array()});
+    AttributeSlot slot{n->as_string(), {}};
+    slot.instances.reserve(i->size());
+    for (const auto& inst : i->as_array()) {
+      auto read = ReadInstance(inst);
+      if (!read.ok()) return read.status();
+      slot.instances.push_back(std::move(*read));
+    }
+    e.attrs.push_back(std::move(slot));
   }
   return e;
 }

@@ -31,13 +31,25 @@ bool ParseAttrKind(std::string_view name, AttrKind* out);
 // "valueList", "objectList", "json".
 std::string_view ValueMember(AttrKind kind);
 
-// One attribute instance, stored expanded and normalized:
+// One attribute instance: its members, expanded and normalized, in a Json object
 //  - "type": the kind name ("Property", ...);
 //  - the kind's value member ("value", "object", ...); VocabProperty values are expanded IRIs;
 //  - optional "objectType", "observedAt", "unitCode", "datasetId" (core members, short names);
-//  - system members "createdAt" and "modifiedAt" (DateTime strings, set by the broker);
-//  - sub-attributes under their expanded IRI, each itself a normalized attribute.
-using Attribute = Json;
+//  - sub-attributes under their expanded IRI, each itself a normalized attribute;
+// and the system times createdAt and modifiedAt, set by the broker, kept beside the members as
+// integers (0: not stamped) rather than as two more members of DateTime text: an instance is
+// kept in memory for every attribute of every entity, and two members with their strings took
+// about 200 bytes of it. Copying an Attribute into a plain Json keeps the members only, and a
+// Json made an Attribute is unstamped.
+struct Attribute : Json {
+  Micros created_at = 0;
+  Micros modified_at = 0;
+
+  Attribute() = default;
+  Attribute(Json members) : Json(std::move(members)) {}  // NOLINT: unstamped members
+  Attribute(Json members, Micros created, Micros modified)
+      : Json(std::move(members)), created_at(created), modified_at(modified) {}
+};
 
 // Core member names of an attribute that are not sub-attributes.
 bool IsCoreAttributeMember(std::string_view key);
@@ -77,7 +89,7 @@ struct Entity {
 using EntityPtr = std::shared_ptr<const Entity>;
 
 // The datasetId of an instance ("" for the default instance).
-std::string_view DatasetIdOf(const Attribute& instance);
+std::string_view DatasetIdOf(const Json& instance);
 
 // Index of the instance with this datasetId in slot, or -1.
 int FindInstance(const AttributeSlot& slot, std::string_view dataset_id);

@@ -8,7 +8,7 @@ namespace {
 bool IsNullLiteral(const Json& v) { return v.is_string() && v.as_string() == kNullLiteral; }
 
 // The value member an instance carries, if any.
-const Json* ValueOf(const Attribute& inst, std::string_view* member) {
+const Json* ValueOf(const Json& inst, std::string_view* member) {
   for (auto m : {"value", "object", "languageMap", "vocab", "valueList", "objectList", "json"}) {
     if (const Json* v = inst.Find(m)) {
       *member = m;
@@ -20,7 +20,7 @@ const Json* ValueOf(const Attribute& inst, std::string_view* member) {
 
 }  // namespace
 
-bool DeletesItself(const Attribute& inst) {
+bool DeletesItself(const Json& inst) {
   std::string_view member;
   const Json* v = ValueOf(inst, &member);
   if (v == nullptr) return false;
@@ -34,29 +34,22 @@ bool DeletesItself(const Attribute& inst) {
 
 namespace {
 
-void Stamp(Attribute& inst, const std::string& created, const std::string& modified) {
-  // Exactly the room needed: the instance is stored as it is, and a vector grown by doubling
-  // would keep up to three unused members (72 bytes each) per attribute of every entity.
-  if (inst.is_object()) inst.as_object().reserve(inst.as_object().size() + 2);
-  inst.Set("createdAt", created);
-  inst.Set("modifiedAt", modified);
+void Stamp(Attribute& inst, Micros created, Micros modified) {
+  // No unused room: the instance is stored as it is, and a vector grown by doubling would
+  // keep up to three unused members (72 bytes each) per attribute of every entity.
+  if (inst.is_object() && inst.as_object().capacity() > inst.as_object().size()) {
+    inst.as_object().shrink_to_fit();
+  }
+  inst.created_at = created;
+  inst.modified_at = modified;
 }
 
-// Stamps a new instance (and nothing below it: sub-attributes carry no system members here).
-void StampNew(Attribute& inst, Micros now) {
-  std::string t = FormatDateTime(now);
-  Stamp(inst, t, t);
-}
+// Stamps a new instance (and nothing below it: sub-attributes carry no system times).
+void StampNew(Attribute& inst, Micros now) { Stamp(inst, now, now); }
 
 // Stamps an instance that replaces `old`, keeping old's createdAt.
 void StampReplacing(Attribute& inst, const Attribute* old, Micros now) {
-  std::string modified = FormatDateTime(now);
-  std::string created = modified;
-  if (old != nullptr) {
-    std::string_view c = old->GetString("createdAt");
-    if (!c.empty()) created = std::string(c);
-  }
-  Stamp(inst, created, modified);
+  Stamp(inst, old != nullptr && old->created_at != 0 ? old->created_at : now, now);
 }
 
 // Puts instance into the slot named name (creating the slot), replacing the instance with the
@@ -86,7 +79,7 @@ void RemoveEmptySlots(Entity& e) {
 }
 
 // True if a fragment instance can stand as a new attribute: a kind and that kind's value.
-bool IsComplete(const Attribute& inst) {
+bool IsComplete(const Json& inst) {
   AttrKind kind;
   return inst.is_object() && ParseAttrKind(inst.GetString("type"), &kind) &&
          inst.Find(ValueMember(kind)) != nullptr;
@@ -95,17 +88,15 @@ bool IsComplete(const Attribute& inst) {
 // Merges fragment into target (both attribute instances): members of the fragment replace those
 // of the target, sub-attributes merge recursively, kNullLiteral removes. A fragment that changes
 // the kind must bring the new kind's value, or the instance would be inconsistent.
-Status MergeInstance(Attribute& target, const Attribute& fragment) {
+Status MergeInstance(Json& target, const Json& fragment) {
   std::string_view member;
   std::string_view new_type = fragment.GetString("type");
   if (!new_type.empty() && new_type != target.GetString("type")) {
     AttrKind kind;
     if (!ParseAttrKind(new_type, &kind) || fragment.Find(ValueMember(kind)) == nullptr) {
-      return Status::BadRequest("changing an attribute to a " + std::string(new_type) +
-                                " needs its \"" +
-                                std::string(ParseAttrKind(new_type, &kind) ? ValueMember(kind)
-                                                                           : "value") +
-                                "\"");
+      return Status::BadRequest(
+          "changing an attribute to a " + std::string(new_type) + " needs its \"" +
+          std::string(ParseAttrKind(new_type, &kind) ? ValueMember(kind) : "value") + "\"");
     }
   }
   if (ValueOf(fragment, &member) != nullptr) {
@@ -117,8 +108,8 @@ Status MergeInstance(Attribute& target, const Attribute& fragment) {
   }
   for (const auto& [key, value] : fragment.as_object()) {
     if (key == "createdAt" || key == "modifiedAt") continue;
-    if (IsNullLiteral(value) || (value.is_object() && DeletesItself(value) &&
-                                 !IsCoreAttributeMember(key))) {
+    if (IsNullLiteral(value) ||
+        (value.is_object() && DeletesItself(value) && !IsCoreAttributeMember(key))) {
       target.Erase(key);
       continue;
     }
@@ -191,8 +182,7 @@ bool DeleteNamedInstance(Entity& e, const std::string& name, const Attribute& in
 
 }  // namespace
 
-UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwrite,
-                              Micros now) {
+UpdateResult AppendAttributes(Entity& e, EntityFragment fragment, bool no_overwrite, Micros now) {
   UpdateResult result;
   AddTypes(e, fragment.types);
   if (fragment.has_scope) {
@@ -282,7 +272,7 @@ Status MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
       }
       Attribute& target = existing->instances[i];
       CIVITAS_RETURN_IF_ERROR(MergeInstance(target, inst));
-      target.Set("modifiedAt", FormatDateTime(now));
+      target.modified_at = now;
     }
   }
   RemoveEmptySlots(e);
@@ -290,8 +280,8 @@ Status MergeEntity(Entity& e, EntityFragment fragment, Micros now) {
   return Status::Ok();
 }
 
-Status PartialUpdateAttribute(Entity& e, const std::string& name,
-                              std::vector<Attribute> fragment, Micros now) {
+Status PartialUpdateAttribute(Entity& e, const std::string& name, std::vector<Attribute> fragment,
+                              Micros now) {
   AttributeSlot* slot = e.FindSlot(name);
   if (slot == nullptr) return Status::NotFound("the entity has no attribute '" + name + "'");
   for (auto& inst : fragment) {
@@ -314,7 +304,7 @@ Status PartialUpdateAttribute(Entity& e, const std::string& name,
     }
     Attribute& target = slot->instances[i];
     CIVITAS_RETURN_IF_ERROR(MergeInstance(target, inst));
-    target.Set("modifiedAt", FormatDateTime(now));
+    target.modified_at = now;
   }
   RemoveEmptySlots(e);
   e.modified_at = now;

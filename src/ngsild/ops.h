@@ -27,7 +27,7 @@ Entity CreateEntity(EntityFragment fragment, Micros now);
 
 // True if an instance in a fragment says "delete me": its value is kNullLiteral (or
 // {"@none": kNullLiteral} for a languageMap, [kNullLiteral] for a list).
-bool DeletesItself(const Attribute& inst);
+bool DeletesItself(const Json& inst);
 
 // POST /entities/{id}/attrs: adds attributes; existing instances (same name and datasetId) are
 // replaced unless no_overwrite, in which case they are reported in not_updated. Types in the

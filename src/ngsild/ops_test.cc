@@ -37,8 +37,12 @@ Entity Base() {
 TEST(OpsTest, CreateStampsSystemMembers) {
   Entity e = Base();
   EXPECT_EQ(e.created_at, 1000000);
-  EXPECT_EQ(e.attrs[0].instances[0].GetString("createdAt"), "1970-01-01T00:00:01.000Z");
-  EXPECT_EQ(Render(e, {.format = Format::kKeyValues}), R"({"id":"urn:x:1","type":"T","a":1,"b":2})");
+  EXPECT_EQ(e.attrs[0].instances[0].created_at, 1000000);
+  EXPECT_EQ(e.attrs[0].instances[0].modified_at, 1000000);
+  // The system times are not members of the instance.
+  EXPECT_EQ(e.attrs[0].instances[0].Find("createdAt"), nullptr);
+  EXPECT_EQ(Render(e, {.format = Format::kKeyValues}),
+            R"({"id":"urn:x:1","type":"T","a":1,"b":2})");
 }
 
 TEST(OpsTest, AppendOverwritesUnlessNoOverwrite) {
@@ -50,10 +54,8 @@ TEST(OpsTest, AppendOverwritesUnlessNoOverwrite) {
             R"({"id":"urn:x:1","type":"T","a":1,"b":2,"c":3})");
   r = AppendAttributes(e, Fragment(R"({"a":10})"), false, 3000000);
   EXPECT_TRUE(r.all_ok());
-  EXPECT_EQ(e.FindSlot(e.attrs[0].name)->instances[0].GetString("createdAt"),
-            "1970-01-01T00:00:01.000Z");
-  EXPECT_EQ(e.FindSlot(e.attrs[0].name)->instances[0].GetString("modifiedAt"),
-            "1970-01-01T00:00:03.000Z");
+  EXPECT_EQ(e.FindSlot(e.attrs[0].name)->instances[0].created_at, 1000000);
+  EXPECT_EQ(e.FindSlot(e.attrs[0].name)->instances[0].modified_at, 3000000);
 }
 
 TEST(OpsTest, UpdateUpsertsAndNullDeletes) {
@@ -67,7 +69,8 @@ TEST(OpsTest, UpdateUpsertsAndNullDeletes) {
                        3000000);
   EXPECT_EQ(r.updated.size(), 1u);
   ASSERT_EQ(r.not_updated.size(), 1u);
-  EXPECT_EQ(Render(e, {.format = Format::kKeyValues}), R"({"id":"urn:x:1","type":"T","a":5,"b":2})");
+  EXPECT_EQ(Render(e, {.format = Format::kKeyValues}),
+            R"({"id":"urn:x:1","type":"T","a":5,"b":2})");
 }
 
 TEST(OpsTest, NullForms) {
@@ -86,6 +89,9 @@ TEST(OpsTest, MergeKeepsSubAttributesAndDeletesNull) {
       MergeEntity(e, Fragment(R"({"b":{"value":7},"a":"urn:ngsi-ld:null"})", true), 2000000).ok());
   EXPECT_EQ(Render(e, {.format = Format::kConcise}),
             R"({"id":"urn:x:1","type":"T","b":{"value":7,"unitCode":"C","q":9}})");
+  // A merged instance keeps its createdAt and takes the merge's modifiedAt.
+  EXPECT_EQ(e.attrs[0].instances[0].created_at, 1000000);
+  EXPECT_EQ(e.attrs[0].instances[0].modified_at, 2000000);
 }
 
 TEST(OpsTest, MergeRejectsIncompleteAndInconsistentInstances) {
@@ -144,17 +150,21 @@ TEST(OpsTest, RenderFiltersAndSysAttrs) {
   RenderOptions s;
   s.sys_attrs = true;
   s.omit = *ParseProjection("type,b", expand);
-  EXPECT_EQ(Render(e, s),
-            R"({"id":"urn:x:1","createdAt":"1970-01-01T00:00:01.000Z","modifiedAt":"1970-01-01T00:00:01.000Z","a":{"type":"Property","value":1,"createdAt":"1970-01-01T00:00:01.000Z","modifiedAt":"1970-01-01T00:00:01.000Z"}})");
+  EXPECT_EQ(
+      Render(e, s),
+      R"({"id":"urn:x:1","createdAt":"1970-01-01T00:00:01.000Z","modifiedAt":"1970-01-01T00:00:01.000Z","a":{"type":"Property","value":1,"createdAt":"1970-01-01T00:00:01.000Z","modifiedAt":"1970-01-01T00:00:01.000Z"}})");
 }
 
 TEST(OpsTest, LanguagePropertyWithLang) {
   Entity e = CreateEntity(
-      Fragment(R"({"id":"urn:x:1","type":"T","n":{"type":"LanguageProperty","languageMap":{"en":"Park","da":"Parkering"}}})"),
+      Fragment(
+          R"({"id":"urn:x:1","type":"T","n":{"type":"LanguageProperty","languageMap":{"en":"Park","da":"Parkering"}}})"),
       1);
   RenderOptions o;
   o.lang = "da";
-  EXPECT_EQ(Render(e, o), R"({"id":"urn:x:1","type":"T","n":{"type":"Property","value":"Parkering","lang":"da"}})");
+  EXPECT_EQ(
+      Render(e, o),
+      R"({"id":"urn:x:1","type":"T","n":{"type":"Property","value":"Parkering","lang":"da"}})");
   o.format = Format::kKeyValues;
   o.lang = "fr";
   EXPECT_EQ(Render(e, o), R"({"id":"urn:x:1","type":"T","n":"Park"})");

@@ -336,13 +336,13 @@ Result<std::vector<Attribute>> ParseAttribute(std::string_view attr_iri, const J
                      "' has two instances with the same datasetId");
         }
       }
-      instances.push_back(std::move(*inst));
+      instances.emplace_back(std::move(*inst));
     }
     return instances;
   }
   auto inst = ParseInstance(attr_iri, value, ctx, options, 0);
   if (!inst.ok()) return inst.status();
-  instances.push_back(std::move(*inst));
+  instances.emplace_back(std::move(*inst));
   return instances;
 }
 

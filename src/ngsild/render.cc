@@ -79,7 +79,7 @@ Json Wrap(std::string_view member, const Json* v) {
 }
 
 // The simplified (keyValues) value of an instance.
-Json SimplifiedValue(const Attribute& inst, const jsonld::Context& ctx, const RenderOptions& o) {
+Json SimplifiedValue(const Json& inst, const jsonld::Context& ctx, const RenderOptions& o) {
   std::string_view type = inst.GetString("type");
   if (type == "Relationship") return inst.Find("object") ? *inst.Find("object") : Json();
   if (type == "LanguageProperty") {
@@ -100,7 +100,10 @@ Json SimplifiedValue(const Attribute& inst, const jsonld::Context& ctx, const Re
   return inst.Find("value") ? *inst.Find("value") : Json();
 }
 
-Json RenderInstance(const Attribute& inst, const jsonld::Context& ctx, const RenderOptions& o) {
+// Renders an instance's members, or a sub-attribute; `times` (the top-level instance) adds its
+// system times with sysAttrs.
+Json RenderInstance(const Json& inst, const jsonld::Context& ctx, const RenderOptions& o,
+                    const Attribute* times = nullptr) {
   if (o.format == Format::kKeyValues) return SimplifiedValue(inst, ctx, o);
   Json out = Json::MakeObject();
   std::string_view type = inst.GetString("type");
@@ -127,6 +130,10 @@ Json RenderInstance(const Attribute& inst, const jsonld::Context& ctx, const Ren
       continue;
     }
     out.Set(ctx.Compact(key), RenderInstance(value, ctx, o));
+  }
+  if (o.sys_attrs && times != nullptr && times->created_at != 0) {
+    out.Set("createdAt", FormatDateTime(times->created_at));
+    out.Set("modifiedAt", FormatDateTime(times->modified_at));
   }
   if (concise && out.size() == 1) {
     // A Property that has nothing but a non-object value is shown as the bare value; a
@@ -248,20 +255,24 @@ bool AttributeSelected(const RenderOptions& o, const std::string& iri) {
 
 Json RenderAttribute(const AttributeSlot& slot, const jsonld::Context& ctx,
                      const RenderOptions& options) {
-  if (slot.instances.size() == 1) return RenderInstance(slot.instances[0], ctx, options);
+  if (slot.instances.size() == 1) {
+    return RenderInstance(slot.instances[0], ctx, options, &slot.instances[0]);
+  }
   if (options.format == Format::kKeyValues) {
     // Clause 4.5.4: several instances simplify to {"dataset": {datasetId or "@none": value}}.
     Json by_dataset = Json::MakeObject();
     for (const auto& inst : slot.instances) {
       std::string_view id = DatasetIdOf(inst);
-      by_dataset.Set(id.empty() ? "@none" : id, RenderInstance(inst, ctx, options));
+      by_dataset.Set(id.empty() ? "@none" : id, RenderInstance(inst, ctx, options, &inst));
     }
     Json out = Json::MakeObject();
     out.Set("dataset", std::move(by_dataset));
     return out;
   }
   Json::Array all;
-  for (const auto& inst : slot.instances) all.push_back(RenderInstance(inst, ctx, options));
+  for (const auto& inst : slot.instances) {
+    all.push_back(RenderInstance(inst, ctx, options, &inst));
+  }
   return Json(std::move(all));
 }
 

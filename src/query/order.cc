@@ -57,7 +57,15 @@ const Json* TermValue(const EntityOrder::Term& t, const ngsild::Entity& e, Json*
   const ngsild::AttributeSlot* slot = e.FindSlot(t.attr);
   if (slot == nullptr || slot->instances.empty()) return nullptr;
   int at = ngsild::FindInstance(*slot, "");
-  const Json* node = &slot->instances[at < 0 ? 0 : at];
+  const ngsild::Attribute& inst = slot->instances[at < 0 ? 0 : at];
+  if (!t.path.empty() && (t.path[0] == "createdAt" || t.path[0] == "modifiedAt")) {
+    // System times are kept beside the members, as integers (the order of their text).
+    Micros time = t.path[0] == "createdAt" ? inst.created_at : inst.modified_at;
+    if (t.path.size() > 1 || time == 0) return nullptr;
+    *holder = Json(static_cast<int64_t>(time));
+    return holder;
+  }
+  const Json* node = &inst;
   bool is_attribute = true;  // node is an attribute (instance), not yet a value
   for (const auto& step : t.path) {
     if (!is_attribute || !node->is_object()) return nullptr;

@@ -14,10 +14,10 @@ ngsild::Entity Make(std::string id, Json value, int64_t sub, std::string created
   ngsild::Entity e;
   e.id = std::move(id);
   e.types = {"Building"};
-  Json inst = Json::MakeObject();
+  ngsild::Attribute inst(Json::MakeObject());
   inst.Set("type", "Property");
   inst.Set("value", std::move(value));
-  inst.Set("createdAt", std::move(created));
+  if (!created.empty()) inst.created_at = *ParseDateTime(created);
   Json sub_attr = Json::MakeObject();
   sub_attr.Set("type", "Property");
   sub_attr.Set("value", sub);

@@ -932,12 +932,24 @@ class TargetWalker {
 
   bool Slot(const ngsild::AttributeSlot& slot) {
     for (const auto& inst : slot.instances) {
-      if (Instance(inst, 0)) return true;
+      if (SystemTime(inst) || Instance(inst, 0)) return true;
     }
     return false;
   }
 
  private:
+  // attr.createdAt and attr.modifiedAt: the instance's system times, kept beside its members;
+  // compared as DateTime text, as the members they stand for. False for other paths.
+  bool SystemTime(const ngsild::Attribute& inst) {
+    if (p_.steps.empty() || !p_.steps[0].core) return false;
+    const std::string& name = p_.steps[0].name;
+    if (name != "createdAt" && name != "modifiedAt") return false;
+    Micros time = name == "createdAt" ? inst.created_at : inst.modified_at;
+    if (time == 0) return false;
+    exists = true;
+    return Emit(Json(FormatDateTime(time)), false);
+  }
+
   bool Instance(const Json& inst, size_t k) {
     if (!inst.is_object()) return false;
     if (k < p_.steps.size()) {
@@ -1258,13 +1270,11 @@ void CollectIndexable(const Node& n, std::vector<QExpr::Comparison>* out) {
   out->push_back({p.attr, "<=", std::move(hi)});
 }
 
-
 // ---- Index planning -------------------------------------------------------------------------
 
 // A literal as an index bound; false when no index answers comparisons with it exactly or as a
 // superset (Dates, Times, and strings that are DateTimes compare in mixed ways).
-bool PlanBound(const Literal& lit, IndexPlan::ValueKind* kind, IndexPlan::Bound* b,
-               bool* exact) {
+bool PlanBound(const Literal& lit, IndexPlan::ValueKind* kind, IndexPlan::Bound* b, bool* exact) {
   *exact = true;
   switch (lit.kind) {
     case Literal::Kind::kNumber:
@@ -1307,8 +1317,7 @@ IndexPlan PlanTerm(const Term& t) {
     has.exact = true;
     return has;
   }
-  if (t.op != Op::kEq && t.op != Op::kGt && t.op != Op::kGe && t.op != Op::kLt &&
-      t.op != Op::kLe) {
+  if (t.op != Op::kEq && t.op != Op::kGt && t.op != Op::kGe && t.op != Op::kLt && t.op != Op::kLe) {
     return has;
   }
   IndexPlan any;

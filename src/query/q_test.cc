@@ -65,7 +65,7 @@ ngsild::Entity Make(std::string_view attrs_json) {
     ngsild::AttributeSlot slot;
     slot.name = Ex(name);
     if (v.is_array()) {
-      slot.instances = v.as_array();
+      slot.instances.assign(v.as_array().begin(), v.as_array().end());
     } else {
       slot.instances.push_back(v);
     }
@@ -361,6 +361,22 @@ TEST(QTest, EntitySystemTimestamps) {
   EXPECT_FALSE(M("createdAt>5", e));
   EXPECT_TRUE(M("createdAt", e));
   EXPECT_TRUE(MustParse("modifiedAt>2020-01-01T00:00:00Z").Attributes().empty());
+}
+
+// attr.createdAt and attr.modifiedAt read the instance's system times.
+TEST(QTest, AttributeSystemTimes) {
+  auto e = Make(R"({"temperature": {"type": "Property", "value": 21}})");
+  e.attrs[0].instances[0].created_at = *ParseDateTime("2020-01-01T00:00:00Z");
+  e.attrs[0].instances[0].modified_at = *ParseDateTime("2021-01-01T00:00:00Z");
+  EXPECT_TRUE(M("temperature.createdAt==2020-01-01T00:00:00Z", e));
+  EXPECT_TRUE(M("temperature.createdAt<2020-06-01T00:00:00Z", e));
+  EXPECT_FALSE(M("temperature.modifiedAt<2020-06-01T00:00:00Z", e));
+  EXPECT_TRUE(M("temperature.modifiedAt>2020-06-01T00:00:00Z", e));
+  EXPECT_TRUE(M("temperature.modifiedAt", e));
+  // An instance that was never stamped has none.
+  auto unstamped = Make(R"({"temperature": {"type": "Property", "value": 21}})");
+  EXPECT_FALSE(M("temperature.createdAt", unstamped));
+  EXPECT_FALSE(M("temperature.createdAt<2030-01-01T00:00:00Z", unstamped));
 }
 
 TEST(QTest, SubAttributePaths) {

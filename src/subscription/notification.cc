@@ -7,25 +7,18 @@ namespace {
 
 constexpr std::string_view kNull = "urn:ngsi-ld:null";
 
-bool IsSystemMember(std::string_view key) { return key == "createdAt" || key == "modifiedAt"; }
-
-// Equal as attribute instances, ignoring the system timestamps (at any sub-attribute level).
+// Equal as attribute instances, members in any order. The system times are not members, so a
+// new modifiedAt alone does not make an instance different.
 bool SameInstance(const Json& a, const Json& b) {
   if (!a.is_object() || !b.is_object()) return a == b;
-  size_t counted = 0;
+  if (a.size() != b.size()) return false;
   for (const auto& [key, value] : a.as_object()) {
-    if (IsSystemMember(key)) continue;
-    ++counted;
     const Json* other = b.Find(key);
     if (other == nullptr) return false;
     bool equal = ngsild::IsCoreAttributeMember(key) ? value == *other : SameInstance(value, *other);
     if (!equal) return false;
   }
-  size_t other_count = 0;
-  for (const auto& [key, value] : b.as_object()) {
-    if (!IsSystemMember(key)) ++other_count;
-  }
-  return counted == other_count;
+  return true;
 }
 
 bool SameSlot(const ngsild::AttributeSlot& a, const ngsild::AttributeSlot& b) {
@@ -258,7 +251,7 @@ Json RenderEventEntity(const Subscription& s, const Event& event,
         // A whole attribute that is gone is one null instance; an instance that is gone while
         // others remain is a null instance with its datasetId.
         if (whole && now != nullptr) break;  // already shown
-        Json gone = Json::MakeObject();
+        ngsild::Attribute gone(Json::MakeObject());
         gone.Set("type", inst.Find("type") ? *inst.Find("type") : Json("Property"));
         if (member == "languageMap") {
           Json map = Json::MakeObject();
@@ -272,8 +265,8 @@ Json RenderEventEntity(const Subscription& s, const Event& event,
           if (const Json* prev = inst.Find(member)) gone.Set(PreviousMember(member), *prev);
         }
         if (np.sys_attrs) {
-          if (const Json* c = inst.Find("createdAt")) gone.Set("createdAt", *c);
-          if (const Json* m = inst.Find("modifiedAt")) gone.Set("modifiedAt", *m);
+          gone.created_at = inst.created_at;
+          gone.modified_at = inst.modified_at;
           gone.Set("deletedAt", Json(FormatDateTime(event.at)));
         }
         if (now == nullptr) {

@@ -51,8 +51,8 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
     std::string_view text = instance.GetString(member);
     return text.empty() ? std::nullopt : ParseDateTime(text);
   };
-  s.created_at = Millis(time_of("createdAt").value_or(fallback));
-  s.modified_at = Millis(time_of("modifiedAt").value_or(fallback));
+  s.created_at = Millis(instance.created_at != 0 ? instance.created_at : fallback);
+  s.modified_at = Millis(instance.modified_at != 0 ? instance.modified_at : fallback);
   std::optional<Micros> observed = time_of("observedAt");
   std::optional<Micros> deleted = time_of("deletedAt");
   s.time = observed ? *observed : deleted ? *deleted : s.modified_at;
@@ -79,7 +79,7 @@ Sample SampleFromInstance(const ngsild::Attribute& instance, Micros fallback, ui
         } else {
           s.value = ToJsonString(v);
         }
-      } else if (k == "createdAt" || k == "modifiedAt" || k == "instanceId") {
+      } else if (k == "instanceId" || k == "createdAt" || k == "modifiedAt") {
         continue;
       } else if (k == "observedAt" && observed) {
         // 1: written with milliseconds, 0: in whole seconds, else the text itself.
@@ -116,16 +116,13 @@ ngsild::Attribute DeletionInstance(const ngsild::Attribute& deleted, Micros at) 
     list.Push(std::move(null_value));
     null_value = std::move(list);
   }
-  Json out = Json::MakeObject();
+  ngsild::Attribute out(Json::MakeObject(), at, at);
   out.Set("type", Json(ngsild::AttrKindName(kind)));
   out.Set(ngsild::ValueMember(kind), std::move(null_value));
   if (std::string_view dataset = ngsild::DatasetIdOf(deleted); !dataset.empty()) {
     out.Set("datasetId", Json(std::string(dataset)));
   }
-  const std::string when = FormatDateTime(at);
-  out.Set(std::string(kDeletedAt), Json(when));
-  out.Set("createdAt", Json(when));
-  out.Set("modifiedAt", Json(when));
+  out.Set(std::string(kDeletedAt), Json(FormatDateTime(at)));
   return out;
 }
 
@@ -149,12 +146,12 @@ ngsild::AttrKind KindOf(const Sample& s) {
   return kind;
 }
 
-ngsild::Attribute InstanceFromSample(const Sample& s, bool sys_attrs) {
+ngsild::Attribute InstanceFromSample(const Sample& s) {
   auto parsed = ParseJson(s.extra.empty() ? "{}" : s.extra);
   Json extra = parsed.ok() && parsed->is_object() ? std::move(*parsed) : Json::MakeObject();
   ngsild::AttrKind kind = ngsild::AttrKind::kProperty;
   ngsild::ParseAttrKind(extra.GetString("type"), &kind);
-  Json out = Json::MakeObject();
+  ngsild::Attribute out(Json::MakeObject(), s.created_at, s.modified_at);
   for (auto& [k, v] : extra.as_object()) {
     if (k == "type") {
       out.Set(k, std::move(v));
@@ -179,10 +176,6 @@ ngsild::Attribute InstanceFromSample(const Sample& s, bool sys_attrs) {
     if (s.number) out.Set("value", NumberJson(*s.number));
   }
   out.Set("instanceId", InstanceId(s.instance));
-  if (sys_attrs) {
-    out.Set("createdAt", FormatDateTime(s.created_at));
-    out.Set("modifiedAt", FormatDateTime(s.modified_at));
-  }
   return out;
 }
 

@@ -502,17 +502,14 @@ void TemporalStore::RecordDeletions(const std::string& tenant, History* h,
 void TemporalStore::RecordScope(const std::string& tenant, History* h, const Json& before,
                                 const Json& after, Micros at, Batch* batch) {
   if (before == after) return;
-  Json inst = Json::MakeObject();
+  ngsild::Attribute inst(Json::MakeObject());
   inst.Set("type", "Property");
   if (after.is_null()) {
     Record(tenant, h, std::string(kScopeAttr), DeletionInstance(inst, at), at, batch);
     return;
   }
-  const std::string when = FormatDateTime(at);
   inst.Set("value", after);
-  inst.Set("observedAt", when);  // a copy of modifiedAt, as clause 4.5.6 asks
-  inst.Set("createdAt", when);
-  inst.Set("modifiedAt", when);
+  inst.Set("observedAt", FormatDateTime(at));  // a copy of modifiedAt, as clause 4.5.6 asks
   Record(tenant, h, std::string(kScopeAttr), inst, at, batch);
 }
 
@@ -807,12 +804,8 @@ storage::WriteOp TemporalStore::AppendOp(std::string tenant, std::string id,
       }
       for (size_t i = 0; i < instances.size(); ++i) {
         if (keys[i] && last.at(*keys[i]) != i) continue;  // superseded within this upload
-        const auto& inst = instances[i];
-        Json stamped = inst.instance;
-        const std::string at = FormatDateTime(now);
-        if (stamped.Find("createdAt") == nullptr) stamped.Set("createdAt", at);
-        if (stamped.Find("modifiedAt") == nullptr) stamped.Set("modifiedAt", at);
-        Record(tenant, h, inst.attr, stamped, now, batch);
+        // An instance without system times is recorded as created and modified now.
+        Record(tenant, h, instances[i].attr, instances[i].instance, now, batch);
       }
     };
     return o;
@@ -878,9 +871,9 @@ Status TemporalStore::RewriteInstance(const std::string& tenant, History* h, Ser
                                       uint64_t instance,
                                       const std::optional<ngsild::Attribute>& patch, Batch* batch) {
   auto merged = [&](const Sample& old) {
-    Json inst = InstanceFromSample(old, true);
+    ngsild::Attribute inst = InstanceFromSample(old);
     for (const auto& [k, v] : patch->as_object()) inst.Set(k, v);
-    inst.Set("modifiedAt", FormatDateTime(NowMicros()));
+    inst.modified_at = NowMicros();
     Sample n = SampleFromInstance(inst, old.modified_at, old.instance);
     n.created_at = old.created_at;
     return n;

@@ -358,11 +358,10 @@ class TemporalStoreTest : public ::testing::Test {
               ngsild::Entity e = cur ? *cur : ngsild::Entity{};
               e.id = "urn:x:1";
               e.types = {"https://example.org/Road"};
-              Json speed = Json::MakeObject();
+              ngsild::Attribute speed(Json::MakeObject(), now, now);
               speed.Set("type", "Property");
               speed.Set("value", Json(v));
               if (!observed.empty()) speed.Set("observedAt", observed);
-              speed.Set("modifiedAt", FormatDateTime(now));
               Json name = Json::MakeObject();
               name.Set("type", "Property");
               name.Set("value", "Main street");
@@ -442,7 +441,7 @@ TEST_F(TemporalStoreTest, RecordsEveryChangeOfEveryInstance) {
   ASSERT_TRUE(h);
   EXPECT_EQ(h->types, std::vector<std::string>{"https://example.org/Road"});
   // Rendered back, with observedAt from the time column.
-  Json inst = InstanceFromSample(s[1], false);
+  Json inst = InstanceFromSample(s[1]);
   EXPECT_EQ(inst.GetString("observedAt"), "2024-01-01T00:01:00Z");  // as written
   EXPECT_EQ(*inst.Find("value"), Json(20));
   EXPECT_EQ(inst.GetString("instanceId"), InstanceId(s[1].instance));
@@ -453,7 +452,7 @@ TEST_F(TemporalStoreTest, WithoutObservedAtTheInstantIsModifiedAt) {
   auto s = Samples();
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].time, s[0].modified_at);
-  EXPECT_EQ(InstanceFromSample(s[0], false).Find("observedAt"), nullptr);
+  EXPECT_EQ(InstanceFromSample(s[0]).Find("observedAt"), nullptr);
 }
 
 TEST(RecordTest, HasObservedAtOnlyForTheInstanceItself) {
@@ -676,12 +675,12 @@ TEST(RecordTest, DeletionInstanceHoldsTheNullOfItsKind) {
     return DeletionInstance(*inst, at);
   };
   auto json = [](const char* text) { return *ParseJson(text); };
-  Json p = deletion(R"({"type":"Property","value":5,"observedAt":"2024-01-01T00:00:00Z",
-                        "unitCode":"KMH","datasetId":"urn:ds:1"})");
+  ngsild::Attribute p = deletion(R"({"type":"Property","value":5,
+                        "observedAt":"2024-01-01T00:00:00Z","unitCode":"KMH","datasetId":"urn:ds:1"})");
   EXPECT_EQ(p, json(R"({"type":"Property","value":"urn:ngsi-ld:null","datasetId":"urn:ds:1",
-                        "deletedAt":"2024-06-01T10:00:00.250Z",
-                        "createdAt":"2024-06-01T10:00:00.250Z",
-                        "modifiedAt":"2024-06-01T10:00:00.250Z"})"));
+                        "deletedAt":"2024-06-01T10:00:00.250Z"})"));
+  EXPECT_EQ(p.created_at, at);
+  EXPECT_EQ(p.modified_at, at);
   auto null_of = [&](const char* instance, const char* member) {
     return *deletion(instance).Find(member);
   };
@@ -701,9 +700,11 @@ TEST(RecordTest, DeletionInstanceHoldsTheNullOfItsKind) {
   EXPECT_TRUE(IsDeletion(s));
   EXPECT_FALSE(HasObservedAt(s));
   EXPECT_EQ(s.time, at);
-  Json back = InstanceFromSample(s, true);
+  ngsild::Attribute back = InstanceFromSample(s);
   back.Erase("instanceId");
   EXPECT_EQ(back, p);
+  EXPECT_EQ(back.created_at, at);
+  EXPECT_EQ(back.modified_at, at);
   EXPECT_FALSE(IsDeletion(SampleFromInstance(json(R"({"type":"Property","value":5})"), 0, 1)));
   // "deletedAt" as a value, or in a sub-attribute, is not the instance's.
   EXPECT_FALSE(IsDeletion(SampleFromInstance(json(R"({"type":"Property","value":"deletedAt",
@@ -734,9 +735,9 @@ TEST_F(TemporalStoreTest, RecordsDeletionsDurably) {
   ASSERT_EQ(speeds.size(), 2u);
   EXPECT_EQ(speeds[0].number, 10);
   ASSERT_TRUE(IsDeletion(speeds[1]));
-  Json inst = InstanceFromSample(speeds[1], true);
+  ngsild::Attribute inst = InstanceFromSample(speeds[1]);
   EXPECT_EQ(*inst.Find("value"), Json("urn:ngsi-ld:null"));
-  EXPECT_EQ(inst.GetString("deletedAt"), inst.GetString("modifiedAt"));
+  EXPECT_EQ(inst.GetString("deletedAt"), FormatDateTime(inst.modified_at));
   EXPECT_EQ(Samples(kOther).size(), 2u);
   EXPECT_EQ(temporal_->Get("", "urn:x:1")->types,
             std::vector<std::string>{"https://example.org/Road"});
@@ -1074,11 +1075,10 @@ TEST(TemporalAarhus, HourlyAggregatesMatchTheCsv) {
                          ngsild::Entity e = cur ? *cur : ngsild::Entity{};
                          e.id = id;
                          e.types = {"https://example.org/TrafficFlowObserved"};
-                         Json v = Json::MakeObject();
+                         ngsild::Attribute v(Json::MakeObject(), now, now);
                          v.Set("type", "Property");
                          v.Set("value", Json(r.speed));
                          v.Set("observedAt", r.at);
-                         v.Set("modifiedAt", FormatDateTime(now));
                          e.attrs = {{attr, {v}}};
                          return Outcome::Put(std::move(e));
                        }});
