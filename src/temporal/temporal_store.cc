@@ -665,7 +665,12 @@ void TemporalStore::OnPrepare(const std::vector<storage::Change>& changes, Batch
       for (const auto& inst : slot.instances) {
         if (before != nullptr) {
           int i = ngsild::FindInstance(*before, ngsild::DatasetIdOf(inst));
-          if (i >= 0 && before->instances[i] == inst) continue;  // unchanged
+          // Unchanged: not written by this change (the same modifiedAt). A write of the same
+          // value again is a new instance of the history.
+          if (i >= 0 && before->instances[i].modified_at == inst.modified_at &&
+              before->instances[i] == inst) {
+            continue;
+          }
         }
         Record(c.tenant, h, slot.name, inst, c.at, batch);
       }

@@ -447,6 +447,18 @@ TEST_F(TemporalStoreTest, RecordsEveryChangeOfEveryInstance) {
   EXPECT_EQ(inst.GetString("instanceId"), InstanceId(s[1].instance));
 }
 
+// Writing the same value again is a new instance of the history (the instance's modifiedAt
+// is new, though its members are the same); an attribute the write did not touch is not.
+TEST_F(TemporalStoreTest, WritingTheSameValueAgainIsRecorded) {
+  ASSERT_TRUE(PutEntity(7).ok());
+  ASSERT_TRUE(PutEntity(7).ok());
+  auto s = Samples();
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(Values(s), (std::vector<double>{7, 7}));
+  EXPECT_LE(s[0].modified_at, s[1].modified_at);
+  EXPECT_EQ(Samples(kOther).size(), 1u);
+}
+
 TEST_F(TemporalStoreTest, WithoutObservedAtTheInstantIsModifiedAt) {
   ASSERT_TRUE(PutEntity(1).ok());
   auto s = Samples();
